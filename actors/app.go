@@ -1,0 +1,47 @@
+package actors
+
+import (
+	"sync/atomic"
+	"time"
+
+	"github.com/herald-io/herald/protocol"
+)
+
+// App is one Pusher app as the actors use it.
+type App struct {
+	ID                        string
+	Key                       string
+	Secret                    string
+	Enabled                   bool
+	ClientEvents              bool
+	UserAuthentication        bool
+	UserAuthenticationTimeout time.Duration
+	Webhooks                  []Webhook
+	Limits                    protocol.Limits
+
+	connections atomic.Int64 // sockets on this node
+}
+
+// Webhook is one webhook target of an app.
+type Webhook struct {
+	URL        string
+	EventTypes []string
+}
+
+// Connections is the number of this app's sockets open on this node.
+func (a *App) Connections() int64 { return a.connections.Load() }
+
+// appRegistry finds apps by id and by key. It is fixed after start.
+type appRegistry struct {
+	byID  map[string]*App
+	byKey map[string]*App
+}
+
+func newAppRegistry(apps []*App) *appRegistry {
+	r := &appRegistry{byID: map[string]*App{}, byKey: map[string]*App{}}
+	for _, a := range apps {
+		r.byID[a.ID] = a
+		r.byKey[a.Key] = a
+	}
+	return r
+}

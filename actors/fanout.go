@@ -1,0 +1,139 @@
+package actors
+
+import (
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/herald-io/herald/actors/messages"
+	"github.com/herald-io/herald/protocol"
+)
+
+// join asks a node fan-out actor to add a local socket to its channel. The connection actor
+// sends it as a request, so a join that reaches a stopped fan-out comes back as a dead letter.
+type join struct {
+	socketID string
+	sink     Sink
+	conn     *actor.PID
+	userID   string
+	userInfo []byte
+	trace    map[string]string
+}
+
+// leave removes a local socket from a channel.
+type leave struct{ socketID string }
+
+// subscribeRejected tells the connection actor the grain refused its subscription.
+type subscribeRejected struct{ channel string }
+
+// nodeFanout holds the local subscribers of one channel on this node and writes to them every
+// frame the channel grain delivers. It forwards joins and leaves to the grain; because the
+// grain's answer and its deliveries come back in the order the grain produced them, a socket
+// receives subscription_succeeded before any event published after it was counted.
+type nodeFanout struct {
+	engine  *Engine
+	appID   string
+	channel string
+	key     string
+
+	sinks   []localSocket  // subscribed sockets, iterated on every delivery
+	index   map[string]int // socket id -> position in sinks
+	pending map[string]*join
+}
+
+type localSocket struct {
+	id   string
+	sink Sink
+}
+
+func newNodeFanout(e *Engine, key string) *nodeFanout {
+	appID, channel := splitChannelKey(key)
+	return &nodeFanout{
+		engine: e, appID: appID, channel: channel, key: key,
+		index: map[string]int{}, pending: map[string]*join{},
+	}
+}
+
+func (f *nodeFanout) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *messages.Deliver:
+		f.write(m)
+	case *join:
+		f.join(ctx, m)
+	case *messages.SubscribeResult:
+		f.subscribed(ctx, m)
+	case *leave:
+		f.leave(ctx, m.socketID)
+	case *actor.DeadLetterResponse:
+		// The grain stopped before it saw our subscribe: ask the one now in charge.
+		for _, j := range f.pending {
+			f.requestSubscribe(ctx, j)
+		}
+	}
+}
+
+func (f *nodeFanout) write(d *messages.Deliver) {
+	for i := range f.sinks {
+		if s := &f.sinks[i]; s.id != d.ExcludeSocketId {
+			s.sink.Send(d.Frame)
+		}
+	}
+}
+
+func (f *nodeFanout) join(ctx actor.Context, j *join) {
+	if _, ok := f.index[j.socketID]; ok {
+		return
+	}
+	f.pending[j.socketID] = j
+	f.requestSubscribe(ctx, j)
+}
+
+func (f *nodeFanout) requestSubscribe(ctx actor.Context, j *join) {
+	ctx.Request(f.engine.grains.channelPID(f.appID, f.channel), &messages.Subscribe{
+		AppId: f.appID, Channel: f.channel, SocketId: j.socketID, Node: ctx.Self(),
+		UserId: j.userID, UserInfo: j.userInfo, Trace: j.trace,
+	})
+}
+
+func (f *nodeFanout) subscribed(ctx actor.Context, r *messages.SubscribeResult) {
+	j, ok := f.pending[r.SocketId]
+	if !ok {
+		return // left before the grain answered; its unsubscribe is on the way
+	}
+	delete(f.pending, r.SocketId)
+	if !r.Ok {
+		j.sink.Send(protocol.SubscriptionErrorFrame(f.channel, r.ErrorType, r.Error, int(r.Status)))
+		ctx.Send(j.conn, &subscribeRejected{channel: f.channel})
+		f.stopIfEmpty(ctx)
+		return
+	}
+	j.sink.Send(r.Frame)
+	f.index[j.socketID] = len(f.sinks)
+	f.sinks = append(f.sinks, localSocket{id: j.socketID, sink: j.sink})
+}
+
+func (f *nodeFanout) leave(ctx actor.Context, socketID string) {
+	_, wasPending := f.pending[socketID]
+	i, wasSubscribed := f.index[socketID]
+	if !wasPending && !wasSubscribed {
+		return
+	}
+	delete(f.pending, socketID)
+	if wasSubscribed {
+		last := len(f.sinks) - 1
+		f.sinks[i] = f.sinks[last]
+		f.index[f.sinks[i].id] = i
+		f.sinks[last] = localSocket{}
+		f.sinks = f.sinks[:last]
+		delete(f.index, socketID)
+	}
+	ctx.Send(f.engine.grains.channelPID(f.appID, f.channel), &messages.Unsubscribe{
+		AppId: f.appID, Channel: f.channel, SocketId: socketID, Node: ctx.Self(),
+	})
+	f.stopIfEmpty(ctx)
+}
+
+func (f *nodeFanout) stopIfEmpty(ctx actor.Context) {
+	if len(f.sinks) == 0 && len(f.pending) == 0 {
+		f.engine.fanouts.release(f.key, ctx.Self())
+		ctx.Stop(ctx.Self())
+	}
+}

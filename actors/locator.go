@@ -1,0 +1,97 @@
+package actors
+
+import (
+	"sync"
+
+	"github.com/asynkron/protoactor-go/actor"
+)
+
+// grainLocator finds the channel grain of (app, channel), activating it when needed. On one node
+// it is localGrains; in a cluster it is proto.actor's identity lookup.
+type grainLocator interface {
+	channelPID(appID, channel string) *actor.PID
+	// release is called by a grain that is stopping, so the next lookup activates a new one.
+	release(appID, channel string, pid *actor.PID)
+}
+
+// localRegistry maps keys to actors spawned on demand on this node. An actor that stops calls
+// release first; a message that reaches it after that is a dead letter, which a requester sees
+// as *actor.DeadLetterResponse and retries through the registry.
+type localRegistry struct {
+	root  *actor.RootContext
+	props func(key string) *actor.Props
+	mu    sync.Mutex
+	pids  map[string]*actor.PID
+}
+
+func newLocalRegistry(root *actor.RootContext, props func(key string) *actor.Props) *localRegistry {
+	return &localRegistry{root: root, props: props, pids: map[string]*actor.PID{}}
+}
+
+func (r *localRegistry) get(key string) *actor.PID {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if pid, ok := r.pids[key]; ok {
+		return pid
+	}
+	pid := r.root.Spawn(r.props(key))
+	r.pids[key] = pid
+	return pid
+}
+
+func (r *localRegistry) lookup(key string) (*actor.PID, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	pid, ok := r.pids[key]
+	return pid, ok
+}
+
+func (r *localRegistry) release(key string, pid *actor.PID) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if cur, ok := r.pids[key]; ok && cur.Equal(pid) {
+		delete(r.pids, key)
+	}
+}
+
+// keys returns the keys with a live actor that start with prefix.
+func (r *localRegistry) keys(prefix string) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for k := range r.pids {
+		if len(k) >= len(prefix) && k[:len(prefix)] == prefix {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+func (r *localRegistry) len() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.pids)
+}
+
+// channelKey is the registry key of (app, channel). App ids and channel names cannot hold NUL.
+func channelKey(appID, channel string) string { return appID + "\x00" + channel }
+
+func splitChannelKey(key string) (appID, channel string) {
+	for i := 0; i < len(key); i++ {
+		if key[i] == 0 {
+			return key[:i], key[i+1:]
+		}
+	}
+	return key, ""
+}
+
+// localGrains is the grainLocator of a single node: grains are plain local actors.
+type localGrains struct{ reg *localRegistry }
+
+func (l *localGrains) channelPID(appID, channel string) *actor.PID {
+	return l.reg.get(channelKey(appID, channel))
+}
+
+func (l *localGrains) release(appID, channel string, pid *actor.PID) {
+	l.reg.release(channelKey(appID, channel), pid)
+}

@@ -1,0 +1,116 @@
+// Command herald is a Pusher Channels protocol server. With no arguments it serves the embedded
+// default app on 127.0.0.1:6001; `herald --config FILE` reads YAML, and HERALD_* environment
+// variables override both (see configs/default.yaml for every key).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/herald-io/herald/actors"
+	"github.com/herald-io/herald/configs"
+	"github.com/herald-io/herald/protocol"
+	"github.com/herald-io/herald/telemetry"
+	"github.com/herald-io/herald/transport"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "herald:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	configPath := flag.String("config", "", "YAML config file (keys as in configs/default.yaml)")
+	listen := flag.String("listen", "", "override listen, e.g. 127.0.0.1:6001")
+	printDefaults := flag.Bool("print-default-config", false, "print the embedded default config and exit")
+	flag.Parse()
+	if *printDefaults {
+		_, err := os.Stdout.Write(configs.DefaultYAML())
+		return err
+	}
+	overrides := map[string]any{}
+	if *listen != "" {
+		overrides["listen"] = *listen
+	}
+	cfg, err := configs.Load(*configPath, os.Environ(), overrides)
+	if err != nil {
+		return err
+	}
+	logger, err := telemetry.NewLogger(os.Stderr, cfg.Log.Level, cfg.Log.Format)
+	if err != nil {
+		return err
+	}
+
+	engine := actors.NewEngine(actors.Options{Apps: appsFromConfig(cfg), Logger: logger})
+	defer engine.Shutdown()
+	server := transport.New(engine, transport.Options{
+		ActivityTimeout: cfg.ActivityTimeout,
+		WriteQueueBytes: cfg.WriteQueueBytes,
+		Logger:          logger,
+	})
+	l, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return err
+	}
+	// Tests wait for this exact line; keep its shape.
+	fmt.Printf("herald listening on %s\n", l.Addr())
+	for _, a := range cfg.Apps {
+		fmt.Printf("  app id=%s key=%s secret=%s client_events=%t enabled=%t\n", a.ID, a.Key, a.Secret, a.ClientEvents, a.Enabled)
+	}
+	fmt.Printf("  WebSocket ws://%s/app/{key}?protocol=7   HTTP API http://%s/apps/{id}/events\n", l.Addr(), l.Addr())
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	served := make(chan error, 1)
+	go func() { served <- server.Serve(l) }()
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down", "grace", cfg.ShutdownGrace)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
+	defer cancel()
+	if err := server.Shutdown(shutdownCtx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return nil
+}
+
+func appsFromConfig(cfg *configs.Config) []*actors.App {
+	apps := make([]*actors.App, len(cfg.Apps))
+	for i, a := range cfg.Apps {
+		l := a.Limits
+		apps[i] = &actors.App{
+			ID: a.ID, Key: a.Key, Secret: a.Secret, Enabled: a.Enabled,
+			ClientEvents: a.ClientEvents, UserAuthentication: a.UserAuthentication,
+			UserAuthenticationTimeout: a.UserAuthenticationTimeout,
+			Limits: protocol.Limits{
+				MaxConnections:            l.MaxConnections,
+				MaxClientEventsPerSecond:  l.MaxClientEventsPerSecond,
+				MaxBackendEventsPerSecond: l.MaxBackendEventsPerSecond,
+				MaxReadRequestsPerSecond:  l.MaxReadRequestsPerSecond,
+				MaxPresenceMembers:        l.MaxPresenceMembers,
+				MaxPresenceMemberSize:     l.MaxPresenceMemberSize,
+				MaxEventDataSize:          l.MaxEventDataSize,
+				MaxEventNameLength:        l.MaxEventNameLength,
+				MaxChannelNameLength:      l.MaxChannelNameLength,
+				MaxChannelsPerEvent:       l.MaxChannelsPerEvent,
+				MaxBatchEvents:            l.MaxBatchEvents,
+				MaxMessageSize:            l.MaxMessageSize,
+			},
+		}
+		for _, w := range a.Webhooks {
+			apps[i].Webhooks = append(apps[i].Webhooks, actors.Webhook{URL: w.URL, EventTypes: w.EventTypes})
+		}
+	}
+	return apps
+}

@@ -1,0 +1,248 @@
+// Package configs loads herald's configuration with koanf: the embedded default.yaml, then an
+// optional YAML file, then HERALD_* environment variables, then command-line overrides. It owns
+// the typed Config and its validation, and imports nothing of herald.
+package configs
+
+import (
+	_ "embed"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/knadh/koanf/parsers/yaml"
+	"github.com/knadh/koanf/providers/confmap"
+	"github.com/knadh/koanf/providers/file"
+	"github.com/knadh/koanf/providers/rawbytes"
+	"github.com/knadh/koanf/v2"
+)
+
+//go:embed default.yaml
+var defaultYAML []byte
+
+// DefaultYAML is the embedded default configuration, every key documented.
+func DefaultYAML() []byte { return defaultYAML }
+
+// Config is herald's whole configuration.
+type Config struct {
+	Listen          string        `koanf:"listen"`
+	ActivityTimeout time.Duration `koanf:"activity_timeout"`
+	WriteQueueBytes int           `koanf:"write_queue_bytes"`
+	ShutdownGrace   time.Duration `koanf:"shutdown_grace"`
+	Log             Log           `koanf:"log"`
+	Apps            []App         `koanf:"apps"`
+}
+
+// Log configures slog.
+type Log struct {
+	Level  string `koanf:"level"`
+	Format string `koanf:"format"`
+}
+
+// App is one Pusher app.
+type App struct {
+	ID                        string        `koanf:"id"`
+	Key                       string        `koanf:"key"`
+	Secret                    string        `koanf:"secret"`
+	Enabled                   bool          `koanf:"enabled"`
+	ClientEvents              bool          `koanf:"client_events"`
+	UserAuthentication        bool          `koanf:"user_authentication"`
+	UserAuthenticationTimeout time.Duration `koanf:"user_authentication_timeout"`
+	Webhooks                  []Webhook     `koanf:"webhooks"`
+	Limits                    Limits        `koanf:"limits"`
+}
+
+// Webhook is one webhook target of an app.
+type Webhook struct {
+	URL        string   `koanf:"url"`
+	EventTypes []string `koanf:"event_types"`
+}
+
+// Limits are an app's limits; see default.yaml for their meaning and defaults.
+type Limits struct {
+	MaxConnections            int `koanf:"max_connections"`
+	MaxClientEventsPerSecond  int `koanf:"max_client_events_per_second"`
+	MaxBackendEventsPerSecond int `koanf:"max_backend_events_per_second"`
+	MaxReadRequestsPerSecond  int `koanf:"max_read_requests_per_second"`
+	MaxPresenceMembers        int `koanf:"max_presence_members"`
+	MaxPresenceMemberSize     int `koanf:"max_presence_member_size"`
+	MaxEventDataSize          int `koanf:"max_event_data_size"`
+	MaxEventNameLength        int `koanf:"max_event_name_length"`
+	MaxChannelNameLength      int `koanf:"max_channel_name_length"`
+	MaxChannelsPerEvent       int `koanf:"max_channels_per_event"`
+	MaxBatchEvents            int `koanf:"max_batch_events"`
+	MaxMessageSize            int `koanf:"max_message_size"`
+}
+
+// EnvPrefix starts every environment variable herald reads.
+const EnvPrefix = "HERALD_"
+
+// Load reads the layers in order: defaults, the YAML file at path (if not empty), the
+// environment (environ, as os.Environ returns it), then overrides (koanf keys such as "listen").
+// Each app in a file or in the environment starts from the default app's options and limits,
+// so a file only has to name what differs.
+func Load(path string, environ []string, overrides map[string]any) (*Config, error) {
+	defaults := koanf.New(".")
+	if err := defaults.Load(rawbytes.Provider(defaultYAML), yaml.Parser()); err != nil {
+		return nil, fmt.Errorf("embedded defaults: %w", err)
+	}
+	k := koanf.New(".")
+	if err := k.Merge(defaults); err != nil {
+		return nil, err
+	}
+	if path != "" {
+		if _, err := os.Stat(path); err != nil {
+			return nil, fmt.Errorf("config file: %w", err)
+		}
+		f := koanf.New(".")
+		if err := f.Load(file.Provider(path), yaml.Parser()); err != nil {
+			return nil, fmt.Errorf("config file %s: %w", path, err)
+		}
+		if err := k.Merge(f); err != nil {
+			return nil, err
+		}
+	}
+	envLayer, err := loadEnv(environ)
+	if err != nil {
+		return nil, err
+	}
+	if err := k.Merge(envLayer.top); err != nil {
+		return nil, err
+	}
+	if len(overrides) > 0 {
+		if err := k.Load(confmap.Provider(overrides, "."), nil); err != nil {
+			return nil, fmt.Errorf("overrides: %w", err)
+		}
+	}
+
+	var defaultApps []App
+	if err := defaults.Unmarshal("apps", &defaultApps); err != nil || len(defaultApps) == 0 {
+		return nil, fmt.Errorf("embedded defaults: apps: %v", err)
+	}
+	defaultApp := defaultApps[0]
+
+	cfg := &Config{}
+	if err := k.Unmarshal("", cfg); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	// Re-read apps one by one over the default app so missing keys keep their defaults.
+	var rawApps []map[string]any
+	if err := k.Unmarshal("apps", &rawApps); err != nil {
+		return nil, fmt.Errorf("config: apps: %w", err)
+	}
+	for i := range envLayer.apps {
+		for len(rawApps) <= i {
+			rawApps = append(rawApps, map[string]any{})
+		}
+	}
+	cfg.Apps = cfg.Apps[:0]
+	for i, raw := range rawApps {
+		ak := koanf.New(".")
+		if err := ak.Load(confmap.Provider(raw, ""), nil); err != nil {
+			return nil, err
+		}
+		if overlay, ok := envLayer.apps[i]; ok {
+			if err := ak.Merge(overlay); err != nil {
+				return nil, err
+			}
+		}
+		app := defaultApp
+		app.Webhooks = nil
+		if !ak.Exists("enabled") {
+			app.Enabled = true
+		}
+		if err := ak.Unmarshal("", &app); err != nil {
+			return nil, fmt.Errorf("config: apps[%d]: %w", i, err)
+		}
+		cfg.Apps = append(cfg.Apps, app)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+type envLayers struct {
+	top  *koanf.Koanf
+	apps map[int]*koanf.Koanf
+}
+
+// loadEnv maps HERALD_A__B=v to key a.b; HERALD_APPS__N__KEY=v sets key of the Nth app (koanf's
+// env provider cannot index into a list, hence this small mapping).
+func loadEnv(environ []string) (envLayers, error) {
+	layers := envLayers{top: koanf.New("."), apps: map[int]*koanf.Koanf{}}
+	top := map[string]any{}
+	for _, kv := range environ {
+		name, value, ok := strings.Cut(kv, "=")
+		if !ok || !strings.HasPrefix(name, EnvPrefix) {
+			continue
+		}
+		key := strings.ToLower(strings.TrimPrefix(name, EnvPrefix))
+		parts := strings.Split(key, "__")
+		if parts[0] == "apps" {
+			if len(parts) < 3 {
+				return layers, fmt.Errorf("env %s: use %sAPPS__<index>__<key>", name, EnvPrefix)
+			}
+			i, err := strconv.Atoi(parts[1])
+			if err != nil || i < 0 || i > 1000 {
+				return layers, fmt.Errorf("env %s: app index %q", name, parts[1])
+			}
+			if layers.apps[i] == nil {
+				layers.apps[i] = koanf.New(".")
+			}
+			if err := layers.apps[i].Set(strings.Join(parts[2:], "."), envValue(value)); err != nil {
+				return layers, err
+			}
+			continue
+		}
+		top[strings.Join(parts, ".")] = envValue(value)
+	}
+	if err := layers.top.Load(confmap.Provider(top, "."), nil); err != nil {
+		return layers, err
+	}
+	return layers, nil
+}
+
+// envValue lets "a,b" become a list (for event_types); everything else stays a string that
+// koanf's decoder converts to the field's type.
+func envValue(v string) any {
+	if strings.Contains(v, ",") {
+		return strings.Split(v, ",")
+	}
+	return v
+}
+
+// Validate reports the first problem that would make the config unusable.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Listen == "" {
+		errs = append(errs, errors.New("listen is empty"))
+	}
+	if c.ActivityTimeout < time.Second {
+		errs = append(errs, errors.New("activity_timeout must be at least 1s"))
+	}
+	if len(c.Apps) == 0 {
+		errs = append(errs, errors.New("no apps configured"))
+	}
+	ids, keys := map[string]bool{}, map[string]bool{}
+	for i, a := range c.Apps {
+		if a.ID == "" || a.Key == "" || a.Secret == "" {
+			errs = append(errs, fmt.Errorf("apps[%d]: id, key and secret are required", i))
+		}
+		if ids[a.ID] {
+			errs = append(errs, fmt.Errorf("apps[%d]: duplicate id %q", i, a.ID))
+		}
+		if keys[a.Key] {
+			errs = append(errs, fmt.Errorf("apps[%d]: duplicate key %q", i, a.Key))
+		}
+		ids[a.ID], keys[a.Key] = true, true
+		for j, w := range a.Webhooks {
+			if w.URL == "" {
+				errs = append(errs, fmt.Errorf("apps[%d].webhooks[%d]: url is empty", i, j))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}

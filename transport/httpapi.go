@@ -1,0 +1,413 @@
+package transport
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/herald-io/herald/actors"
+	"github.com/herald-io/herald/protocol"
+)
+
+// apiError is an HTTP API failure: a real status and a JSON {"error": message} body.
+type apiError struct {
+	status  int
+	message string
+}
+
+func (e *apiError) Error() string { return e.message }
+
+func errorf(status int, format string, args ...any) *apiError {
+	return &apiError{status: status, message: fmt.Sprintf(format, args...)}
+}
+
+func (s *Server) routeAPI(mux *http.ServeMux) {
+	mux.HandleFunc("POST /apps/{app}/events", s.api(s.triggerEvents))
+	mux.HandleFunc("POST /apps/{app}/batch_events", s.api(s.triggerBatch))
+	mux.HandleFunc("GET /apps/{app}/channels", s.api(s.listChannels))
+	mux.HandleFunc("GET /apps/{app}/channels/{channel}", s.api(s.channelInfo))
+	mux.HandleFunc("GET /apps/{app}/channels/{channel}/users", s.api(s.channelUsers))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if isWebSocketUpgrade(r) {
+			s.serveWebSocket(w, r) // any other path: upgrade and close with 4005, as Pusher does
+			return
+		}
+		if r.URL.Path == "/" {
+			writeJSON(w, http.StatusOK, map[string]any{"ok": true})
+			return
+		}
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "not found: " + r.URL.Path})
+	})
+}
+
+func isWebSocketUpgrade(r *http.Request) bool {
+	return strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
+}
+
+// apiRequest is a request that passed the signature check.
+type apiRequest struct {
+	*http.Request
+	app  *actors.App
+	body []byte
+}
+
+// api wraps a handler with the checks every HTTP API call has: the app exists (404), the
+// signature holds (401), the app is enabled (403), the body is within limits (413).
+func (s *Server) api(h func(context.Context, *apiRequest) (any, *apiError)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		app, ok := s.engine.AppByID(r.PathValue("app"))
+		if !ok {
+			writeJSON(w, http.StatusNotFound, map[string]string{"error": "unknown app id " + r.PathValue("app")})
+			return
+		}
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes(app)))
+		if err != nil {
+			var tooBig *http.MaxBytesError
+			if errors.As(err, &tooBig) {
+				writeJSON(w, http.StatusRequestEntityTooLarge, map[string]string{"error": "request body too large"})
+				return
+			}
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "could not read body"})
+			return
+		}
+		if err := s.verify(app, r, body); err != nil {
+			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": err.Error()})
+			return
+		}
+		if !app.Enabled {
+			writeJSON(w, http.StatusForbidden, map[string]string{"error": "app is disabled"})
+			return
+		}
+		res, apiErr := h(r.Context(), &apiRequest{Request: r, app: app, body: body})
+		if apiErr != nil {
+			writeJSON(w, apiErr.status, map[string]string{"error": apiErr.message})
+			return
+		}
+		writeJSON(w, http.StatusOK, res)
+	}
+}
+
+// verify checks the signature against the decoded path, and against the path as sent when a
+// client signed it percent-encoded.
+func (s *Server) verify(app *actors.App, r *http.Request, body []byte) error {
+	q := r.URL.Query()
+	now := s.opts.Now()
+	err := protocol.VerifyHTTPRequest(app.Key, app.Secret, r.Method, r.URL.Path, q, body, now, protocol.HTTPTimestampWindow)
+	if errors.Is(err, protocol.ErrAuthSignature) && r.URL.RawPath != "" {
+		err = protocol.VerifyHTTPRequest(app.Key, app.Secret, r.Method, r.URL.EscapedPath(), q, body, now, protocol.HTTPTimestampWindow)
+	}
+	return err
+}
+
+// maxBodyBytes allows a full batch of maximal events, with room for names and channels.
+func maxBodyBytes(app *actors.App) int64 {
+	l := app.Limits
+	perEvent := 2*l.MaxEventDataSize + l.MaxEventNameLength + l.MaxChannelsPerEvent*(l.MaxChannelNameLength+4) + 1024
+	return int64(max(l.MaxBatchEvents, 1)*perEvent + 64*1024)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// eventBody is one event as the HTTP API takes it.
+type eventBody struct {
+	Name     string          `json:"name"`
+	Data     json.RawMessage `json:"data"`
+	Channel  string          `json:"channel"`
+	Channels []string        `json:"channels"`
+	SocketID string          `json:"socket_id"`
+	Info     string          `json:"info"`
+}
+
+// validEvent is an event that passed every check, ready to publish.
+type validEvent struct {
+	name, data, socketID string
+	channels             []protocol.Channel
+	info                 infoFields
+}
+
+func (s *Server) validateEvent(app *actors.App, ev eventBody) (validEvent, *apiError) {
+	l := app.Limits
+	if ev.Name == "" {
+		return validEvent{}, errorf(http.StatusBadRequest, "event name is required")
+	}
+	if !protocol.ValidEventName(ev.Name, l.MaxEventNameLength) {
+		return validEvent{}, errorf(http.StatusBadRequest, "event name is longer than %d characters", l.MaxEventNameLength)
+	}
+	names := ev.Channels
+	if ev.Channel != "" {
+		names = append(names, ev.Channel)
+	}
+	if len(names) == 0 {
+		return validEvent{}, errorf(http.StatusBadRequest, "channel or channels is required")
+	}
+	if l.MaxChannelsPerEvent > 0 && len(names) > l.MaxChannelsPerEvent {
+		return validEvent{}, errorf(http.StatusBadRequest, "at most %d channels per event", l.MaxChannelsPerEvent)
+	}
+	out := validEvent{name: ev.Name, socketID: ev.SocketID}
+	for _, name := range names {
+		if _, ok := protocol.ParseServerToUserChannel(name); ok {
+			return validEvent{}, errorf(http.StatusBadRequest, "sending to users (%s) is not supported yet", protocol.ServerToUserPrefix)
+		}
+		ch, err := protocol.ParseChannel(name, l.MaxChannelNameLength)
+		if err != nil {
+			return validEvent{}, errorf(http.StatusBadRequest, "channel %q: %v", name, err)
+		}
+		out.channels = append(out.channels, ch)
+	}
+	data, err := eventData(ev.Data)
+	if err != nil {
+		return validEvent{}, errorf(http.StatusBadRequest, "data: %v", err)
+	}
+	if l.MaxEventDataSize > 0 && len(data) > l.MaxEventDataSize {
+		return validEvent{}, errorf(http.StatusRequestEntityTooLarge, "event data is larger than %d bytes", l.MaxEventDataSize)
+	}
+	out.data = data
+	if ev.SocketID != "" && !protocol.ValidSocketID(ev.SocketID) {
+		return validEvent{}, errorf(http.StatusBadRequest, "invalid socket_id %q", ev.SocketID)
+	}
+	info, apiErr := parseInfo(ev.Info, out.channels)
+	if apiErr != nil {
+		return validEvent{}, apiErr
+	}
+	out.info = info
+	return out, nil
+}
+
+// eventData is the event's data as the string subscribers receive. The Pusher libraries send a
+// string; a JSON object or other value is taken as its JSON text.
+func eventData(raw json.RawMessage) (string, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return "", nil
+	}
+	if raw[0] == '"' {
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return "", err
+		}
+		return s, nil
+	}
+	return string(raw), nil
+}
+
+func (s *Server) publish(app *actors.App, ev validEvent) {
+	accepted := time.Now()
+	for _, ch := range ev.channels {
+		s.engine.Publish(app, actors.Event{
+			Channel: ch.Name, Name: ev.name, Data: ev.data, ExcludeSocketID: ev.socketID, Accepted: accepted,
+		})
+	}
+}
+
+func (s *Server) triggerEvents(ctx context.Context, r *apiRequest) (any, *apiError) {
+	var body eventBody
+	if err := json.Unmarshal(r.body, &body); err != nil {
+		return nil, errorf(http.StatusBadRequest, "invalid JSON body: %v", err)
+	}
+	ev, apiErr := s.validateEvent(r.app, body)
+	if apiErr != nil {
+		return nil, apiErr
+	}
+	s.publish(r.app, ev)
+	if !ev.info.any() {
+		return struct{}{}, nil
+	}
+	channels := map[string]map[string]int64{}
+	for _, ch := range ev.channels {
+		attrs, apiErr := s.channelAttributes(ctx, r.app, ch, ev.info)
+		if apiErr != nil {
+			return nil, apiErr
+		}
+		channels[ch.Name] = attrs
+	}
+	return map[string]any{"channels": channels}, nil
+}
+
+func (s *Server) triggerBatch(ctx context.Context, r *apiRequest) (any, *apiError) {
+	var body struct {
+		Batch []eventBody `json:"batch"`
+	}
+	if err := json.Unmarshal(r.body, &body); err != nil {
+		return nil, errorf(http.StatusBadRequest, "invalid JSON body: %v", err)
+	}
+	if len(body.Batch) == 0 {
+		return nil, errorf(http.StatusBadRequest, "batch is empty")
+	}
+	if l := r.app.Limits.MaxBatchEvents; l > 0 && len(body.Batch) > l {
+		return nil, errorf(http.StatusBadRequest, "at most %d events per batch", l)
+	}
+	events := make([]validEvent, len(body.Batch))
+	anyInfo := false
+	for i, b := range body.Batch {
+		if len(b.Channels) > 0 {
+			return nil, errorf(http.StatusBadRequest, "batch[%d]: a batch event has one channel", i)
+		}
+		ev, apiErr := s.validateEvent(r.app, b)
+		if apiErr != nil {
+			apiErr.message = fmt.Sprintf("batch[%d]: %s", i, apiErr.message)
+			return nil, apiErr
+		}
+		events[i] = ev
+		anyInfo = anyInfo || ev.info.any()
+	}
+	for _, ev := range events {
+		s.publish(r.app, ev)
+	}
+	if !anyInfo {
+		return struct{}{}, nil
+	}
+	results := make([]map[string]int64, len(events))
+	for i, ev := range events {
+		results[i] = map[string]int64{}
+		if ev.info.any() {
+			attrs, apiErr := s.channelAttributes(ctx, r.app, ev.channels[0], ev.info)
+			if apiErr != nil {
+				return nil, apiErr
+			}
+			results[i] = attrs
+		}
+	}
+	return map[string]any{"batch": results}, nil
+}
+
+// infoFields are the attributes a caller asked for with info=.
+type infoFields struct{ userCount, subscriptionCount bool }
+
+func (f infoFields) any() bool { return f.userCount || f.subscriptionCount }
+
+// parseInfo reads info=a,b. user_count is only for presence channels (400 otherwise).
+func parseInfo(info string, channels []protocol.Channel) (infoFields, *apiError) {
+	var f infoFields
+	for _, field := range strings.Split(info, ",") {
+		switch strings.TrimSpace(field) {
+		case "":
+		case "user_count":
+			f.userCount = true
+		case "subscription_count":
+			f.subscriptionCount = true
+		default:
+			return f, errorf(http.StatusBadRequest, "unknown info attribute %q", field)
+		}
+	}
+	if f.userCount {
+		for _, ch := range channels {
+			if ch.Kind != protocol.Presence {
+				return f, errorf(http.StatusBadRequest, "user_count is only available for presence channels (%s)", ch.Name)
+			}
+		}
+	}
+	return f, nil
+}
+
+func (s *Server) channelAttributes(ctx context.Context, app *actors.App, ch protocol.Channel, f infoFields) (map[string]int64, *apiError) {
+	info, err := s.engine.ChannelInfo(ctx, app, ch.Name, false)
+	if err != nil {
+		return nil, errorf(http.StatusServiceUnavailable, "channel %s: %v", ch.Name, err)
+	}
+	attrs := map[string]int64{}
+	if f.subscriptionCount {
+		attrs["subscription_count"] = info.SubscriptionCount
+	}
+	if f.userCount {
+		attrs["user_count"] = info.UserCount
+	}
+	return attrs, nil
+}
+
+func (s *Server) listChannels(ctx context.Context, r *apiRequest) (any, *apiError) {
+	q := r.URL.Query()
+	prefix := q.Get("filter_by_prefix")
+	var f infoFields
+	if info := q.Get("info"); info != "" {
+		for _, field := range strings.Split(info, ",") {
+			switch field {
+			case "user_count":
+				if !strings.HasPrefix(prefix, "presence-") {
+					return nil, errorf(http.StatusBadRequest, "info=user_count needs filter_by_prefix=presence-")
+				}
+				f.userCount = true
+			case "subscription_count":
+				f.subscriptionCount = true
+			default:
+				return nil, errorf(http.StatusBadRequest, "unknown info attribute %q", field)
+			}
+		}
+	}
+	names := s.engine.OccupiedChannels(r.app)
+	sort.Strings(names)
+	channels := map[string]map[string]int64{}
+	for _, name := range names {
+		if !strings.HasPrefix(name, prefix) {
+			continue
+		}
+		attrs := map[string]int64{}
+		if f.any() {
+			ch, _ := protocol.ParseChannel(name, len(name))
+			var apiErr *apiError
+			if attrs, apiErr = s.channelAttributes(ctx, r.app, ch, f); apiErr != nil {
+				return nil, apiErr
+			}
+		}
+		channels[name] = attrs
+	}
+	return map[string]any{"channels": channels}, nil
+}
+
+func (s *Server) channelFromPath(r *apiRequest) (protocol.Channel, *apiError) {
+	ch, err := protocol.ParseChannel(r.PathValue("channel"), r.app.Limits.MaxChannelNameLength)
+	if err != nil {
+		return ch, errorf(http.StatusBadRequest, "%v", err)
+	}
+	return ch, nil
+}
+
+func (s *Server) channelInfo(ctx context.Context, r *apiRequest) (any, *apiError) {
+	ch, apiErr := s.channelFromPath(r)
+	if apiErr != nil {
+		return nil, apiErr
+	}
+	f, apiErr := parseInfo(r.URL.Query().Get("info"), []protocol.Channel{ch})
+	if apiErr != nil {
+		return nil, apiErr
+	}
+	info, err := s.engine.ChannelInfo(ctx, r.app, ch.Name, false)
+	if err != nil {
+		return nil, errorf(http.StatusServiceUnavailable, "channel %s: %v", ch.Name, err)
+	}
+	res := map[string]any{"occupied": info.Occupied}
+	if f.subscriptionCount {
+		res["subscription_count"] = info.SubscriptionCount
+	}
+	if f.userCount {
+		res["user_count"] = info.UserCount
+	}
+	return res, nil
+}
+
+func (s *Server) channelUsers(ctx context.Context, r *apiRequest) (any, *apiError) {
+	ch, apiErr := s.channelFromPath(r)
+	if apiErr != nil {
+		return nil, apiErr
+	}
+	if ch.Kind != protocol.Presence {
+		return nil, errorf(http.StatusBadRequest, "users are only available for presence channels")
+	}
+	info, err := s.engine.ChannelInfo(ctx, r.app, ch.Name, true)
+	if err != nil {
+		return nil, errorf(http.StatusServiceUnavailable, "channel %s: %v", ch.Name, err)
+	}
+	users := make([]map[string]string, len(info.UserIds))
+	for i, id := range info.UserIds {
+		users[i] = map[string]string{"id": id}
+	}
+	return map[string]any{"users": users}, nil
+}

@@ -1,0 +1,193 @@
+package transport
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/lxzan/gws"
+
+	"github.com/herald-io/herald/actors"
+	"github.com/herald-io/herald/protocol"
+)
+
+// serveWebSocket upgrades /app/{key} and admits the socket. Refusals (unknown app, bad protocol
+// version, quota) are sent the Pusher way: upgrade, pusher:error, close with the code.
+func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
+	if s.draining.Load() {
+		http.Error(w, "shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	conn, err := s.upgrader.Upgrade(w, r)
+	if err != nil {
+		return // gws has answered the bad handshake
+	}
+	sock := &socket{conn: conn, server: s, limit: s.opts.WriteQueueBytes}
+	sock.lastSeen.Store(time.Now().UnixNano())
+	conn.Session().Store(sessionKey, sock)
+	if code, msg := s.admit(sock, r); code != 0 {
+		sock.sendError(code, msg)
+	} else {
+		s.sockets.add(sock)
+		sock.Send(protocol.ConnectionEstablishedFrame(sock.actor.SocketID(), int(s.opts.ActivityTimeout/time.Second)))
+	}
+	go conn.ReadLoop()
+}
+
+// admit checks the path, protocol version and app, and starts the connection actor.
+func (s *Server) admit(sock *socket, r *http.Request) (code int, message string) {
+	key, ok := strings.CutPrefix(r.URL.Path, "/app/")
+	if !ok || key == "" || strings.Contains(key, "/") {
+		return protocol.CodePathNotFound, "Invalid path: connect to /app/{key}"
+	}
+	version := r.URL.Query().Get("protocol")
+	if version == "" {
+		return protocol.CodeNoProtocolVersion, "No protocol version supplied"
+	}
+	v, err := strconv.Atoi(version)
+	if err != nil {
+		return protocol.CodeInvalidVersion, "Invalid version string: " + version
+	}
+	if v < protocol.MinSupportedProtocolVersion || v > protocol.SupportedProtocolVersion {
+		return protocol.CodeUnsupportedVersion, "Unsupported protocol version: " + version
+	}
+	app, ok := s.engine.AppByKey(key)
+	if !ok {
+		return protocol.CodeAppNotFound, "App key " + key + " does not exist"
+	}
+	if !app.Enabled {
+		return protocol.CodeAppDisabled, "App is disabled"
+	}
+	conn, err := s.engine.Connect(app, sock)
+	if errors.Is(err, actors.ErrOverQuota) {
+		return protocol.CodeOverConnectionQuota, "Over connection quota"
+	}
+	if err != nil {
+		return protocol.CodeOverCapacity, err.Error()
+	}
+	sock.app, sock.actor = app, conn
+	return 0, ""
+}
+
+const sessionKey = "s"
+
+// socketSession is gws session storage holding just our socket: gws's default is a map per
+// connection, more than one pointer needs.
+type socketSession struct{ s *socket }
+
+func (ss *socketSession) Len() int {
+	if ss.s == nil {
+		return 0
+	}
+	return 1
+}
+func (ss *socketSession) Load(string) (any, bool) { return ss.s, ss.s != nil }
+func (ss *socketSession) Delete(string)           { ss.s = nil }
+func (ss *socketSession) Store(_ string, v any)   { ss.s, _ = v.(*socket) }
+func (ss *socketSession) Range(f func(string, any) bool) {
+	if ss.s != nil {
+		f(sessionKey, ss.s)
+	}
+}
+
+func socketOf(c *gws.Conn) *socket {
+	v, _ := c.Session().Load(sessionKey)
+	s, _ := v.(*socket)
+	return s
+}
+
+// wsHandler receives gws events for every socket.
+type wsHandler struct{ server *Server }
+
+func (h *wsHandler) OnOpen(*gws.Conn) {}
+
+func (h *wsHandler) OnClose(c *gws.Conn, _ error) {
+	s := socketOf(c)
+	if s == nil || s.actor == nil {
+		return
+	}
+	s.mu.Lock()
+	s.closing = true
+	s.queue, s.queued = nil, 0
+	s.mu.Unlock()
+	h.server.sockets.remove(s)
+	s.actor.Tell(&actors.SocketClosed{})
+}
+
+func (h *wsHandler) OnPing(c *gws.Conn, payload []byte) {
+	if s := socketOf(c); s != nil {
+		s.seen()
+	}
+	_ = c.WritePong(payload)
+}
+
+func (h *wsHandler) OnPong(c *gws.Conn, _ []byte) {
+	if s := socketOf(c); s != nil {
+		s.seen()
+	}
+}
+
+func (h *wsHandler) OnMessage(c *gws.Conn, msg *gws.Message) {
+	defer msg.Close()
+	s := socketOf(c)
+	if s == nil || s.actor == nil {
+		return
+	}
+	s.seen()
+	if msg.Opcode != gws.OpcodeText {
+		s.Send(protocol.ErrorFrame(0, "Binary frames are not supported"))
+		return
+	}
+	if limit := s.app.Limits.MaxMessageSize; limit > 0 && msg.Data.Len() > limit {
+		s.Send(protocol.ErrorFrame(0, "Message is larger than the limit of "+strconv.Itoa(limit)+" bytes"))
+		return
+	}
+	f, err := protocol.DecodeFrame(msg.Bytes())
+	if err != nil {
+		s.Send(protocol.ErrorFrame(0, err.Error()))
+		return
+	}
+	h.dispatch(s, f)
+}
+
+// dispatch turns a client frame into a typed message for the connection actor.
+func (h *wsHandler) dispatch(s *socket, f protocol.Frame) {
+	switch {
+	case f.Event == protocol.EventPing:
+		s.Send(protocol.PongFrame)
+	case f.Event == protocol.EventPong:
+		// a reply to our ping; seen() already counted it
+	case f.Event == protocol.EventSubscribe:
+		var d protocol.SubscribeData
+		if err := protocol.DecodeData(f.Data, &d); err != nil {
+			s.Send(protocol.ErrorFrame(0, err.Error()))
+			return
+		}
+		s.actor.Tell(&actors.ClientSubscribe{Channel: d.Channel, Auth: d.Auth, ChannelData: d.ChannelData})
+	case f.Event == protocol.EventUnsubscribe:
+		var d protocol.SubscribeData
+		if err := protocol.DecodeData(f.Data, &d); err != nil {
+			s.Send(protocol.ErrorFrame(0, err.Error()))
+			return
+		}
+		s.actor.Tell(&actors.ClientUnsubscribe{Channel: d.Channel})
+	case f.Event == protocol.EventSignin:
+		var d protocol.SigninData
+		if err := protocol.DecodeData(f.Data, &d); err != nil {
+			s.Send(protocol.ErrorFrame(protocol.CodeUnauthorized, err.Error()))
+			return
+		}
+		s.actor.Tell(&actors.ClientSignin{Auth: d.Auth, UserData: d.UserData})
+	case protocol.IsClientEvent(f.Event):
+		s.actor.Tell(&actors.ClientEvent{Event: f.Event, Channel: f.Channel, Data: f.Data})
+	default:
+		s.Send(protocol.ErrorFrame(0, "Unsupported event received on socket: "+f.Event))
+	}
+}
+
+func (s *socket) seen() {
+	s.lastSeen.Store(time.Now().UnixNano())
+	s.pingSent.Store(0)
+}
