@@ -148,11 +148,10 @@ func (g *channelGrain) unsubscribe(ctx actor.Context, m *messages.Unsubscribe) {
 }
 
 func (g *channelGrain) succeededFrame() []byte {
-	data := "{}"
 	if g.roster != nil {
-		data = string(g.roster.presenceJSON())
+		return g.roster.succeededFrame(g.channel.Name)
 	}
-	return protocol.AppendEvent(nil, protocol.EventSubscriptionSucceeded, g.channel.Name, data, "")
+	return protocol.AppendEvent(nil, protocol.EventSubscriptionSucceeded, g.channel.Name, "{}", "")
 }
 
 func (g *channelGrain) info(withUsers bool) *messages.ChannelInfo {
@@ -163,7 +162,7 @@ func (g *channelGrain) info(withUsers bool) *messages.ChannelInfo {
 	if g.roster != nil {
 		info.UserCount = int64(g.roster.count())
 		if withUsers {
-			info.UserIds = append([]string(nil), g.roster.order...)
+			info.UserIds = g.roster.userIDs()
 		}
 	}
 	return info

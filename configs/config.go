@@ -149,7 +149,9 @@ func Load(path string, environ []string, overrides map[string]any) (*Config, err
 			}
 		}
 		app := defaultApp
-		app.Webhooks = nil
+		// Credentials are never inherited: an app without a secret must fail, not get the
+		// well-known default one.
+		app.ID, app.Key, app.Secret, app.Webhooks = "", "", "", nil
 		if !ak.Exists("enabled") {
 			app.Enabled = true
 		}

@@ -224,6 +224,13 @@ const hexDigits = "0123456789abcdef"
 // U+2029 are escaped, as encoding/json does, so any string yields valid JSON.
 func AppendJSONString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
+	dst = AppendJSONEscaped(dst, s)
+	return append(dst, '"')
+}
+
+// AppendJSONEscaped appends s escaped for the inside of a JSON string literal, without quotes:
+// for building a JSON string (such as double-encoded event data) from pre-escaped parts.
+func AppendJSONEscaped(dst []byte, s string) []byte {
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
@@ -266,6 +273,5 @@ func AppendJSONString(dst []byte, s string) []byte {
 		}
 		i += size
 	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
+	return append(dst, s[start:]...)
 }

@@ -1,0 +1,144 @@
+package configs
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func writeFile(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "herald.yaml")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestLoadDefaults(t *testing.T) {
+	cfg, err := Load("", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Listen != "127.0.0.1:6001" || cfg.ActivityTimeout != 120*time.Second {
+		t.Fatalf("listen %q activity %v", cfg.Listen, cfg.ActivityTimeout)
+	}
+	if len(cfg.Apps) != 1 {
+		t.Fatalf("apps: %d", len(cfg.Apps))
+	}
+	a := cfg.Apps[0]
+	if a.ID != "app-id" || a.Key != "app-key" || a.Secret != "app-secret" || !a.ClientEvents || !a.Enabled {
+		t.Fatalf("default app: %+v", a)
+	}
+	if a.Limits.MaxPresenceMembers != 100 || a.Limits.MaxEventDataSize != 10240 || a.Limits.MaxChannelsPerEvent != 100 ||
+		a.Limits.MaxBatchEvents != 10 || a.Limits.MaxClientEventsPerSecond != 10 || a.Limits.MaxChannelNameLength != 164 {
+		t.Fatalf("default limits: %+v", a.Limits)
+	}
+	if a.UserAuthenticationTimeout != 30*time.Second {
+		t.Fatalf("user_authentication_timeout %v", a.UserAuthenticationTimeout)
+	}
+}
+
+func TestLoadFileAppsInheritDefaults(t *testing.T) {
+	p := writeFile(t, `
+listen: "127.0.0.1:0"
+apps:
+  - id: a
+    key: ka
+    secret: sa
+    client_events: false
+    limits:
+      max_presence_members: 2
+  - id: b
+    key: kb
+    secret: sb
+    enabled: false
+    webhooks:
+      - url: http://127.0.0.1:9/hook
+        event_types: [channel_occupied, member_added]
+`)
+	cfg, err := Load(p, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Listen != "127.0.0.1:0" || len(cfg.Apps) != 2 {
+		t.Fatalf("%+v", cfg)
+	}
+	a, b := cfg.Apps[0], cfg.Apps[1]
+	if a.ClientEvents || !a.Enabled || a.Limits.MaxPresenceMembers != 2 || a.Limits.MaxEventDataSize != 10240 {
+		t.Fatalf("app a: %+v", a)
+	}
+	if b.Enabled || !b.ClientEvents || b.Limits.MaxPresenceMembers != 100 {
+		t.Fatalf("app b: %+v", b)
+	}
+	if len(b.Webhooks) != 1 || b.Webhooks[0].URL != "http://127.0.0.1:9/hook" || len(b.Webhooks[0].EventTypes) != 2 {
+		t.Fatalf("webhooks: %+v", b.Webhooks)
+	}
+	if len(a.Webhooks) != 0 {
+		t.Fatalf("app a inherited webhooks: %+v", a.Webhooks)
+	}
+}
+
+func TestLoadLayersInOrder(t *testing.T) {
+	p := writeFile(t, "listen: 127.0.0.1:7000\nlog: {level: warn}\n")
+	env := []string{
+		"HERALD_LISTEN=127.0.0.1:7001",
+		"HERALD_LOG__FORMAT=json",
+		"HERALD_APPS__0__SECRET=from-env",
+		"HERALD_APPS__0__LIMITS__MAX_CONNECTIONS=5",
+		"PATH=/usr/bin",
+	}
+	cfg, err := Load(p, env, map[string]any{"listen": "127.0.0.1:7002"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Listen != "127.0.0.1:7002" {
+		t.Fatalf("flag override lost: %q", cfg.Listen)
+	}
+	if cfg.Log.Level != "warn" || cfg.Log.Format != "json" {
+		t.Fatalf("log %+v", cfg.Log)
+	}
+	if cfg.Apps[0].Secret != "from-env" || cfg.Apps[0].Key != "app-key" || cfg.Apps[0].Limits.MaxConnections != 5 {
+		t.Fatalf("app from env: %+v", cfg.Apps[0])
+	}
+
+	cfg, err = Load(p, env, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Listen != "127.0.0.1:7001" {
+		t.Fatalf("env should beat the file: %q", cfg.Listen)
+	}
+}
+
+func TestLoadRejects(t *testing.T) {
+	cases := []struct {
+		name, yaml string
+		env        []string
+		want       string
+	}{
+		{"duplicate ids", "apps: [{id: a, key: k1, secret: s}, {id: a, key: k2, secret: s}]", nil, "duplicate id"},
+		{"duplicate keys", "apps: [{id: a, key: k, secret: s}, {id: b, key: k, secret: s}]", nil, "duplicate key"},
+		{"missing secret", "apps: [{id: a, key: k}]", nil, "required"},
+		{"empty webhook url", "apps: [{id: a, key: k, secret: s, webhooks: [{event_types: [member_added]}]}]", nil, "url is empty"},
+		{"bad env app index", "", []string{"HERALD_APPS__x__KEY=k"}, "app index"},
+		{"short activity timeout", "activity_timeout: 10ms", nil, "activity_timeout"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			path := ""
+			if c.yaml != "" {
+				path = writeFile(t, c.yaml)
+			}
+			_, err := Load(path, c.env, nil)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("got %v, want an error containing %q", err, c.want)
+			}
+		})
+	}
+	if _, err := Load(filepath.Join(t.TempDir(), "missing.yaml"), nil, nil); err == nil {
+		t.Fatal("a missing file must be an error")
+	}
+}
