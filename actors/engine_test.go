@@ -20,7 +20,7 @@ func newFakeSink() *fakeSink {
 	return &fakeSink{frames: make(chan []byte, 256), closed: make(chan int, 1)}
 }
 
-func (s *fakeSink) Send(frame []byte)         { s.frames <- frame }
+func (s *fakeSink) Send(frame []byte)        { s.frames <- frame }
 func (s *fakeSink) Close(code int, _ string) { s.closed <- code }
 
 type frame struct {

@@ -47,7 +47,7 @@ func TestRosterOneMemberManySockets(t *testing.T) {
 		{"add", "u2", "n2", true, 2},
 		{"remove", "u1", "n1", false, 2},
 		{"remove", "u1", "n2", false, 2},
-		{"remove", "u1", "n1", true, 1}, // the last socket of u1
+		{"remove", "u1", "n1", true, 1},  // the last socket of u1
 		{"remove", "u1", "n1", false, 1}, // already gone: no second member_removed
 		{"remove", "u2", "n1", false, 1}, // u2 has no socket on n1
 		{"remove", "u2", "n2", true, 0},
