@@ -118,13 +118,15 @@ func (s *Server) sweepActivity() {
 			for _, sock := range s.sockets.all() {
 				if sent := sock.pingSent.Load(); sent != 0 {
 					if time.Duration(n-sent) > s.opts.PongTimeout {
-						sock.Close(protocol.CodePongNotReceived, "Pong reply not received")
+						// no queue flush: a client that does not answer may not be reading either
+						sock.closeOnce(protocol.CodePongNotReceived, "Pong reply not received")
 					}
 					continue
 				}
 				if time.Duration(n-sock.lastSeen.Load()) > s.opts.ActivityTimeout {
 					sock.pingSent.Store(n)
 					sock.Send(protocol.PingFrame)
+					sock.conn.Async(func() { _ = sock.conn.WritePing(nil) })
 				}
 			}
 		}

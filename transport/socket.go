@@ -40,10 +40,8 @@ func (s *socket) Send(frame []byte) {
 		return
 	}
 	if s.queued+len(frame) > s.limit {
-		s.closing = true
-		s.queue, s.queued = nil, 0
 		s.mu.Unlock()
-		go s.closeNow(protocol.CodeWriteQueueFull, "slow consumer: write queue full")
+		s.closeOnce(protocol.CodeWriteQueueFull, "slow consumer: write queue full")
 		return
 	}
 	s.queue = append(s.queue, frame)
@@ -109,10 +107,18 @@ func (s *socket) Close(code int, reason string) {
 	})
 }
 
-// closeNow closes without waiting for queued frames: for a client that does not read.
-func (s *socket) closeNow(code int, reason string) {
-	_ = s.conn.SetWriteDeadline(time.Now().Add(time.Second))
-	s.writeClose(code, reason)
+// closeOnce closes without waiting for queued frames, dropping them: for a client that does
+// not read. A write blocked on it fails at the deadline, so the close frame can follow.
+func (s *socket) closeOnce(code int, reason string) {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return
+	}
+	s.closing = true
+	s.queue, s.queued = nil, 0
+	s.mu.Unlock()
+	go s.writeClose(code, reason)
 }
 
 func (s *socket) writeClose(code int, reason string) {
