@@ -18,6 +18,10 @@ type App struct {
 	UserAuthenticationTimeout time.Duration
 	Webhooks                  []Webhook
 	Limits                    protocol.Limits
+	// CacheTTL is how long a cache channel keeps its last event.
+	CacheTTL time.Duration
+	// SubscriptionCount turns on pusher_internal:subscription_count and its webhook.
+	SubscriptionCount bool
 
 	connections atomic.Int64 // sockets on this node
 }

@@ -2,6 +2,7 @@ package actors
 
 import (
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -24,7 +25,20 @@ type channelGrain struct {
 	nodes       map[string]*nodeSubscribers // node key -> that node's fan-out actor and count
 	subscribers map[string]subscriber       // socket id -> where it is
 	roster      *roster                     // presence channels only
+	cached      *cachedEvent                // cache channels: the last event, if not expired
+
+	countTimerSet bool  // a subscription_count update is scheduled
+	countSent     int64 // the count last sent, -1 before the first
 }
+
+// cachedEvent is a cache channel's last event, as the frame a new subscriber receives.
+type cachedEvent struct {
+	frame   []byte
+	expires time.Time
+}
+
+// subscriptionCountTick asks the grain to send subscription_count if it changed.
+type subscriptionCountTick struct{}
 
 type nodeSubscribers struct {
 	pid   *actor.PID
@@ -41,6 +55,7 @@ func newChannelGrain(e *Engine, app *App, channel protocol.Channel, locator grai
 		engine: e, app: app, channel: channel, locator: locator,
 		nodes:       map[string]*nodeSubscribers{},
 		subscribers: map[string]subscriber{},
+		countSent:   -1,
 	}
 	if channel.Kind == protocol.Presence {
 		g.roster = newRoster()
@@ -62,8 +77,10 @@ func (g *channelGrain) Receive(ctx actor.Context) {
 		g.unsubscribe(ctx, m)
 	case *messages.ChannelInfoRequest:
 		ctx.Respond(g.info(m.WithUsers))
+	case subscriptionCountTick:
+		g.sendSubscriptionCount(ctx)
 	case *actor.ReceiveTimeout:
-		if len(g.subscribers) == 0 {
+		if len(g.subscribers) == 0 && g.cachedFrame() == nil {
 			g.locator.release(g.app.ID, g.channel.Name, ctx.Self())
 			ctx.Stop(ctx.Self())
 		}
@@ -71,7 +88,7 @@ func (g *channelGrain) Receive(ctx actor.Context) {
 }
 
 func (g *channelGrain) publish(ctx actor.Context, m *messages.Publish) {
-	if len(g.nodes) == 0 {
+	if len(g.nodes) == 0 && !g.channel.Cache {
 		return
 	}
 	var frame []byte
@@ -79,6 +96,9 @@ func (g *channelGrain) publish(ctx actor.Context, m *messages.Publish) {
 		frame = protocol.AppendEventRawData(nil, m.Event, g.channel.Name, m.Data, m.UserId)
 	} else {
 		frame = protocol.AppendEvent(nil, m.Event, g.channel.Name, string(m.Data), m.UserId)
+	}
+	if g.channel.Cache {
+		g.cached = &cachedEvent{frame: frame, expires: time.Now().Add(g.app.CacheTTL)}
 	}
 	g.deliver(ctx, &messages.Deliver{
 		Frame:            frame,
@@ -120,7 +140,13 @@ func (g *channelGrain) subscribe(ctx actor.Context, m *messages.Subscribe) {
 	ctx.CancelReceiveTimeout()
 
 	newMember := g.roster != nil && g.roster.add(m.UserId, m.UserInfo, node)
-	ctx.Respond(&messages.SubscribeResult{SocketId: m.SocketId, Ok: true, Frame: g.succeededFrame()})
+	res := &messages.SubscribeResult{SocketId: m.SocketId, Ok: true, Frame: g.succeededFrame()}
+	if g.channel.Cache {
+		res.CachedFrame = g.cachedFrame()
+		res.CacheMiss = res.CachedFrame == nil
+	}
+	ctx.Respond(res)
+	g.subscriptionCountChanged(ctx)
 	if newMember {
 		frame := protocol.AppendEvent(nil, protocol.EventMemberAdded, g.channel.Name, memberJSON(m.UserId, m.UserInfo), "")
 		g.deliver(ctx, &messages.Deliver{Frame: frame, ExcludeSocketId: m.SocketId, Trace: m.Trace})
@@ -142,9 +168,43 @@ func (g *channelGrain) unsubscribe(ctx actor.Context, m *messages.Unsubscribe) {
 		frame := protocol.AppendEvent(nil, protocol.EventMemberRemoved, g.channel.Name, removedJSON(s.userID), "")
 		g.deliver(ctx, &messages.Deliver{Frame: frame})
 	}
+	g.subscriptionCountChanged(ctx)
 	if len(g.subscribers) == 0 {
 		ctx.SetReceiveTimeout(grainIdleTimeout)
 	}
+}
+
+func (g *channelGrain) cachedFrame() []byte {
+	if g.cached == nil {
+		return nil
+	}
+	if time.Now().After(g.cached.expires) {
+		g.cached = nil
+		return nil
+	}
+	return g.cached.frame
+}
+
+// subscriptionCountChanged schedules one pusher_internal:subscription_count for the changes
+// of the next interval, so a burst of joins sends one update, not one per join.
+func (g *channelGrain) subscriptionCountChanged(ctx actor.Context) {
+	if !g.app.SubscriptionCount || g.countTimerSet || g.channel.Kind == protocol.Presence {
+		return
+	}
+	g.countTimerSet = true
+	self, root := ctx.Self(), g.engine.system.Root
+	time.AfterFunc(g.engine.subscriptionCountInterval, func() { root.Send(self, subscriptionCountTick{}) })
+}
+
+func (g *channelGrain) sendSubscriptionCount(ctx actor.Context) {
+	g.countTimerSet = false
+	n := int64(len(g.subscribers))
+	if n == g.countSent {
+		return
+	}
+	g.countSent = n
+	data := `{"subscription_count":` + strconv.FormatInt(n, 10) + `}`
+	g.deliver(ctx, &messages.Deliver{Frame: protocol.AppendEvent(nil, protocol.EventSubscriptionCount, g.channel.Name, data, "")})
 }
 
 func (g *channelGrain) succeededFrame() []byte {

@@ -38,7 +38,8 @@ type connection struct {
 	sink     Sink
 
 	subscriptions map[string]*subscription
-	userID        string // set by a successful pusher:signin
+	userID        string   // set by a successful pusher:signin
+	watchlist     []string // the users this socket watches
 
 	clientEventWindow time.Time // start of the current one-second rate window
 	clientEventCount  int
@@ -66,11 +67,19 @@ func (c *connection) Receive(ctx actor.Context) {
 	case *ClientEvent:
 		c.clientEvent(ctx, m)
 	case *ClientSignin:
-		c.signin(m)
+		c.signin(ctx, m)
 	case *subscribeRejected:
 		delete(c.subscriptions, m.channel)
 	case *actor.DeadLetterResponse:
-		c.rejoin(ctx, m.Target)
+		if !c.rejoin(ctx, m.Target) && c.userID != "" {
+			c.registerUser(ctx)
+		}
+	case *messages.SocketDeliver:
+		c.sink.Send(m.Frame)
+	case *messages.WatchlistEvent:
+		c.sink.Send(watchlistFrame(m.UserId, m.Online))
+	case *messages.SocketTerminate:
+		c.sink.Close(int(m.Code), m.Reason)
 	case signinDeadline:
 		if c.userID == "" {
 			c.sink.Close(protocol.CodeUnauthorized, "sign-in required")
@@ -133,13 +142,16 @@ func (c *connection) sendJoin(ctx actor.Context, s *subscription) {
 	ctx.Request(s.fanout, s.join)
 }
 
-// rejoin resends joins that reached a fan-out actor as it stopped.
-func (c *connection) rejoin(ctx actor.Context, stopped *actor.PID) {
+// rejoin resends joins that reached a fan-out actor as it stopped, and reports whether any did.
+func (c *connection) rejoin(ctx actor.Context, stopped *actor.PID) bool {
+	found := false
 	for _, s := range c.subscriptions {
 		if s.fanout.Equal(stopped) {
 			c.sendJoin(ctx, s)
+			found = true
 		}
 	}
+	return found
 }
 
 func (c *connection) unsubscribe(ctx actor.Context, channel string) {
@@ -201,7 +213,14 @@ func (c *connection) allowClientEvent(now time.Time) bool {
 	return c.clientEventCount <= limit
 }
 
-func (c *connection) signin(m *ClientSignin) {
+// maxWatchlist is Pusher's limit on a user's watchlist.
+const maxWatchlist = 100
+
+func (c *connection) signin(ctx actor.Context, m *ClientSignin) {
+	if c.userID != "" {
+		c.sink.Send(protocol.ErrorFrame(0, "Already signed in as "+c.userID))
+		return
+	}
 	if !protocol.VerifyUserAuth(c.app.Key, c.app.Secret, c.socketID, m.UserData, m.Auth) {
 		c.sink.Send(protocol.ErrorFrame(protocol.CodeUnauthorized, "Invalid signature: expected HMAC-SHA256 of socket_id::user::user_data with the app secret"))
 		return
@@ -211,12 +230,28 @@ func (c *connection) signin(m *ClientSignin) {
 		c.sink.Send(protocol.ErrorFrame(protocol.CodeUnauthorized, "Invalid user_data: "+err.Error()))
 		return
 	}
-	c.userID = user.ID
+	if len(user.Watchlist) > maxWatchlist {
+		c.sink.Send(protocol.ErrorFrame(protocol.CodeUnauthorized, "Invalid user_data: a watchlist has at most 100 user ids"))
+		return
+	}
+	c.userID, c.watchlist = user.ID, user.Watchlist
 	if c.signinTimer != nil {
 		c.signinTimer.Stop()
 	}
 	data := `{"user_data":` + string(protocol.AppendJSONString(nil, m.UserData)) + `}`
 	c.sink.Send(protocol.AppendEvent(nil, protocol.EventSigninSuccess, "", data, ""))
+	c.registerUser(ctx)
+}
+
+// registerUser tells the user grains about this socket: its own user's grain, and the grains
+// of the users it watches. Both registrations are idempotent: after a dead letter (a grain
+// that was stopping as we sent) all are sent again, to the grains now in charge.
+func (c *connection) registerUser(ctx actor.Context) {
+	ctx.Request(c.engine.userPID(c.app.ID, c.userID),
+		&messages.UserSocketJoined{AppId: c.app.ID, UserId: c.userID, SocketId: c.socketID, Connection: ctx.Self()})
+	for _, id := range c.watchlist {
+		ctx.Request(c.engine.userPID(c.app.ID, id), &messages.Watch{AppId: c.app.ID, UserId: id, Watcher: ctx.Self()})
+	}
 }
 
 func (c *connection) closed(ctx actor.Context) {
@@ -226,6 +261,12 @@ func (c *connection) closed(ctx actor.Context) {
 	}
 	if c.signinTimer != nil {
 		c.signinTimer.Stop()
+	}
+	if c.userID != "" {
+		ctx.Send(c.engine.userPID(c.app.ID, c.userID), &messages.UserSocketLeft{AppId: c.app.ID, UserId: c.userID, SocketId: c.socketID})
+		for _, id := range c.watchlist {
+			ctx.Send(c.engine.userPID(c.app.ID, id), &messages.Unwatch{AppId: c.app.ID, UserId: id, Watcher: ctx.Self()})
+		}
 	}
 	c.app.connections.Add(-1)
 	ctx.Stop(ctx.Self())

@@ -29,6 +29,8 @@ type Options struct {
 	Logger *slog.Logger
 	// AskTimeout bounds a request to a channel grain (channel info for the HTTP API).
 	AskTimeout time.Duration
+	// SubscriptionCountInterval coalesces subscription_count updates (default 1 s).
+	SubscriptionCountInterval time.Duration
 }
 
 // Engine is the actor system of one node and the API the transport uses.
@@ -38,7 +40,10 @@ type Engine struct {
 	log     *slog.Logger
 	grains  grainLocator
 	fanouts *localRegistry
+	users   *localRegistry
 	ask     time.Duration
+
+	subscriptionCountInterval time.Duration
 
 	socketPrefix string // this node's part of every socket id
 	socketSeq    atomic.Uint64
@@ -52,16 +57,21 @@ func NewEngine(opts Options) *Engine {
 	if opts.AskTimeout <= 0 {
 		opts.AskTimeout = 5 * time.Second
 	}
+	if opts.SubscriptionCountInterval <= 0 {
+		opts.SubscriptionCountInterval = time.Second
+	}
 	logger := opts.Logger
 	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 		return logger.With("component", "protoactor")
 	}))
 	e := &Engine{
-		system:       system,
-		apps:         newAppRegistry(opts.Apps),
-		log:          logger,
-		ask:          opts.AskTimeout,
-		socketPrefix: strconv.FormatUint(uint64(rand.Uint32()), 10),
+		system: system,
+		apps:   newAppRegistry(opts.Apps),
+		log:    logger,
+		ask:    opts.AskTimeout,
+
+		subscriptionCountInterval: opts.SubscriptionCountInterval,
+		socketPrefix:              strconv.FormatUint(uint64(rand.Uint32()), 10),
 	}
 	e.fanouts = newLocalRegistry(system.Root, func(key string) *actor.Props {
 		return actor.PropsFromProducer(func() actor.Actor { return newNodeFanout(e, key) })
@@ -76,7 +86,36 @@ func NewEngine(opts Options) *Engine {
 		})
 	})
 	e.grains = grains
+	e.users = newLocalRegistry(system.Root, func(key string) *actor.Props {
+		appID, userID := splitChannelKey(key)
+		return actor.PropsFromProducer(func() actor.Actor {
+			return &userGrain{
+				engine: e, appID: appID, userID: userID,
+				release:  func(pid *actor.PID) { e.users.release(key, pid) },
+				sockets:  map[string]*actor.PID{},
+				watchers: map[string]*actor.PID{},
+			}
+		})
+	})
 	return e
+}
+
+// userPID is the grain of a signed-in user of an app.
+func (e *Engine) userPID(appID, userID string) *actor.PID {
+	return e.users.get(channelKey(appID, userID))
+}
+
+// PublishToUser sends an event to every socket signed in as userID (#server-to-user-{id}).
+func (e *Engine) PublishToUser(app *App, userID string, ev Event) {
+	e.system.Root.Send(e.userPID(app.ID, userID), &messages.UserPublish{
+		AppId: app.ID, UserId: userID, Event: ev.Name, Data: ev.Data,
+		AcceptedUnixNano: ev.Accepted.UnixNano(), Trace: ev.Trace,
+	})
+}
+
+// TerminateUser closes every socket signed in as userID.
+func (e *Engine) TerminateUser(app *App, userID string) {
+	e.system.Root.Send(e.userPID(app.ID, userID), &messages.TerminateUser{AppId: app.ID, UserId: userID})
 }
 
 // AppByKey finds an app by its public key.

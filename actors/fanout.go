@@ -106,6 +106,11 @@ func (f *nodeFanout) subscribed(ctx actor.Context, r *messages.SubscribeResult) 
 		return
 	}
 	j.sink.Send(r.Frame)
+	if r.CachedFrame != nil {
+		j.sink.Send(r.CachedFrame)
+	} else if r.CacheMiss {
+		j.sink.Send(protocol.AppendEvent(nil, protocol.EventCacheMiss, f.channel, "{}", ""))
+	}
 	f.index[j.socketID] = len(f.sinks)
 	f.sinks = append(f.sinks, localSocket{id: j.socketID, sink: j.sink})
 }

@@ -50,6 +50,8 @@ type App struct {
 	ClientEvents              bool          `koanf:"client_events"`
 	UserAuthentication        bool          `koanf:"user_authentication"`
 	UserAuthenticationTimeout time.Duration `koanf:"user_authentication_timeout"`
+	CacheTTL                  time.Duration `koanf:"cache_ttl"`
+	SubscriptionCount         bool          `koanf:"subscription_count"`
 	Webhooks                  []Webhook     `koanf:"webhooks"`
 	Limits                    Limits        `koanf:"limits"`
 }

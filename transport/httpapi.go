@@ -33,6 +33,7 @@ func (s *Server) routeAPI(mux *http.ServeMux) {
 	mux.HandleFunc("GET /apps/{app}/channels", s.api(s.listChannels))
 	mux.HandleFunc("GET /apps/{app}/channels/{channel}", s.api(s.channelInfo))
 	mux.HandleFunc("GET /apps/{app}/channels/{channel}/users", s.api(s.channelUsers))
+	mux.HandleFunc("POST /apps/{app}/users/{user}/terminate_connections", s.api(s.terminateUser))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if isWebSocketUpgrade(r) {
 			s.serveWebSocket(w, r) // any other path: upgrade and close with 4005, as Pusher does
@@ -84,6 +85,10 @@ func (s *Server) api(h func(context.Context, *apiRequest) (any, *apiError)) http
 			writeJSON(w, http.StatusForbidden, map[string]string{"error": "app is disabled"})
 			return
 		}
+		if r.Method == http.MethodGet && !s.limiter(app).allowRead(time.Now()) {
+			writeJSON(w, http.StatusTooManyRequests, map[string]string{"error": "over the app's read requests per second"})
+			return
+		}
 		res, apiErr := h(r.Context(), &apiRequest{Request: r, app: app, body: body})
 		if apiErr != nil {
 			writeJSON(w, apiErr.status, map[string]string{"error": apiErr.message})
@@ -132,8 +137,12 @@ type eventBody struct {
 type validEvent struct {
 	name, data, socketID string
 	channels             []protocol.Channel
+	users                []string // #server-to-user-{id} targets
 	info                 infoFields
 }
+
+// deliveries is the number of channel and user messages the event makes, for the rate limit.
+func (ev validEvent) deliveries() int { return len(ev.channels) + len(ev.users) }
 
 func (s *Server) validateEvent(app *actors.App, ev eventBody) (validEvent, *apiError) {
 	l := app.Limits
@@ -155,8 +164,12 @@ func (s *Server) validateEvent(app *actors.App, ev eventBody) (validEvent, *apiE
 	}
 	out := validEvent{name: ev.Name, socketID: ev.SocketID}
 	for _, name := range names {
-		if _, ok := protocol.ParseServerToUserChannel(name); ok {
-			return validEvent{}, errorf(http.StatusBadRequest, "sending to users (%s) is not supported yet", protocol.ServerToUserPrefix)
+		if userID, ok := protocol.ParseServerToUserChannel(name); ok {
+			if len(userID) > l.MaxChannelNameLength {
+				return validEvent{}, errorf(http.StatusBadRequest, "user id in %q is too long", name)
+			}
+			out.users = append(out.users, userID)
+			continue
 		}
 		ch, err := protocol.ParseChannel(name, l.MaxChannelNameLength)
 		if err != nil {
@@ -174,6 +187,9 @@ func (s *Server) validateEvent(app *actors.App, ev eventBody) (validEvent, *apiE
 	out.data = data
 	if ev.SocketID != "" && !protocol.ValidSocketID(ev.SocketID) {
 		return validEvent{}, errorf(http.StatusBadRequest, "invalid socket_id %q", ev.SocketID)
+	}
+	if len(out.users) > 0 && ev.Info != "" {
+		return validEvent{}, errorf(http.StatusBadRequest, "info is not available for %s channels", protocol.ServerToUserPrefix)
 	}
 	info, apiErr := parseInfo(ev.Info, out.channels)
 	if apiErr != nil {
@@ -206,6 +222,17 @@ func (s *Server) publish(app *actors.App, ev validEvent) {
 			Channel: ch.Name, Name: ev.name, Data: ev.data, ExcludeSocketID: ev.socketID, Accepted: accepted,
 		})
 	}
+	for _, user := range ev.users {
+		s.engine.PublishToUser(app, user, actors.Event{Name: ev.name, Data: ev.data, Accepted: accepted})
+	}
+}
+
+// allowEvents applies the app's backend events per second to a trigger of n deliveries.
+func (s *Server) allowEvents(app *actors.App, n int) *apiError {
+	if !s.limiter(app).allowEvents(time.Now(), n) {
+		return errorf(http.StatusTooManyRequests, "over the app's backend events per second")
+	}
+	return nil
 }
 
 func (s *Server) triggerEvents(ctx context.Context, r *apiRequest) (any, *apiError) {
@@ -215,6 +242,9 @@ func (s *Server) triggerEvents(ctx context.Context, r *apiRequest) (any, *apiErr
 	}
 	ev, apiErr := s.validateEvent(r.app, body)
 	if apiErr != nil {
+		return nil, apiErr
+	}
+	if apiErr := s.allowEvents(r.app, ev.deliveries()); apiErr != nil {
 		return nil, apiErr
 	}
 	s.publish(r.app, ev)
@@ -259,6 +289,13 @@ func (s *Server) triggerBatch(ctx context.Context, r *apiRequest) (any, *apiErro
 		events[i] = ev
 		anyInfo = anyInfo || ev.info.any()
 	}
+	total := 0
+	for _, ev := range events {
+		total += ev.deliveries()
+	}
+	if apiErr := s.allowEvents(r.app, total); apiErr != nil {
+		return nil, apiErr
+	}
 	for _, ev := range events {
 		s.publish(r.app, ev)
 	}
@@ -269,7 +306,7 @@ func (s *Server) triggerBatch(ctx context.Context, r *apiRequest) (any, *apiErro
 	for i, ev := range events {
 		results[i] = map[string]int64{}
 		if ev.info.any() {
-			attrs, apiErr := s.channelAttributes(ctx, r.app, ev.channels[0], ev.info)
+			attrs, apiErr := s.channelAttributes(ctx, r.app, ev.channels[0], ev.info) // info implies a channel
 			if apiErr != nil {
 				return nil, apiErr
 			}
@@ -410,4 +447,13 @@ func (s *Server) channelUsers(ctx context.Context, r *apiRequest) (any, *apiErro
 		users[i] = map[string]string{"id": id}
 	}
 	return map[string]any{"users": users}, nil
+}
+
+func (s *Server) terminateUser(_ context.Context, r *apiRequest) (any, *apiError) {
+	user := r.PathValue("user")
+	if user == "" {
+		return nil, errorf(http.StatusBadRequest, "user id is required")
+	}
+	s.engine.TerminateUser(r.app, user)
+	return struct{}{}, nil
 }

@@ -34,6 +34,7 @@ type Server struct {
 	http     *http.Server
 	mux      *http.ServeMux
 	sockets  socketSet
+	limiters sync.Map // app id -> *appLimiter
 	draining atomic.Bool
 	stop     chan struct{}
 	stopOnce sync.Once

@@ -130,7 +130,9 @@ type SubscribeResult struct {
 	ErrorType     string                 `protobuf:"bytes,3,opt,name=error_type,json=errorType,proto3" json:"error_type,omitempty"` // pusher:subscription_error type when !ok
 	Error         string                 `protobuf:"bytes,4,opt,name=error,proto3" json:"error,omitempty"`
 	Status        int32                  `protobuf:"varint,5,opt,name=status,proto3" json:"status,omitempty"`
-	Frame         []byte                 `protobuf:"bytes,6,opt,name=frame,proto3" json:"frame,omitempty"` // the pusher_internal:subscription_succeeded frame to write
+	Frame         []byte                 `protobuf:"bytes,6,opt,name=frame,proto3" json:"frame,omitempty"`                                // the pusher_internal:subscription_succeeded frame to write
+	CachedFrame   []byte                 `protobuf:"bytes,7,opt,name=cached_frame,json=cachedFrame,proto3" json:"cached_frame,omitempty"` // cache channels: the last event, written right after `frame`
+	CacheMiss     bool                   `protobuf:"varint,8,opt,name=cache_miss,json=cacheMiss,proto3" json:"cache_miss,omitempty"`      // cache channels without a last event: write pusher:cache_miss
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -205,6 +207,20 @@ func (x *SubscribeResult) GetFrame() []byte {
 		return x.Frame
 	}
 	return nil
+}
+
+func (x *SubscribeResult) GetCachedFrame() []byte {
+	if x != nil {
+		return x.CachedFrame
+	}
+	return nil
+}
+
+func (x *SubscribeResult) GetCacheMiss() bool {
+	if x != nil {
+		return x.CacheMiss
+	}
+	return false
 }
 
 // Unsubscribe tells a channel grain a socket on the sending node left.
@@ -592,6 +608,564 @@ func (x *ChannelInfo) GetUserIds() []string {
 	return nil
 }
 
+// UserSocketJoined tells a user grain that a socket signed in as its user. The grain tells the
+// watchers of the user when this is the user's first socket.
+type UserSocketJoined struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AppId         string                 `protobuf:"bytes,1,opt,name=app_id,json=appId,proto3" json:"app_id,omitempty"`
+	UserId        string                 `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	SocketId      string                 `protobuf:"bytes,3,opt,name=socket_id,json=socketId,proto3" json:"socket_id,omitempty"`
+	Connection    *actor.PID             `protobuf:"bytes,4,opt,name=connection,proto3" json:"connection,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UserSocketJoined) Reset() {
+	*x = UserSocketJoined{}
+	mi := &file_messages_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UserSocketJoined) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UserSocketJoined) ProtoMessage() {}
+
+func (x *UserSocketJoined) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UserSocketJoined.ProtoReflect.Descriptor instead.
+func (*UserSocketJoined) Descriptor() ([]byte, []int) {
+	return file_messages_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *UserSocketJoined) GetAppId() string {
+	if x != nil {
+		return x.AppId
+	}
+	return ""
+}
+
+func (x *UserSocketJoined) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *UserSocketJoined) GetSocketId() string {
+	if x != nil {
+		return x.SocketId
+	}
+	return ""
+}
+
+func (x *UserSocketJoined) GetConnection() *actor.PID {
+	if x != nil {
+		return x.Connection
+	}
+	return nil
+}
+
+// UserSocketLeft tells a user grain that one of its user's sockets closed.
+type UserSocketLeft struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AppId         string                 `protobuf:"bytes,1,opt,name=app_id,json=appId,proto3" json:"app_id,omitempty"`
+	UserId        string                 `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	SocketId      string                 `protobuf:"bytes,3,opt,name=socket_id,json=socketId,proto3" json:"socket_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UserSocketLeft) Reset() {
+	*x = UserSocketLeft{}
+	mi := &file_messages_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UserSocketLeft) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UserSocketLeft) ProtoMessage() {}
+
+func (x *UserSocketLeft) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UserSocketLeft.ProtoReflect.Descriptor instead.
+func (*UserSocketLeft) Descriptor() ([]byte, []int) {
+	return file_messages_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *UserSocketLeft) GetAppId() string {
+	if x != nil {
+		return x.AppId
+	}
+	return ""
+}
+
+func (x *UserSocketLeft) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *UserSocketLeft) GetSocketId() string {
+	if x != nil {
+		return x.SocketId
+	}
+	return ""
+}
+
+// Watch asks a user grain to tell `watcher` (a connection actor) when its user comes online or
+// goes offline, starting with an online event if it is online now. Unwatch ends that.
+type Watch struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AppId         string                 `protobuf:"bytes,1,opt,name=app_id,json=appId,proto3" json:"app_id,omitempty"`
+	UserId        string                 `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	Watcher       *actor.PID             `protobuf:"bytes,3,opt,name=watcher,proto3" json:"watcher,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Watch) Reset() {
+	*x = Watch{}
+	mi := &file_messages_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Watch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Watch) ProtoMessage() {}
+
+func (x *Watch) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Watch.ProtoReflect.Descriptor instead.
+func (*Watch) Descriptor() ([]byte, []int) {
+	return file_messages_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *Watch) GetAppId() string {
+	if x != nil {
+		return x.AppId
+	}
+	return ""
+}
+
+func (x *Watch) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *Watch) GetWatcher() *actor.PID {
+	if x != nil {
+		return x.Watcher
+	}
+	return nil
+}
+
+type Unwatch struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AppId         string                 `protobuf:"bytes,1,opt,name=app_id,json=appId,proto3" json:"app_id,omitempty"`
+	UserId        string                 `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	Watcher       *actor.PID             `protobuf:"bytes,3,opt,name=watcher,proto3" json:"watcher,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Unwatch) Reset() {
+	*x = Unwatch{}
+	mi := &file_messages_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Unwatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Unwatch) ProtoMessage() {}
+
+func (x *Unwatch) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Unwatch.ProtoReflect.Descriptor instead.
+func (*Unwatch) Descriptor() ([]byte, []int) {
+	return file_messages_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *Unwatch) GetAppId() string {
+	if x != nil {
+		return x.AppId
+	}
+	return ""
+}
+
+func (x *Unwatch) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *Unwatch) GetWatcher() *actor.PID {
+	if x != nil {
+		return x.Watcher
+	}
+	return nil
+}
+
+// WatchlistEvent tells a watching connection that a watched user is online or offline.
+type WatchlistEvent struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	UserId        string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	Online        bool                   `protobuf:"varint,2,opt,name=online,proto3" json:"online,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchlistEvent) Reset() {
+	*x = WatchlistEvent{}
+	mi := &file_messages_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchlistEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchlistEvent) ProtoMessage() {}
+
+func (x *WatchlistEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchlistEvent.ProtoReflect.Descriptor instead.
+func (*WatchlistEvent) Descriptor() ([]byte, []int) {
+	return file_messages_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *WatchlistEvent) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *WatchlistEvent) GetOnline() bool {
+	if x != nil {
+		return x.Online
+	}
+	return false
+}
+
+// UserPublish sends an event to every socket of a user (#server-to-user-{id}).
+type UserPublish struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	AppId            string                 `protobuf:"bytes,1,opt,name=app_id,json=appId,proto3" json:"app_id,omitempty"`
+	UserId           string                 `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	Event            string                 `protobuf:"bytes,3,opt,name=event,proto3" json:"event,omitempty"`
+	Data             string                 `protobuf:"bytes,4,opt,name=data,proto3" json:"data,omitempty"`
+	AcceptedUnixNano int64                  `protobuf:"varint,5,opt,name=accepted_unix_nano,json=acceptedUnixNano,proto3" json:"accepted_unix_nano,omitempty"`
+	Trace            map[string]string      `protobuf:"bytes,6,rep,name=trace,proto3" json:"trace,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *UserPublish) Reset() {
+	*x = UserPublish{}
+	mi := &file_messages_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UserPublish) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UserPublish) ProtoMessage() {}
+
+func (x *UserPublish) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UserPublish.ProtoReflect.Descriptor instead.
+func (*UserPublish) Descriptor() ([]byte, []int) {
+	return file_messages_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *UserPublish) GetAppId() string {
+	if x != nil {
+		return x.AppId
+	}
+	return ""
+}
+
+func (x *UserPublish) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *UserPublish) GetEvent() string {
+	if x != nil {
+		return x.Event
+	}
+	return ""
+}
+
+func (x *UserPublish) GetData() string {
+	if x != nil {
+		return x.Data
+	}
+	return ""
+}
+
+func (x *UserPublish) GetAcceptedUnixNano() int64 {
+	if x != nil {
+		return x.AcceptedUnixNano
+	}
+	return 0
+}
+
+func (x *UserPublish) GetTrace() map[string]string {
+	if x != nil {
+		return x.Trace
+	}
+	return nil
+}
+
+// TerminateUser closes every socket of a user.
+type TerminateUser struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AppId         string                 `protobuf:"bytes,1,opt,name=app_id,json=appId,proto3" json:"app_id,omitempty"`
+	UserId        string                 `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TerminateUser) Reset() {
+	*x = TerminateUser{}
+	mi := &file_messages_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TerminateUser) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TerminateUser) ProtoMessage() {}
+
+func (x *TerminateUser) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TerminateUser.ProtoReflect.Descriptor instead.
+func (*TerminateUser) Descriptor() ([]byte, []int) {
+	return file_messages_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *TerminateUser) GetAppId() string {
+	if x != nil {
+		return x.AppId
+	}
+	return ""
+}
+
+func (x *TerminateUser) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+// SocketDeliver is a frame for one socket, sent to its connection actor.
+type SocketDeliver struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	Frame            []byte                 `protobuf:"bytes,1,opt,name=frame,proto3" json:"frame,omitempty"`
+	AcceptedUnixNano int64                  `protobuf:"varint,2,opt,name=accepted_unix_nano,json=acceptedUnixNano,proto3" json:"accepted_unix_nano,omitempty"`
+	Trace            map[string]string      `protobuf:"bytes,3,rep,name=trace,proto3" json:"trace,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *SocketDeliver) Reset() {
+	*x = SocketDeliver{}
+	mi := &file_messages_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SocketDeliver) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SocketDeliver) ProtoMessage() {}
+
+func (x *SocketDeliver) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SocketDeliver.ProtoReflect.Descriptor instead.
+func (*SocketDeliver) Descriptor() ([]byte, []int) {
+	return file_messages_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *SocketDeliver) GetFrame() []byte {
+	if x != nil {
+		return x.Frame
+	}
+	return nil
+}
+
+func (x *SocketDeliver) GetAcceptedUnixNano() int64 {
+	if x != nil {
+		return x.AcceptedUnixNano
+	}
+	return 0
+}
+
+func (x *SocketDeliver) GetTrace() map[string]string {
+	if x != nil {
+		return x.Trace
+	}
+	return nil
+}
+
+// SocketTerminate asks a connection actor to close its socket with a Pusher close code.
+type SocketTerminate struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Code          int32                  `protobuf:"varint,1,opt,name=code,proto3" json:"code,omitempty"`
+	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SocketTerminate) Reset() {
+	*x = SocketTerminate{}
+	mi := &file_messages_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SocketTerminate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SocketTerminate) ProtoMessage() {}
+
+func (x *SocketTerminate) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SocketTerminate.ProtoReflect.Descriptor instead.
+func (*SocketTerminate) Descriptor() ([]byte, []int) {
+	return file_messages_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *SocketTerminate) GetCode() int32 {
+	if x != nil {
+		return x.Code
+	}
+	return 0
+}
+
+func (x *SocketTerminate) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 var File_messages_proto protoreflect.FileDescriptor
 
 const file_messages_proto_rawDesc = "" +
@@ -609,7 +1183,7 @@ const file_messages_proto_rawDesc = "" +
 	"\n" +
 	"TraceEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xa1\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xe3\x01\n" +
 	"\x0fSubscribeResult\x12\x1b\n" +
 	"\tsocket_id\x18\x01 \x01(\tR\bsocketId\x12\x0e\n" +
 	"\x02ok\x18\x02 \x01(\bR\x02ok\x12\x1d\n" +
@@ -617,7 +1191,10 @@ const file_messages_proto_rawDesc = "" +
 	"error_type\x18\x03 \x01(\tR\terrorType\x12\x14\n" +
 	"\x05error\x18\x04 \x01(\tR\x05error\x12\x16\n" +
 	"\x06status\x18\x05 \x01(\x05R\x06status\x12\x14\n" +
-	"\x05frame\x18\x06 \x01(\fR\x05frame\"\x94\x01\n" +
+	"\x05frame\x18\x06 \x01(\fR\x05frame\x12!\n" +
+	"\fcached_frame\x18\a \x01(\fR\vcachedFrame\x12\x1d\n" +
+	"\n" +
+	"cache_miss\x18\b \x01(\bR\tcacheMiss\"\x94\x01\n" +
 	"\vUnsubscribe\x12\x15\n" +
 	"\x06app_id\x18\x01 \x01(\tR\x05appId\x12\x18\n" +
 	"\achannel\x18\x02 \x01(\tR\achannel\x12\x1b\n" +
@@ -659,7 +1236,57 @@ const file_messages_proto_rawDesc = "" +
 	"\x12subscription_count\x18\x02 \x01(\x03R\x11subscriptionCount\x12\x1d\n" +
 	"\n" +
 	"user_count\x18\x03 \x01(\x03R\tuserCount\x12\x19\n" +
-	"\buser_ids\x18\x04 \x03(\tR\auserIdsB-Z+github.com/herald-io/herald/actors/messagesb\x06proto3"
+	"\buser_ids\x18\x04 \x03(\tR\auserIds\"\x8b\x01\n" +
+	"\x10UserSocketJoined\x12\x15\n" +
+	"\x06app_id\x18\x01 \x01(\tR\x05appId\x12\x17\n" +
+	"\auser_id\x18\x02 \x01(\tR\x06userId\x12\x1b\n" +
+	"\tsocket_id\x18\x03 \x01(\tR\bsocketId\x12*\n" +
+	"\n" +
+	"connection\x18\x04 \x01(\v2\n" +
+	".actor.PIDR\n" +
+	"connection\"]\n" +
+	"\x0eUserSocketLeft\x12\x15\n" +
+	"\x06app_id\x18\x01 \x01(\tR\x05appId\x12\x17\n" +
+	"\auser_id\x18\x02 \x01(\tR\x06userId\x12\x1b\n" +
+	"\tsocket_id\x18\x03 \x01(\tR\bsocketId\"]\n" +
+	"\x05Watch\x12\x15\n" +
+	"\x06app_id\x18\x01 \x01(\tR\x05appId\x12\x17\n" +
+	"\auser_id\x18\x02 \x01(\tR\x06userId\x12$\n" +
+	"\awatcher\x18\x03 \x01(\v2\n" +
+	".actor.PIDR\awatcher\"_\n" +
+	"\aUnwatch\x12\x15\n" +
+	"\x06app_id\x18\x01 \x01(\tR\x05appId\x12\x17\n" +
+	"\auser_id\x18\x02 \x01(\tR\x06userId\x12$\n" +
+	"\awatcher\x18\x03 \x01(\v2\n" +
+	".actor.PIDR\awatcher\"A\n" +
+	"\x0eWatchlistEvent\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x16\n" +
+	"\x06online\x18\x02 \x01(\bR\x06online\"\x8e\x02\n" +
+	"\vUserPublish\x12\x15\n" +
+	"\x06app_id\x18\x01 \x01(\tR\x05appId\x12\x17\n" +
+	"\auser_id\x18\x02 \x01(\tR\x06userId\x12\x14\n" +
+	"\x05event\x18\x03 \x01(\tR\x05event\x12\x12\n" +
+	"\x04data\x18\x04 \x01(\tR\x04data\x12,\n" +
+	"\x12accepted_unix_nano\x18\x05 \x01(\x03R\x10acceptedUnixNano\x12=\n" +
+	"\x05trace\x18\x06 \x03(\v2'.herald.messages.UserPublish.TraceEntryR\x05trace\x1a8\n" +
+	"\n" +
+	"TraceEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"?\n" +
+	"\rTerminateUser\x12\x15\n" +
+	"\x06app_id\x18\x01 \x01(\tR\x05appId\x12\x17\n" +
+	"\auser_id\x18\x02 \x01(\tR\x06userId\"\xce\x01\n" +
+	"\rSocketDeliver\x12\x14\n" +
+	"\x05frame\x18\x01 \x01(\fR\x05frame\x12,\n" +
+	"\x12accepted_unix_nano\x18\x02 \x01(\x03R\x10acceptedUnixNano\x12?\n" +
+	"\x05trace\x18\x03 \x03(\v2).herald.messages.SocketDeliver.TraceEntryR\x05trace\x1a8\n" +
+	"\n" +
+	"TraceEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"=\n" +
+	"\x0fSocketTerminate\x12\x12\n" +
+	"\x04code\x18\x01 \x01(\x05R\x04code\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reasonB-Z+github.com/herald-io/herald/actors/messagesb\x06proto3"
 
 var (
 	file_messages_proto_rawDescOnce sync.Once
@@ -673,7 +1300,7 @@ func file_messages_proto_rawDescGZIP() []byte {
 	return file_messages_proto_rawDescData
 }
 
-var file_messages_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_messages_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_messages_proto_goTypes = []any{
 	(*Subscribe)(nil),          // 0: herald.messages.Subscribe
 	(*SubscribeResult)(nil),    // 1: herald.messages.SubscribeResult
@@ -682,22 +1309,38 @@ var file_messages_proto_goTypes = []any{
 	(*Deliver)(nil),            // 4: herald.messages.Deliver
 	(*ChannelInfoRequest)(nil), // 5: herald.messages.ChannelInfoRequest
 	(*ChannelInfo)(nil),        // 6: herald.messages.ChannelInfo
-	nil,                        // 7: herald.messages.Subscribe.TraceEntry
-	nil,                        // 8: herald.messages.Publish.TraceEntry
-	nil,                        // 9: herald.messages.Deliver.TraceEntry
-	(*actor.PID)(nil),          // 10: actor.PID
+	(*UserSocketJoined)(nil),   // 7: herald.messages.UserSocketJoined
+	(*UserSocketLeft)(nil),     // 8: herald.messages.UserSocketLeft
+	(*Watch)(nil),              // 9: herald.messages.Watch
+	(*Unwatch)(nil),            // 10: herald.messages.Unwatch
+	(*WatchlistEvent)(nil),     // 11: herald.messages.WatchlistEvent
+	(*UserPublish)(nil),        // 12: herald.messages.UserPublish
+	(*TerminateUser)(nil),      // 13: herald.messages.TerminateUser
+	(*SocketDeliver)(nil),      // 14: herald.messages.SocketDeliver
+	(*SocketTerminate)(nil),    // 15: herald.messages.SocketTerminate
+	nil,                        // 16: herald.messages.Subscribe.TraceEntry
+	nil,                        // 17: herald.messages.Publish.TraceEntry
+	nil,                        // 18: herald.messages.Deliver.TraceEntry
+	nil,                        // 19: herald.messages.UserPublish.TraceEntry
+	nil,                        // 20: herald.messages.SocketDeliver.TraceEntry
+	(*actor.PID)(nil),          // 21: actor.PID
 }
 var file_messages_proto_depIdxs = []int32{
-	10, // 0: herald.messages.Subscribe.node:type_name -> actor.PID
-	7,  // 1: herald.messages.Subscribe.trace:type_name -> herald.messages.Subscribe.TraceEntry
-	10, // 2: herald.messages.Unsubscribe.node:type_name -> actor.PID
-	8,  // 3: herald.messages.Publish.trace:type_name -> herald.messages.Publish.TraceEntry
-	9,  // 4: herald.messages.Deliver.trace:type_name -> herald.messages.Deliver.TraceEntry
-	5,  // [5:5] is the sub-list for method output_type
-	5,  // [5:5] is the sub-list for method input_type
-	5,  // [5:5] is the sub-list for extension type_name
-	5,  // [5:5] is the sub-list for extension extendee
-	0,  // [0:5] is the sub-list for field type_name
+	21, // 0: herald.messages.Subscribe.node:type_name -> actor.PID
+	16, // 1: herald.messages.Subscribe.trace:type_name -> herald.messages.Subscribe.TraceEntry
+	21, // 2: herald.messages.Unsubscribe.node:type_name -> actor.PID
+	17, // 3: herald.messages.Publish.trace:type_name -> herald.messages.Publish.TraceEntry
+	18, // 4: herald.messages.Deliver.trace:type_name -> herald.messages.Deliver.TraceEntry
+	21, // 5: herald.messages.UserSocketJoined.connection:type_name -> actor.PID
+	21, // 6: herald.messages.Watch.watcher:type_name -> actor.PID
+	21, // 7: herald.messages.Unwatch.watcher:type_name -> actor.PID
+	19, // 8: herald.messages.UserPublish.trace:type_name -> herald.messages.UserPublish.TraceEntry
+	20, // 9: herald.messages.SocketDeliver.trace:type_name -> herald.messages.SocketDeliver.TraceEntry
+	10, // [10:10] is the sub-list for method output_type
+	10, // [10:10] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_messages_proto_init() }
@@ -711,7 +1354,7 @@ func file_messages_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_messages_proto_rawDesc), len(file_messages_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   10,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

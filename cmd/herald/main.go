@@ -93,6 +93,7 @@ func appsFromConfig(cfg *configs.Config) []*actors.App {
 			ID: a.ID, Key: a.Key, Secret: a.Secret, Enabled: a.Enabled,
 			ClientEvents: a.ClientEvents, UserAuthentication: a.UserAuthentication,
 			UserAuthenticationTimeout: a.UserAuthenticationTimeout,
+			CacheTTL:                  a.CacheTTL, SubscriptionCount: a.SubscriptionCount,
 			Limits: protocol.Limits{
 				MaxConnections:            l.MaxConnections,
 				MaxClientEventsPerSecond:  l.MaxClientEventsPerSecond,
