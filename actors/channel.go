@@ -1,11 +1,11 @@
 package actors
 
 import (
-	"log/slog"
 	"strconv"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/asynkron/protoactor-go/cluster"
 
 	"github.com/herald-io/herald/actors/messages"
 	"github.com/herald-io/herald/protocol"
@@ -15,12 +15,15 @@ import (
 const grainIdleTimeout = 5 * time.Second
 
 // channelGrain is the one authority for a channel: its subscribers per node, its presence
-// roster, and the encoding of every event published to it.
+// roster, its cached last event, and the encoding of every event published to it.
+//
+// In a cluster a grain can be re-activated on another member (its member died, or the
+// topology moved it). Grain state is soft: a new activation asks every member for its local
+// subscribers of the channel and holds the messages it receives until it has rebuilt.
 type channelGrain struct {
-	engine  *Engine
-	app     *App
-	channel protocol.Channel
-	locator grainLocator
+	engine *Engine
+	app    *App
+	ch     protocol.Channel
 
 	nodes       map[string]*nodeSubscribers // node key -> that node's fan-out actor and count
 	subscribers map[string]subscriber       // socket id -> where it is
@@ -29,16 +32,9 @@ type channelGrain struct {
 
 	countTimerSet bool  // a subscription_count update is scheduled
 	countSent     int64 // the count last sent, -1 before the first
-}
 
-// cachedEvent is a cache channel's last event, as the frame a new subscriber receives.
-type cachedEvent struct {
-	frame   []byte
-	expires time.Time
+	rebuild *rebuildState // non-nil while rebuilding after a re-activation
 }
-
-// subscriptionCountTick asks the grain to send subscription_count if it changed.
-type subscriptionCountTick struct{}
 
 type nodeSubscribers struct {
 	pid   *actor.PID
@@ -50,17 +46,45 @@ type subscriber struct {
 	userID string
 }
 
-func newChannelGrain(e *Engine, app *App, channel protocol.Channel, locator grainLocator) *channelGrain {
-	g := &channelGrain{
-		engine: e, app: app, channel: channel, locator: locator,
-		nodes:       map[string]*nodeSubscribers{},
-		subscribers: map[string]subscriber{},
-		countSent:   -1,
-	}
-	if channel.Kind == protocol.Presence {
-		g.roster = newRoster()
+// cachedEvent is a cache channel's last event, as the frame a new subscriber receives.
+type cachedEvent struct {
+	frame   []byte
+	expires time.Time
+}
+
+// rebuildState collects the members' answers and the messages held meanwhile.
+type rebuildState struct {
+	waiting      int
+	held         []heldMessage
+	knownMembers map[string]bool // every member id some node's mirror has
+}
+
+type heldMessage struct {
+	sender *actor.PID
+	msg    any
+}
+
+type (
+	subscriptionCountTick struct{} // send subscription_count if it changed
+	rebuildDeadline       struct{} // stop waiting for members that do not answer
+)
+
+// newChannelGrain makes a grain. app is nil for a cluster activation, which learns its
+// identity from cluster.ClusterInit.
+func newChannelGrain(e *Engine, app *App, channel string) *channelGrain {
+	g := &channelGrain{engine: e, nodes: map[string]*nodeSubscribers{}, subscribers: map[string]subscriber{}, countSent: -1}
+	if app != nil {
+		g.init(app, channel)
 	}
 	return g
+}
+
+func (g *channelGrain) init(app *App, channel string) {
+	g.app = app
+	g.ch, _ = protocol.ParseChannel(channel, len(channel))
+	if g.ch.Kind == protocol.Presence {
+		g.roster = newRoster()
+	}
 }
 
 func pidKey(pid *actor.PID) string { return pid.Address + "/" + pid.Id }
@@ -69,35 +93,136 @@ func (g *channelGrain) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		ctx.SetReceiveTimeout(grainIdleTimeout)
+		return
+	case *cluster.ClusterInit:
+		g.clusterInit(ctx, m)
+		return
+	case *actor.Stopped:
+		g.engine.localGrains.remove(ctx.Self())
+		return
+	case *messages.NodeState:
+		if g.rebuild != nil {
+			g.merge(ctx, m)
+		}
+		return
+	case rebuildDeadline:
+		if g.rebuild != nil {
+			g.finishRebuild(ctx)
+		}
+		return
+	}
+	if g.app == nil {
+		return // an activation for an app this node does not know: nothing to serve
+	}
+	if g.rebuild != nil {
+		if _, system := ctx.Message().(actor.SystemMessage); !system {
+			g.rebuild.held = append(g.rebuild.held, heldMessage{sender: ctx.Sender(), msg: ctx.Message()})
+		}
+		return
+	}
+	g.handle(ctx, ctx.Sender(), ctx.Message())
+}
+
+func (g *channelGrain) handle(ctx actor.Context, sender *actor.PID, msg any) {
+	switch m := msg.(type) {
 	case *messages.Publish:
 		g.publish(ctx, m)
 	case *messages.Subscribe:
-		g.subscribe(ctx, m)
+		g.subscribe(ctx, sender, m)
 	case *messages.Unsubscribe:
 		g.unsubscribe(ctx, m)
 	case *messages.ChannelInfoRequest:
-		ctx.Respond(g.info(m.WithUsers))
+		ctx.Send(sender, g.info(m.WithUsers))
+	case *messages.NodeLeft:
+		g.nodeLeft(ctx, m.Address)
 	case subscriptionCountTick:
 		g.sendSubscriptionCount(ctx)
 	case *actor.ReceiveTimeout:
 		if len(g.subscribers) == 0 && g.cachedFrame() == nil {
-			g.locator.release(g.app.ID, g.channel.Name, ctx.Self())
+			if g.engine.cluster == nil {
+				g.engine.grains.release(channelKind, channelKey(g.app.ID, g.ch.Name), ctx.Self())
+			}
 			ctx.Stop(ctx.Self())
 		}
 	}
 }
 
+// clusterInit starts a cluster activation: learn the identity, then ask every member for its
+// local subscribers before serving anything.
+func (g *channelGrain) clusterInit(ctx actor.Context, m *cluster.ClusterInit) {
+	appID, channel := splitChannelKey(m.Identity.Identity)
+	app, ok := g.engine.apps.byID[appID]
+	if !ok {
+		ctx.Stop(ctx.Self())
+		return
+	}
+	g.init(app, channel)
+	g.engine.localGrains.add(ctx.Self())
+	members := g.engine.members()
+	g.rebuild = &rebuildState{waiting: len(members), knownMembers: map[string]bool{}}
+	req := &messages.NodeStateRequest{AppId: appID, Channel: channel}
+	for _, addr := range members {
+		ctx.Request(nodePID(addr), req)
+	}
+	self, root := ctx.Self(), g.engine.system.Root
+	time.AfterFunc(g.engine.rebuildTimeout, func() { root.Send(self, rebuildDeadline{}) })
+}
+
+func (g *channelGrain) merge(ctx actor.Context, s *messages.NodeState) {
+	if s.Fanout != nil && len(s.Sockets) > 0 {
+		node := pidKey(s.Fanout)
+		n := &nodeSubscribers{pid: s.Fanout}
+		g.nodes[node] = n
+		for _, sock := range s.Sockets {
+			if _, dup := g.subscribers[sock.SocketId]; dup {
+				continue
+			}
+			n.count++
+			g.subscribers[sock.SocketId] = subscriber{node: node, userID: sock.UserId}
+			if g.roster != nil {
+				g.roster.add(sock.UserId, sock.UserInfo, node)
+			}
+		}
+	}
+	for _, id := range s.KnownMembers {
+		g.rebuild.knownMembers[id] = true
+	}
+	if g.rebuild.waiting--; g.rebuild.waiting <= 0 {
+		g.finishRebuild(ctx)
+	}
+}
+
+// finishRebuild announces the members that no surviving node has a socket for (they were on
+// a member that died with the old activation: removed once, here), then serves what it held.
+func (g *channelGrain) finishRebuild(ctx actor.Context) {
+	r := g.rebuild
+	g.rebuild = nil
+	if g.roster != nil {
+		for id := range r.knownMembers {
+			if !g.roster.has(id) {
+				g.memberRemoved(ctx, id)
+			}
+		}
+	}
+	if len(g.subscribers) > 0 {
+		ctx.CancelReceiveTimeout()
+	}
+	for _, h := range r.held {
+		g.handle(ctx, h.sender, h.msg)
+	}
+}
+
 func (g *channelGrain) publish(ctx actor.Context, m *messages.Publish) {
-	if len(g.nodes) == 0 && !g.channel.Cache {
+	if len(g.nodes) == 0 && !g.ch.Cache {
 		return
 	}
 	var frame []byte
 	if m.DataIsJson {
-		frame = protocol.AppendEventRawData(nil, m.Event, g.channel.Name, m.Data, m.UserId)
+		frame = protocol.AppendEventRawData(nil, m.Event, g.ch.Name, m.Data, m.UserId)
 	} else {
-		frame = protocol.AppendEvent(nil, m.Event, g.channel.Name, string(m.Data), m.UserId)
+		frame = protocol.AppendEvent(nil, m.Event, g.ch.Name, string(m.Data), m.UserId)
 	}
-	if g.channel.Cache {
+	if g.ch.Cache {
 		g.cached = &cachedEvent{frame: frame, expires: time.Now().Add(g.app.CacheTTL)}
 	}
 	g.deliver(ctx, &messages.Deliver{
@@ -115,14 +240,14 @@ func (g *channelGrain) deliver(ctx actor.Context, d *messages.Deliver) {
 	}
 }
 
-func (g *channelGrain) subscribe(ctx actor.Context, m *messages.Subscribe) {
+func (g *channelGrain) subscribe(ctx actor.Context, sender *actor.PID, m *messages.Subscribe) {
 	if _, dup := g.subscribers[m.SocketId]; dup {
-		ctx.Respond(&messages.SubscribeResult{SocketId: m.SocketId, Ok: true, Frame: g.succeededFrame()})
+		ctx.Send(sender, g.subscribeResult(m))
 		return
 	}
 	if g.roster != nil && !g.roster.has(m.UserId) {
 		if limit := g.app.Limits.MaxPresenceMembers; limit > 0 && g.roster.count() >= limit {
-			ctx.Respond(&messages.SubscribeResult{
+			ctx.Send(sender, &messages.SubscribeResult{
 				SocketId: m.SocketId, ErrorType: protocol.SubscriptionErrorLimitReached,
 				Error: "presence channel is full", Status: 403,
 			})
@@ -140,17 +265,24 @@ func (g *channelGrain) subscribe(ctx actor.Context, m *messages.Subscribe) {
 	ctx.CancelReceiveTimeout()
 
 	newMember := g.roster != nil && g.roster.add(m.UserId, m.UserInfo, node)
+	ctx.Send(sender, g.subscribeResult(m))
+	if newMember {
+		frame := protocol.AppendEvent(nil, protocol.EventMemberAdded, g.ch.Name, memberJSON(m.UserId, m.UserInfo), "")
+		g.deliver(ctx, &messages.Deliver{Frame: frame, ExcludeSocketId: m.SocketId, Trace: m.Trace, MemberAdded: m.UserId})
+	}
+	g.subscriptionCountChanged(ctx)
+}
+
+func (g *channelGrain) subscribeResult(m *messages.Subscribe) *messages.SubscribeResult {
 	res := &messages.SubscribeResult{SocketId: m.SocketId, Ok: true, Frame: g.succeededFrame()}
-	if g.channel.Cache {
+	if g.ch.Cache {
 		res.CachedFrame = g.cachedFrame()
 		res.CacheMiss = res.CachedFrame == nil
 	}
-	ctx.Respond(res)
-	g.subscriptionCountChanged(ctx)
-	if newMember {
-		frame := protocol.AppendEvent(nil, protocol.EventMemberAdded, g.channel.Name, memberJSON(m.UserId, m.UserInfo), "")
-		g.deliver(ctx, &messages.Deliver{Frame: frame, ExcludeSocketId: m.SocketId, Trace: m.Trace})
+	if g.roster != nil && m.WantMemberIds {
+		res.MemberIds = g.roster.userIDs()
 	}
+	return res
 }
 
 func (g *channelGrain) unsubscribe(ctx actor.Context, m *messages.Unsubscribe) {
@@ -165,9 +297,38 @@ func (g *channelGrain) unsubscribe(ctx actor.Context, m *messages.Unsubscribe) {
 		}
 	}
 	if g.roster != nil && g.roster.remove(s.userID, s.node) {
-		frame := protocol.AppendEvent(nil, protocol.EventMemberRemoved, g.channel.Name, removedJSON(s.userID), "")
-		g.deliver(ctx, &messages.Deliver{Frame: frame})
+		g.memberRemoved(ctx, s.userID)
 	}
+	g.becameEmptyMaybe(ctx)
+}
+
+// nodeLeft drops every subscriber of a member that is gone, once, in this grain.
+func (g *channelGrain) nodeLeft(ctx actor.Context, address string) {
+	for key, n := range g.nodes {
+		if n.pid.Address != address {
+			continue
+		}
+		delete(g.nodes, key)
+		for id, s := range g.subscribers {
+			if s.node == key {
+				delete(g.subscribers, id)
+			}
+		}
+		if g.roster != nil {
+			for _, user := range g.roster.removeNode(key) {
+				g.memberRemoved(ctx, user)
+			}
+		}
+	}
+	g.becameEmptyMaybe(ctx)
+}
+
+func (g *channelGrain) memberRemoved(ctx actor.Context, userID string) {
+	frame := protocol.AppendEvent(nil, protocol.EventMemberRemoved, g.ch.Name, removedJSON(userID), "")
+	g.deliver(ctx, &messages.Deliver{Frame: frame, MemberRemoved: userID})
+}
+
+func (g *channelGrain) becameEmptyMaybe(ctx actor.Context) {
 	g.subscriptionCountChanged(ctx)
 	if len(g.subscribers) == 0 {
 		ctx.SetReceiveTimeout(grainIdleTimeout)
@@ -188,7 +349,7 @@ func (g *channelGrain) cachedFrame() []byte {
 // subscriptionCountChanged schedules one pusher_internal:subscription_count for the changes
 // of the next interval, so a burst of joins sends one update, not one per join.
 func (g *channelGrain) subscriptionCountChanged(ctx actor.Context) {
-	if !g.app.SubscriptionCount || g.countTimerSet || g.channel.Kind == protocol.Presence {
+	if !g.app.SubscriptionCount || g.countTimerSet || g.ch.Kind == protocol.Presence {
 		return
 	}
 	g.countTimerSet = true
@@ -204,14 +365,14 @@ func (g *channelGrain) sendSubscriptionCount(ctx actor.Context) {
 	}
 	g.countSent = n
 	data := `{"subscription_count":` + strconv.FormatInt(n, 10) + `}`
-	g.deliver(ctx, &messages.Deliver{Frame: protocol.AppendEvent(nil, protocol.EventSubscriptionCount, g.channel.Name, data, "")})
+	g.deliver(ctx, &messages.Deliver{Frame: protocol.AppendEvent(nil, protocol.EventSubscriptionCount, g.ch.Name, data, "")})
 }
 
 func (g *channelGrain) succeededFrame() []byte {
 	if g.roster != nil {
-		return g.roster.succeededFrame(g.channel.Name)
+		return g.roster.succeededFrame(g.ch.Name)
 	}
-	return protocol.AppendEvent(nil, protocol.EventSubscriptionSucceeded, g.channel.Name, "{}", "")
+	return protocol.AppendEvent(nil, protocol.EventSubscriptionSucceeded, g.ch.Name, "{}", "")
 }
 
 func (g *channelGrain) info(withUsers bool) *messages.ChannelInfo {
@@ -230,8 +391,4 @@ func (g *channelGrain) info(withUsers bool) *messages.ChannelInfo {
 
 func removedJSON(userID string) string {
 	return string(append(protocol.AppendJSONString([]byte(`{"user_id":`), userID), '}'))
-}
-
-func (g *channelGrain) logger() *slog.Logger {
-	return g.engine.log.With("app", g.app.ID, "channel", g.channel.Name)
 }

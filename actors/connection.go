@@ -90,6 +90,16 @@ func (c *connection) Receive(ctx actor.Context) {
 }
 
 func (c *connection) subscribe(ctx actor.Context, m *ClientSubscribe) {
+	if userID, ok := protocol.ParseServerToUserChannel(m.Channel); ok {
+		// pusher-js subscribes to its user's channel after sign-in. Events for it reach the
+		// socket through the user grain, so there is nothing to join: only check it is ours.
+		if c.userID == "" || userID != c.userID {
+			c.sink.Send(protocol.SubscriptionErrorFrame(m.Channel, protocol.SubscriptionErrorAuth, "sign in as this user first", 403))
+			return
+		}
+		c.sink.Send(protocol.AppendEvent(nil, protocol.EventSubscriptionSucceeded, m.Channel, "{}", ""))
+		return
+	}
 	ch, err := protocol.ParseChannel(m.Channel, c.app.Limits.MaxChannelNameLength)
 	if err != nil {
 		c.sink.Send(protocol.SubscriptionErrorFrame(m.Channel, protocol.SubscriptionErrorInvalid, err.Error(), 400))
@@ -238,9 +248,10 @@ func (c *connection) signin(ctx actor.Context, m *ClientSignin) {
 	if c.signinTimer != nil {
 		c.signinTimer.Stop()
 	}
+	// Registered first, so an event sent to the user after signin_success reaches this socket.
+	c.registerUser(ctx)
 	data := `{"user_data":` + string(protocol.AppendJSONString(nil, m.UserData)) + `}`
 	c.sink.Send(protocol.AppendEvent(nil, protocol.EventSigninSuccess, "", data, ""))
-	c.registerUser(ctx)
 }
 
 // registerUser tells the user grains about this socket: its own user's grain, and the grains
@@ -255,6 +266,7 @@ func (c *connection) registerUser(ctx actor.Context) {
 }
 
 func (c *connection) closed(ctx actor.Context) {
+	c.app.connections.Add(-1) // first: whatever the leaves below cause happens after it
 	for name, s := range c.subscriptions {
 		ctx.Send(s.fanout, &leave{socketID: c.socketID})
 		delete(c.subscriptions, name)
@@ -268,6 +280,5 @@ func (c *connection) closed(ctx actor.Context) {
 			ctx.Send(c.engine.userPID(c.app.ID, id), &messages.Unwatch{AppId: c.app.ID, UserId: id, Watcher: ctx.Self()})
 		}
 	}
-	c.app.connections.Add(-1)
 	ctx.Stop(ctx.Self())
 }

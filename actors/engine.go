@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/asynkron/protoactor-go/cluster"
 
 	"github.com/herald-io/herald/actors/messages"
-	"github.com/herald-io/herald/protocol"
 )
 
 // Errors of Engine calls, for the transport to map to Pusher codes and HTTP statuses.
@@ -31,26 +31,33 @@ type Options struct {
 	AskTimeout time.Duration
 	// SubscriptionCountInterval coalesces subscription_count updates (default 1 s).
 	SubscriptionCountInterval time.Duration
+	// Cluster makes this engine a member of a proto.actor cluster; nil serves one node alone.
+	Cluster *ClusterOptions
 }
 
 // Engine is the actor system of one node and the API the transport uses.
 type Engine struct {
-	system  *actor.ActorSystem
-	apps    *appRegistry
-	log     *slog.Logger
-	grains  grainLocator
-	fanouts *localRegistry
-	users   *localRegistry
-	ask     time.Duration
+	system      *actor.ActorSystem
+	cluster     *cluster.Cluster // nil on a single node
+	apps        *appRegistry
+	log         *slog.Logger
+	grains      grainLocator
+	fanouts     *localRegistry // node fan-out actors of this node, by channel key
+	localGrains localGrainSet  // cluster grains active on this node
+	node        *actor.PID     // this node's node actor
+	remote      remoteConnections
+	ask         time.Duration
+	stopped     chan struct{}
 
 	subscriptionCountInterval time.Duration
+	rebuildTimeout            time.Duration
 
 	socketPrefix string // this node's part of every socket id
 	socketSeq    atomic.Uint64
 }
 
-// NewEngine starts the actor system of one node.
-func NewEngine(opts Options) *Engine {
+// NewEngine starts the actor system of one node, and joins the cluster when configured.
+func NewEngine(opts Options) (*Engine, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -65,57 +72,39 @@ func NewEngine(opts Options) *Engine {
 		return logger.With("component", "protoactor")
 	}))
 	e := &Engine{
-		system: system,
-		apps:   newAppRegistry(opts.Apps),
-		log:    logger,
-		ask:    opts.AskTimeout,
+		system:       system,
+		apps:         newAppRegistry(opts.Apps),
+		log:          logger,
+		ask:          opts.AskTimeout,
+		stopped:      make(chan struct{}),
+		socketPrefix: strconv.FormatUint(uint64(rand.Uint32()), 10),
 
 		subscriptionCountInterval: opts.SubscriptionCountInterval,
-		socketPrefix:              strconv.FormatUint(uint64(rand.Uint32()), 10),
 	}
 	e.fanouts = newLocalRegistry(system.Root, func(key string) *actor.Props {
 		return actor.PropsFromProducer(func() actor.Actor { return newNodeFanout(e, key) })
 	})
-	grains := &localGrains{}
-	grains.reg = newLocalRegistry(system.Root, func(key string) *actor.Props {
+	local := &localGrains{}
+	local.channels = newLocalRegistry(system.Root, func(key string) *actor.Props {
 		appID, name := splitChannelKey(key)
-		return actor.PropsFromProducer(func() actor.Actor {
-			app := e.apps.byID[appID]
-			ch, _ := protocol.ParseChannel(name, len(name))
-			return newChannelGrain(e, app, ch, grains)
-		})
+		return actor.PropsFromProducer(func() actor.Actor { return newChannelGrain(e, e.apps.byID[appID], name) })
 	})
-	e.grains = grains
-	e.users = newLocalRegistry(system.Root, func(key string) *actor.Props {
+	local.users = newLocalRegistry(system.Root, func(key string) *actor.Props {
 		appID, userID := splitChannelKey(key)
-		return actor.PropsFromProducer(func() actor.Actor {
-			return &userGrain{
-				engine: e, appID: appID, userID: userID,
-				release:  func(pid *actor.PID) { e.users.release(key, pid) },
-				sockets:  map[string]*actor.PID{},
-				watchers: map[string]*actor.PID{},
-			}
-		})
+		return actor.PropsFromProducer(func() actor.Actor { return newUserGrain(e, appID, userID) })
 	})
-	return e
-}
-
-// userPID is the grain of a signed-in user of an app.
-func (e *Engine) userPID(appID, userID string) *actor.PID {
-	return e.users.get(channelKey(appID, userID))
-}
-
-// PublishToUser sends an event to every socket signed in as userID (#server-to-user-{id}).
-func (e *Engine) PublishToUser(app *App, userID string, ev Event) {
-	e.system.Root.Send(e.userPID(app.ID, userID), &messages.UserPublish{
-		AppId: app.ID, UserId: userID, Event: ev.Name, Data: ev.Data,
-		AcceptedUnixNano: ev.Accepted.UnixNano(), Trace: ev.Trace,
-	})
-}
-
-// TerminateUser closes every socket signed in as userID.
-func (e *Engine) TerminateUser(app *App, userID string) {
-	e.system.Root.Send(e.userPID(app.ID, userID), &messages.TerminateUser{AppId: app.ID, UserId: userID})
+	e.grains = local
+	if opts.Cluster != nil {
+		if err := e.startCluster(*opts.Cluster); err != nil {
+			return nil, err
+		}
+	}
+	node, err := system.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return &nodeActor{engine: e} }), nodeActorName)
+	if err != nil {
+		return nil, fmt.Errorf("node actor: %w", err)
+	}
+	e.node = node
+	return e, nil
 }
 
 // AppByKey finds an app by its public key.
@@ -141,7 +130,7 @@ func (c *Connection) Tell(msg any) { c.root.Send(c.pid, msg) }
 // when the app has its maximum of connections.
 func (e *Engine) Connect(app *App, sink Sink) (*Connection, error) {
 	n := app.connections.Add(1)
-	if limit := app.Limits.MaxConnections; limit > 0 && n > int64(limit) {
+	if limit := app.Limits.MaxConnections; limit > 0 && n+e.remote.get(app.ID) > int64(limit) {
 		app.connections.Add(-1)
 		return nil, ErrOverQuota
 	}
@@ -174,11 +163,7 @@ func (e *Engine) Publish(app *App, ev Event) {
 func (e *Engine) ChannelInfo(ctx context.Context, app *App, channel string, withUsers bool) (*messages.ChannelInfo, error) {
 	req := &messages.ChannelInfoRequest{AppId: app.ID, Channel: channel, WithUsers: withUsers}
 	for attempt := 0; attempt < 3; attempt++ {
-		timeout := e.ask
-		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < timeout {
-			timeout = time.Until(dl)
-		}
-		res, err := e.system.Root.RequestFuture(e.grains.channelPID(app.ID, channel), req, timeout).Result()
+		res, err := e.system.Root.RequestFuture(e.grains.channelPID(app.ID, channel), req, e.askTimeout(ctx)).Result()
 		if err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
 		}
@@ -194,15 +179,33 @@ func (e *Engine) ChannelInfo(ctx context.Context, app *App, channel string, with
 	return nil, ErrUnavailable
 }
 
-// OccupiedChannels lists the app's channels with subscribers on this node.
-func (e *Engine) OccupiedChannels(app *App) []string {
-	keys := e.fanouts.keys(channelKey(app.ID, ""))
-	out := make([]string, len(keys))
-	for i, k := range keys {
-		_, out[i] = splitChannelKey(k)
+// Shutdown leaves the cluster (its grains move to the other members) and stops the actor system.
+func (e *Engine) Shutdown() {
+	select {
+	case <-e.stopped:
+		return
+	default:
+		close(e.stopped)
 	}
-	return out
+	if e.cluster != nil {
+		e.cluster.Shutdown(true)
+		return
+	}
+	e.system.Shutdown()
 }
 
-// Shutdown stops the actor system.
-func (e *Engine) Shutdown() { e.system.Shutdown() }
+// userPID is the grain of a signed-in user of an app.
+func (e *Engine) userPID(appID, userID string) *actor.PID { return e.grains.userPID(appID, userID) }
+
+// PublishToUser sends an event to every socket signed in as userID (#server-to-user-{id}).
+func (e *Engine) PublishToUser(app *App, userID string, ev Event) {
+	e.system.Root.Send(e.userPID(app.ID, userID), &messages.UserPublish{
+		AppId: app.ID, UserId: userID, Event: ev.Name, Data: ev.Data,
+		AcceptedUnixNano: ev.Accepted.UnixNano(), Trace: ev.Trace,
+	})
+}
+
+// TerminateUser closes every socket signed in as userID.
+func (e *Engine) TerminateUser(app *App, userID string) {
+	e.system.Root.Send(e.userPID(app.ID, userID), &messages.TerminateUser{AppId: app.ID, UserId: userID})
+}

@@ -71,7 +71,10 @@ func (s *fakeSink) quiet(t *testing.T, e *Engine, app *App, channel string) {
 func testEngine(t *testing.T, limits protocol.Limits) (*Engine, *App) {
 	t.Helper()
 	app := &App{ID: "app", Key: "key", Secret: "secret", Enabled: true, ClientEvents: true, Limits: limits}
-	e := NewEngine(Options{Apps: []*App{app}})
+	e, err := NewEngine(Options{Apps: []*App{app}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(e.Shutdown)
 	return e, app
 }

@@ -37,11 +37,13 @@ type nodeFanout struct {
 	sinks   []localSocket  // subscribed sockets, iterated on every delivery
 	index   map[string]int // socket id -> position in sinks
 	pending map[string]*join
+	members map[string]bool // presence: mirror of the grain's roster, nil until known
 }
 
 type localSocket struct {
 	id   string
 	sink Sink
+	join *join // how it joined: its user, for a grain that rebuilds
 }
 
 func newNodeFanout(e *Engine, key string) *nodeFanout {
@@ -56,6 +58,21 @@ func (f *nodeFanout) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *messages.Deliver:
 		f.write(m)
+		if f.members != nil {
+			if m.MemberAdded != "" {
+				f.members[m.MemberAdded] = true
+			}
+			if m.MemberRemoved != "" {
+				delete(f.members, m.MemberRemoved)
+			}
+		}
+	case *messages.NodeStateRequest:
+		ctx.Respond(f.state(ctx))
+	case *messages.TopologyChanged:
+		// A subscribe sent to a grain on a member that died is never answered: ask again.
+		for _, j := range f.pending {
+			f.requestSubscribe(ctx, j)
+		}
 	case *join:
 		f.join(ctx, m)
 	case *messages.SubscribeResult:
@@ -90,7 +107,20 @@ func (f *nodeFanout) requestSubscribe(ctx actor.Context, j *join) {
 	ctx.Request(f.engine.grains.channelPID(f.appID, f.channel), &messages.Subscribe{
 		AppId: f.appID, Channel: f.channel, SocketId: j.socketID, Node: ctx.Self(),
 		UserId: j.userID, UserInfo: j.userInfo, Trace: j.trace,
+		WantMemberIds: j.userID != "" && f.members == nil,
 	})
+}
+
+// state is this node's part of the channel, for a grain that rebuilds itself.
+func (f *nodeFanout) state(ctx actor.Context) *messages.NodeState {
+	st := &messages.NodeState{Fanout: ctx.Self(), Sockets: make([]*messages.SocketState, len(f.sinks))}
+	for i, s := range f.sinks {
+		st.Sockets[i] = &messages.SocketState{SocketId: s.id, UserId: s.join.userID, UserInfo: s.join.userInfo}
+	}
+	for id := range f.members {
+		st.KnownMembers = append(st.KnownMembers, id)
+	}
+	return st
 }
 
 func (f *nodeFanout) subscribed(ctx actor.Context, r *messages.SubscribeResult) {
@@ -106,13 +136,19 @@ func (f *nodeFanout) subscribed(ctx actor.Context, r *messages.SubscribeResult) 
 		return
 	}
 	j.sink.Send(r.Frame)
+	if r.MemberIds != nil && f.members == nil {
+		f.members = make(map[string]bool, len(r.MemberIds))
+		for _, id := range r.MemberIds {
+			f.members[id] = true
+		}
+	}
 	if r.CachedFrame != nil {
 		j.sink.Send(r.CachedFrame)
 	} else if r.CacheMiss {
 		j.sink.Send(protocol.AppendEvent(nil, protocol.EventCacheMiss, f.channel, "{}", ""))
 	}
 	f.index[j.socketID] = len(f.sinks)
-	f.sinks = append(f.sinks, localSocket{id: j.socketID, sink: j.sink})
+	f.sinks = append(f.sinks, localSocket{id: j.socketID, sink: j.sink, join: j})
 }
 
 func (f *nodeFanout) leave(ctx actor.Context, socketID string) {

@@ -121,7 +121,10 @@ func TestWatchlist(t *testing.T) {
 
 func TestSubscriptionCountCoalesced(t *testing.T) {
 	app := &App{ID: "app", Key: "key", Secret: "secret", Enabled: true, Limits: protocol.DefaultLimits, SubscriptionCount: true}
-	e := NewEngine(Options{Apps: []*App{app}, SubscriptionCountInterval: 100 * time.Millisecond})
+	e, err := NewEngine(Options{Apps: []*App{app}, SubscriptionCountInterval: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(e.Shutdown)
 	var sinks []*fakeSink
 	for i := 0; i < 5; i++ {

@@ -6,12 +6,13 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 )
 
-// grainLocator finds the channel grain of (app, channel), activating it when needed. On one node
-// it is localGrains; in a cluster it is proto.actor's identity lookup.
+// grainLocator finds the grain of a channel or a user, activating it when needed. On one node
+// it is localGrains; in a cluster it is proto.actor's identity lookup (clusterGrains).
 type grainLocator interface {
 	channelPID(appID, channel string) *actor.PID
-	// release is called by a grain that is stopping, so the next lookup activates a new one.
-	release(appID, channel string, pid *actor.PID)
+	userPID(appID, userID string) *actor.PID
+	// release is called by a local grain that is stopping, so the next lookup activates a new one.
+	release(kind, key string, pid *actor.PID)
 }
 
 // localRegistry maps keys to actors spawned on demand on this node. An actor that stops calls
@@ -67,6 +68,17 @@ func (r *localRegistry) keys(prefix string) []string {
 	return out
 }
 
+// all returns every live actor.
+func (r *localRegistry) all() []*actor.PID {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]*actor.PID, 0, len(r.pids))
+	for _, p := range r.pids {
+		out = append(out, p)
+	}
+	return out
+}
+
 func (r *localRegistry) len() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -86,12 +98,20 @@ func splitChannelKey(key string) (appID, channel string) {
 }
 
 // localGrains is the grainLocator of a single node: grains are plain local actors.
-type localGrains struct{ reg *localRegistry }
+type localGrains struct{ channels, users *localRegistry }
 
 func (l *localGrains) channelPID(appID, channel string) *actor.PID {
-	return l.reg.get(channelKey(appID, channel))
+	return l.channels.get(channelKey(appID, channel))
 }
 
-func (l *localGrains) release(appID, channel string, pid *actor.PID) {
-	l.reg.release(channelKey(appID, channel), pid)
+func (l *localGrains) userPID(appID, userID string) *actor.PID {
+	return l.users.get(channelKey(appID, userID))
+}
+
+func (l *localGrains) release(kind, key string, pid *actor.PID) {
+	if kind == userKind {
+		l.users.release(key, pid)
+	} else {
+		l.channels.release(key, pid)
+	}
 }

@@ -2,6 +2,7 @@ package actors
 
 import (
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/asynkron/protoactor-go/cluster"
 
 	"github.com/herald-io/herald/actors/messages"
 	"github.com/herald-io/herald/protocol"
@@ -12,19 +13,45 @@ import (
 // watch the user (watchlists). Like the channel grain it is found through a locator, so it
 // can become a cluster grain.
 type userGrain struct {
-	engine  *Engine
-	appID   string
-	userID  string
-	release func(pid *actor.PID)
+	engine *Engine
+	appID  string
+	userID string
 
 	sockets  map[string]*actor.PID // socket id -> connection actor
 	watchers map[string]*actor.PID // pid key -> watching connection actor
+}
+
+// newUserGrain makes a user grain; a cluster activation learns its identity from ClusterInit.
+func newUserGrain(e *Engine, appID, userID string) *userGrain {
+	return &userGrain{engine: e, appID: appID, userID: userID, sockets: map[string]*actor.PID{}, watchers: map[string]*actor.PID{}}
 }
 
 func (u *userGrain) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		ctx.SetReceiveTimeout(grainIdleTimeout)
+	case *cluster.ClusterInit:
+		u.appID, u.userID = splitChannelKey(m.Identity.Identity)
+		u.engine.localGrains.add(ctx.Self())
+	case *actor.Stopped:
+		u.engine.localGrains.remove(ctx.Self())
+	case *messages.NodeLeft:
+		// Soft state: sockets and watchers on a member that is gone are dropped. (A
+		// re-activated user grain starts empty; the sockets register again on their next
+		// dead letter, see connection.registerUser.)
+		for id, conn := range u.sockets {
+			if conn.Address == m.Address {
+				delete(u.sockets, id)
+				if len(u.sockets) == 0 {
+					u.tellWatchers(ctx, false)
+				}
+			}
+		}
+		for k, w := range u.watchers {
+			if w.Address == m.Address {
+				delete(u.watchers, k)
+			}
+		}
 	case *messages.UserSocketJoined:
 		first := len(u.sockets) == 0
 		u.sockets[m.SocketId] = m.Connection
@@ -64,7 +91,7 @@ func (u *userGrain) Receive(ctx actor.Context) {
 		}
 	case *actor.ReceiveTimeout:
 		if len(u.sockets) == 0 && len(u.watchers) == 0 {
-			u.release(ctx.Self())
+			u.engine.grains.release(userKind, channelKey(u.appID, u.userID), ctx.Self())
 			ctx.Stop(ctx.Self())
 		}
 	}

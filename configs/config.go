@@ -29,10 +29,28 @@ func DefaultYAML() []byte { return defaultYAML }
 type Config struct {
 	Listen          string        `koanf:"listen"`
 	ActivityTimeout time.Duration `koanf:"activity_timeout"`
+	PongTimeout     time.Duration `koanf:"pong_timeout"`
 	WriteQueueBytes int           `koanf:"write_queue_bytes"`
 	ShutdownGrace   time.Duration `koanf:"shutdown_grace"`
 	Log             Log           `koanf:"log"`
+	Cluster         Cluster       `koanf:"cluster"`
 	Apps            []App         `koanf:"apps"`
+}
+
+// Cluster makes the node a member of a proto.actor cluster.
+type Cluster struct {
+	Enabled     bool   `koanf:"enabled"`
+	Name        string `koanf:"name"`
+	Address     string `koanf:"address"`
+	Provider    string `koanf:"provider"`
+	Automanaged struct {
+		Port  int      `koanf:"port"`
+		Seeds []string `koanf:"seeds"`
+	} `koanf:"automanaged"`
+	Etcd struct {
+		Endpoints []string `koanf:"endpoints"`
+		Prefix    string   `koanf:"prefix"`
+	} `koanf:"etcd"`
 }
 
 // Log configures slog.
@@ -226,6 +244,24 @@ func (c *Config) Validate() error {
 	}
 	if c.ActivityTimeout < time.Second {
 		errs = append(errs, errors.New("activity_timeout must be at least 1s"))
+	}
+	if c.Cluster.Enabled {
+		if c.Cluster.Address == "" || c.Cluster.Name == "" {
+			errs = append(errs, errors.New("cluster: name and address are required"))
+		}
+		switch c.Cluster.Provider {
+		case "automanaged":
+			if c.Cluster.Automanaged.Port == 0 || len(c.Cluster.Automanaged.Seeds) == 0 {
+				errs = append(errs, errors.New("cluster.automanaged: port and seeds are required"))
+			}
+		case "etcd":
+			if len(c.Cluster.Etcd.Endpoints) == 0 {
+				errs = append(errs, errors.New("cluster.etcd: endpoints are required"))
+			}
+		case "k8s":
+		default:
+			errs = append(errs, fmt.Errorf("cluster.provider %q: use automanaged, etcd or k8s", c.Cluster.Provider))
+		}
 	}
 	if len(c.Apps) == 0 {
 		errs = append(errs, errors.New("no apps configured"))

@@ -379,7 +379,10 @@ func (s *Server) listChannels(ctx context.Context, r *apiRequest) (any, *apiErro
 			}
 		}
 	}
-	names := s.engine.OccupiedChannels(r.app)
+	names, err := s.engine.ChannelsOnAllNodes(ctx, r.app, prefix)
+	if err != nil {
+		return nil, errorf(http.StatusServiceUnavailable, "listing channels: %v", err)
+	}
 	sort.Strings(names)
 	channels := map[string]map[string]int64{}
 	for _, name := range names {

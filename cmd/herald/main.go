@@ -49,10 +49,14 @@ func run() error {
 		return err
 	}
 
-	engine := actors.NewEngine(actors.Options{Apps: appsFromConfig(cfg), Logger: logger})
+	engine, err := actors.NewEngine(actors.Options{Apps: appsFromConfig(cfg), Logger: logger, Cluster: clusterFromConfig(cfg)})
+	if err != nil {
+		return err
+	}
 	defer engine.Shutdown()
 	server := transport.New(engine, transport.Options{
 		ActivityTimeout: cfg.ActivityTimeout,
+		PongTimeout:     cfg.PongTimeout,
 		WriteQueueBytes: cfg.WriteQueueBytes,
 		Logger:          logger,
 	})
@@ -114,4 +118,16 @@ func appsFromConfig(cfg *configs.Config) []*actors.App {
 		}
 	}
 	return apps
+}
+
+func clusterFromConfig(cfg *configs.Config) *actors.ClusterOptions {
+	c := cfg.Cluster
+	if !c.Enabled {
+		return nil
+	}
+	return &actors.ClusterOptions{
+		Name: c.Name, Address: c.Address, Provider: c.Provider,
+		AutoManagedPort: c.Automanaged.Port, Seeds: c.Automanaged.Seeds,
+		EtcdEndpoints: c.Etcd.Endpoints, EtcdPrefix: c.Etcd.Prefix,
+	}
 }
