@@ -24,6 +24,7 @@ type App struct {
 	SubscriptionCount bool
 
 	connections atomic.Int64 // sockets on this node
+	webhooks    *webhooks    // this node's dispatcher; nil without targets
 }
 
 // Webhook is one webhook target of an app.

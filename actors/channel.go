@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"encoding/json"
 	"strconv"
 	"time"
 
@@ -34,6 +35,13 @@ type channelGrain struct {
 	countSent     int64 // the count last sent, -1 before the first
 
 	rebuild *rebuildState // non-nil while rebuilding after a re-activation
+
+	// Webhooks: channel_vacated and member_removed wait webhookDelay and are dropped when the
+	// channel or the member is back by then; the matching occupied/added is then not sent.
+	occupiedAnnounced bool
+	vacateGen         int            // generation of the pending vacate check, 0 when none
+	removalGen        map[string]int // user id -> generation of its pending member_removed
+	gen               int
 }
 
 type nodeSubscribers struct {
@@ -67,12 +75,20 @@ type heldMessage struct {
 type (
 	subscriptionCountTick struct{} // send subscription_count if it changed
 	rebuildDeadline       struct{} // stop waiting for members that do not answer
+	vacateCheck           struct{ gen int }
+	removalCheck          struct {
+		userID string
+		gen    int
+	}
 )
 
 // newChannelGrain makes a grain. app is nil for a cluster activation, which learns its
 // identity from cluster.ClusterInit.
 func newChannelGrain(e *Engine, app *App, channel string) *channelGrain {
-	g := &channelGrain{engine: e, nodes: map[string]*nodeSubscribers{}, subscribers: map[string]subscriber{}, countSent: -1}
+	g := &channelGrain{
+		engine: e, nodes: map[string]*nodeSubscribers{}, subscribers: map[string]subscriber{}, countSent: -1,
+		removalGen: map[string]int{},
+	}
 	if app != nil {
 		g.init(app, channel)
 	}
@@ -137,6 +153,18 @@ func (g *channelGrain) handle(ctx actor.Context, sender *actor.PID, msg any) {
 		g.nodeLeft(ctx, m.Address)
 	case subscriptionCountTick:
 		g.sendSubscriptionCount(ctx)
+	case vacateCheck:
+		if m.gen == g.vacateGen && len(g.subscribers) == 0 {
+			g.vacateGen, g.occupiedAnnounced = 0, false
+			g.webhook(ctx, &WebhookEvent{Name: WebhookChannelVacated, Channel: g.ch.Name})
+		}
+	case removalCheck:
+		if g.removalGen[m.userID] == m.gen {
+			delete(g.removalGen, m.userID)
+			if !g.roster.has(m.userID) {
+				g.webhook(ctx, &WebhookEvent{Name: WebhookMemberRemoved, Channel: g.ch.Name, UserID: m.userID})
+			}
+		}
 	case *actor.ReceiveTimeout:
 		if len(g.subscribers) == 0 && g.cachedFrame() == nil {
 			if g.engine.cluster == nil {
@@ -206,6 +234,7 @@ func (g *channelGrain) finishRebuild(ctx actor.Context) {
 	}
 	if len(g.subscribers) > 0 {
 		ctx.CancelReceiveTimeout()
+		g.occupiedAnnounced = true // the previous activation announced it
 	}
 	for _, h := range r.held {
 		g.handle(ctx, h.sender, h.msg)
@@ -224,6 +253,10 @@ func (g *channelGrain) publish(ctx actor.Context, m *messages.Publish) {
 	}
 	if g.ch.Cache {
 		g.cached = &cachedEvent{frame: frame, expires: time.Now().Add(g.app.CacheTTL)}
+	}
+	if m.DataIsJson && protocol.IsClientEvent(m.Event) && g.app.webhooks.wants(WebhookClientEvent) {
+		g.webhook(ctx, &WebhookEvent{Name: WebhookClientEvent, Channel: g.ch.Name, Event: m.Event,
+			Data: clientEventData(m.Data), SocketID: m.ExcludeSocketId, UserID: m.UserId})
 	}
 	g.deliver(ctx, &messages.Deliver{
 		Frame:            frame,
@@ -263,12 +296,24 @@ func (g *channelGrain) subscribe(ctx actor.Context, sender *actor.PID, m *messag
 	n.count++
 	g.subscribers[m.SocketId] = subscriber{node: node, userID: m.UserId}
 	ctx.CancelReceiveTimeout()
+	if len(g.subscribers) == 1 {
+		g.occupied(ctx)
+	}
 
 	newMember := g.roster != nil && g.roster.add(m.UserId, m.UserInfo, node)
-	ctx.Send(sender, g.subscribeResult(m))
+	res := g.subscribeResult(m)
+	ctx.Send(sender, res)
+	if res.CacheMiss {
+		g.webhook(ctx, &WebhookEvent{Name: WebhookCacheMiss, Channel: g.ch.Name})
+	}
 	if newMember {
 		frame := protocol.AppendEvent(nil, protocol.EventMemberAdded, g.ch.Name, memberJSON(m.UserId, m.UserInfo), "")
 		g.deliver(ctx, &messages.Deliver{Frame: frame, ExcludeSocketId: m.SocketId, Trace: m.Trace, MemberAdded: m.UserId})
+		if _, back := g.removalGen[m.UserId]; back {
+			delete(g.removalGen, m.UserId) // its member_removed was never sent: nor is this
+		} else {
+			g.webhook(ctx, &WebhookEvent{Name: WebhookMemberAdded, Channel: g.ch.Name, UserID: m.UserId})
+		}
 	}
 	g.subscriptionCountChanged(ctx)
 }
@@ -326,13 +371,58 @@ func (g *channelGrain) nodeLeft(ctx actor.Context, address string) {
 func (g *channelGrain) memberRemoved(ctx actor.Context, userID string) {
 	frame := protocol.AppendEvent(nil, protocol.EventMemberRemoved, g.ch.Name, removedJSON(userID), "")
 	g.deliver(ctx, &messages.Deliver{Frame: frame, MemberRemoved: userID})
+	if g.app.webhooks.wants(WebhookMemberRemoved) {
+		g.gen++
+		g.removalGen[userID] = g.gen
+		g.after(ctx, removalCheck{userID: userID, gen: g.gen})
+	}
 }
 
 func (g *channelGrain) becameEmptyMaybe(ctx actor.Context) {
 	g.subscriptionCountChanged(ctx)
 	if len(g.subscribers) == 0 {
 		ctx.SetReceiveTimeout(grainIdleTimeout)
+		if g.occupiedAnnounced && g.vacateGen == 0 {
+			g.gen++
+			g.vacateGen = g.gen
+			g.after(ctx, vacateCheck{gen: g.gen})
+		}
 	}
+}
+
+// occupied is the first subscriber: channel_occupied, unless the channel was vacated less than
+// webhookDelay ago, in which case its channel_vacated is dropped instead.
+func (g *channelGrain) occupied(ctx actor.Context) {
+	if g.vacateGen != 0 {
+		g.vacateGen = 0
+		return
+	}
+	if !g.occupiedAnnounced {
+		g.occupiedAnnounced = true
+		g.webhook(ctx, &WebhookEvent{Name: WebhookChannelOccupied, Channel: g.ch.Name})
+	}
+}
+
+// after delivers msg to the grain after the webhook delay.
+func (g *channelGrain) after(ctx actor.Context, msg any) {
+	self, root := ctx.Self(), g.engine.system.Root
+	time.AfterFunc(g.engine.webhookDelay, func() { root.Send(self, msg) })
+}
+
+func (g *channelGrain) webhook(ctx actor.Context, ev *WebhookEvent) {
+	g.app.webhooks.emit(ctx, ev)
+}
+
+// clientEventData is a client event's data as the webhook carries it: a string as is, any
+// other JSON value as its text.
+func clientEventData(raw []byte) string {
+	if len(raw) > 0 && raw[0] == '"' {
+		var s string
+		if json.Unmarshal(raw, &s) == nil {
+			return s
+		}
+	}
+	return string(raw)
 }
 
 func (g *channelGrain) cachedFrame() []byte {
@@ -366,6 +456,7 @@ func (g *channelGrain) sendSubscriptionCount(ctx actor.Context) {
 	g.countSent = n
 	data := `{"subscription_count":` + strconv.FormatInt(n, 10) + `}`
 	g.deliver(ctx, &messages.Deliver{Frame: protocol.AppendEvent(nil, protocol.EventSubscriptionCount, g.ch.Name, data, "")})
+	g.webhook(ctx, &WebhookEvent{Name: WebhookSubscriptionCount, Channel: g.ch.Name, SubscriptionCount: &n})
 }
 
 func (g *channelGrain) succeededFrame() []byte {

@@ -33,6 +33,11 @@ type Options struct {
 	SubscriptionCountInterval time.Duration
 	// Cluster makes this engine a member of a proto.actor cluster; nil serves one node alone.
 	Cluster *ClusterOptions
+	// Webhooks configure how webhooks are delivered.
+	Webhooks WebhookOptions
+	// WebhookDelay is how long channel_vacated and member_removed wait to see whether the
+	// channel or member is back (Pusher: 3 s).
+	WebhookDelay time.Duration
 }
 
 // Engine is the actor system of one node and the API the transport uses.
@@ -51,6 +56,7 @@ type Engine struct {
 
 	subscriptionCountInterval time.Duration
 	rebuildTimeout            time.Duration
+	webhookDelay              time.Duration
 
 	socketPrefix string // this node's part of every socket id
 	socketSeq    atomic.Uint64
@@ -67,6 +73,12 @@ func NewEngine(opts Options) (*Engine, error) {
 	if opts.SubscriptionCountInterval <= 0 {
 		opts.SubscriptionCountInterval = time.Second
 	}
+	if opts.WebhookDelay <= 0 {
+		opts.WebhookDelay = 3 * time.Second
+	}
+	if opts.Webhooks.Logger == nil {
+		opts.Webhooks.Logger = opts.Logger
+	}
 	logger := opts.Logger
 	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 		return logger.With("component", "protoactor")
@@ -80,6 +92,10 @@ func NewEngine(opts Options) (*Engine, error) {
 		socketPrefix: strconv.FormatUint(uint64(rand.Uint32()), 10),
 
 		subscriptionCountInterval: opts.SubscriptionCountInterval,
+		webhookDelay:              opts.WebhookDelay,
+	}
+	for _, app := range opts.Apps {
+		app.webhooks = spawnWebhooks(system.Root, app, opts.Webhooks)
 	}
 	e.fanouts = newLocalRegistry(system.Root, func(key string) *actor.Props {
 		return actor.PropsFromProducer(func() actor.Actor { return newNodeFanout(e, key) })
@@ -187,6 +203,9 @@ func (e *Engine) Shutdown() {
 	default:
 		close(e.stopped)
 	}
+	for _, a := range e.apps.byID {
+		a.webhooks.stop()
+	}
 	if e.cluster != nil {
 		e.cluster.Shutdown(true)
 		return
@@ -209,3 +228,15 @@ func (e *Engine) PublishToUser(app *App, userID string, ev Event) {
 func (e *Engine) TerminateUser(app *App, userID string) {
 	e.system.Root.Send(e.userPID(app.ID, userID), &messages.TerminateUser{AppId: app.ID, UserId: userID})
 }
+
+// FlushWebhooks sends what the webhook dispatchers hold until ctx ends, then stops them.
+func (e *Engine) FlushWebhooks(ctx context.Context) error {
+	all := make([]*webhooks, 0, len(e.apps.byID))
+	for _, a := range e.apps.byID {
+		all = append(all, a.webhooks)
+	}
+	return flushAndStopWebhooks(ctx, all)
+}
+
+// WebhookStats are the counters of app's webhooks on this node.
+func (e *Engine) WebhookStats(app *App) WebhookStats { return app.webhooks.Stats() }

@@ -7,7 +7,9 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -27,15 +29,32 @@ func DefaultYAML() []byte { return defaultYAML }
 
 // Config is herald's whole configuration.
 type Config struct {
-	Listen          string        `koanf:"listen"`
-	ActivityTimeout time.Duration `koanf:"activity_timeout"`
-	PongTimeout     time.Duration `koanf:"pong_timeout"`
-	WriteQueueBytes int           `koanf:"write_queue_bytes"`
-	ShutdownGrace   time.Duration `koanf:"shutdown_grace"`
-	Log             Log           `koanf:"log"`
-	Cluster         Cluster       `koanf:"cluster"`
-	Apps            []App         `koanf:"apps"`
+	Listen          string          `koanf:"listen"`
+	ActivityTimeout time.Duration   `koanf:"activity_timeout"`
+	PongTimeout     time.Duration   `koanf:"pong_timeout"`
+	WriteQueueBytes int             `koanf:"write_queue_bytes"`
+	ShutdownGrace   time.Duration   `koanf:"shutdown_grace"`
+	Log             Log             `koanf:"log"`
+	Cluster         Cluster         `koanf:"cluster"`
+	Webhooks        WebhookDelivery `koanf:"webhooks"`
+	Apps            []App           `koanf:"apps"`
 }
+
+// WebhookDelivery configures how webhooks are sent, for every app.
+type WebhookDelivery struct {
+	BatchWindow    time.Duration `koanf:"batch_window"`
+	BatchMaxEvents int           `koanf:"batch_max_events"`
+	Timeout        time.Duration `koanf:"timeout"`
+	InitialBackoff time.Duration `koanf:"initial_backoff"`
+	MaxBackoff     time.Duration `koanf:"max_backoff"`
+	RetryFor       time.Duration `koanf:"retry_for"`
+	QueueLimit     int           `koanf:"queue_limit"`
+	Delay          time.Duration `koanf:"delay"`
+}
+
+// WebhookEventTypes are the webhook event names an app's targets may ask for.
+var WebhookEventTypes = []string{"channel_occupied", "channel_vacated", "member_added", "member_removed",
+	"client_event", "cache_miss", "subscription_count"}
 
 // Cluster makes the node a member of a proto.actor cluster.
 type Cluster struct {
@@ -281,6 +300,13 @@ func (c *Config) Validate() error {
 		for j, w := range a.Webhooks {
 			if w.URL == "" {
 				errs = append(errs, fmt.Errorf("apps[%d].webhooks[%d]: url is empty", i, j))
+			} else if u, err := url.Parse(w.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				errs = append(errs, fmt.Errorf("apps[%d].webhooks[%d]: url %q must be http(s)://host/...", i, j, w.URL))
+			}
+			for _, t := range w.EventTypes {
+				if !slices.Contains(WebhookEventTypes, t) {
+					errs = append(errs, fmt.Errorf("apps[%d].webhooks[%d]: unknown event type %q (one of %v)", i, j, t, WebhookEventTypes))
+				}
 			}
 		}
 	}

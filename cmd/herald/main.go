@@ -49,7 +49,15 @@ func run() error {
 		return err
 	}
 
-	engine, err := actors.NewEngine(actors.Options{Apps: appsFromConfig(cfg), Logger: logger, Cluster: clusterFromConfig(cfg)})
+	w := cfg.Webhooks
+	engine, err := actors.NewEngine(actors.Options{
+		Apps: appsFromConfig(cfg), Logger: logger, Cluster: clusterFromConfig(cfg),
+		Webhooks: actors.WebhookOptions{
+			BatchWindow: w.BatchWindow, BatchMaxEvents: w.BatchMaxEvents, Timeout: w.Timeout,
+			InitialBackoff: w.InitialBackoff, MaxBackoff: w.MaxBackoff, RetryFor: w.RetryFor, QueueLimit: w.QueueLimit,
+		},
+		WebhookDelay: w.Delay,
+	})
 	if err != nil {
 		return err
 	}
@@ -85,6 +93,9 @@ func run() error {
 	defer cancel()
 	if err := server.Shutdown(shutdownCtx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		return err
+	}
+	if err := engine.FlushWebhooks(shutdownCtx); err != nil {
+		logger.Warn("webhooks not all sent before the grace period ended", "error", err)
 	}
 	return nil
 }
