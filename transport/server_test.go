@@ -1,0 +1,341 @@
+package transport_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/herald-io/herald/actors"
+	"github.com/herald-io/herald/bench/pusherclient"
+	"github.com/herald-io/herald/protocol"
+	"github.com/herald-io/herald/transport"
+)
+
+var socketIDPattern = regexp.MustCompile(`^\d+\.\d+$`)
+
+func TestConnectionEstablished(t *testing.T) {
+	app := newApp("1")
+	ws, _, _, _ := startServer(t, app)
+
+	c := dial(t, ws, app)
+	est := c.Established()
+	if est.Channel != "" {
+		t.Errorf("connection_established has channel %q", est.Channel)
+	}
+	// The protocol double-encodes data: a JSON string holding the object.
+	if len(est.Data) == 0 || est.Data[0] != '"' {
+		t.Errorf("connection_established data is not a JSON string: %s", est.Raw)
+	}
+	var data struct {
+		SocketID        string `json:"socket_id"`
+		ActivityTimeout *int   `json:"activity_timeout"`
+	}
+	if err := est.Decode(&data); err != nil {
+		t.Fatalf("decode %s: %v", est.Raw, err)
+	}
+	if !socketIDPattern.MatchString(data.SocketID) {
+		t.Errorf("socket_id %q does not match %s", data.SocketID, socketIDPattern)
+	}
+	if data.ActivityTimeout == nil || *data.ActivityTimeout != 120 {
+		t.Errorf("activity_timeout: got %s, want 120 (the default)", est.Raw)
+	}
+}
+
+func TestSocketIDsAreUnique(t *testing.T) {
+	app := newApp("1")
+	ws, _, _, _ := startServer(t, app)
+	seen := map[string]bool{}
+	for range 100 {
+		c := dial(t, ws, app)
+		id := c.SocketID()
+		if !socketIDPattern.MatchString(id) {
+			t.Fatalf("socket_id %q does not match %s", id, socketIDPattern)
+		}
+		if seen[id] {
+			t.Fatalf("socket_id %q given twice", id)
+		}
+		seen[id] = true
+	}
+}
+
+func TestPingPong(t *testing.T) {
+	app := newApp("1")
+	ws, _, _, _ := startServer(t, app)
+	c := dial(t, ws, app)
+	for range 3 {
+		pingPong(t, c)
+	}
+	// Data as pusher-js sends it (a JSON object) and as some clients do (a string, or none).
+	for _, frame := range []string{
+		`{"event":"pusher:ping","data":"{}"}`,
+		`{"event":"pusher:ping"}`,
+	} {
+		if err := c.SendRaw([]byte(frame)); err != nil {
+			t.Fatal(err)
+		}
+		expectNext(t, c, protocol.EventPong, "")
+	}
+}
+
+func TestBadFramesKeepConnectionOpen(t *testing.T) {
+	app := newApp("1")
+	ws, _, _, _ := startServer(t, app)
+	c := dial(t, ws, app)
+	for _, frame := range []string{
+		`not json`,
+		`{"data":{}}`,
+		`{"event":"pusher:no_such_event","data":{}}`,
+		`{"event":"pusher:subscribe","data":42}`,
+		`[1,2,3]`,
+		// Over the app's max_message_size of 32 KB.
+		`{"event":"client-big","channel":"private-x","data":"` + strings.Repeat("x", protocol.DefaultLimits.MaxMessageSize) + `"}`,
+	} {
+		if err := c.SendRaw([]byte(frame)); err != nil {
+			t.Fatal(err)
+		}
+		expectPusherError(t, c)
+	}
+	pingPong(t, c)
+
+	// A binary frame, which pusherclient cannot send.
+	r := dialRaw(t, ws, appPath(app), 0)
+	r.expectEvent(t, protocol.EventConnectionEstablished)
+	if err := r.writeFrame(0x2, []byte(`{"event":"pusher:ping","data":{}}`)); err != nil {
+		t.Fatal(err)
+	}
+	r.expectEvent(t, protocol.EventError)
+	if err := r.writeText([]byte(`{"event":"pusher:ping","data":{}}`)); err != nil {
+		t.Fatal(err)
+	}
+	r.expectEvent(t, protocol.EventPong)
+}
+
+// TestServerPingsSilentClients: a client silent for the activity timeout gets pusher:ping; one
+// that answers with pusher:pong stays, one that does not is closed with 4201.
+func TestServerPingsSilentClients(t *testing.T) {
+	app := newApp("1")
+	ws, _, _, _ := startServerWith(t, transport.Options{
+		// Short, but the pong timeout leaves the answering client's reader plenty of slack.
+		ActivityTimeout: 200 * time.Millisecond,
+		PongTimeout:     600 * time.Millisecond,
+	}, app)
+
+	// answering replies to pusher:ping and to nothing else (not WebSocket pings).
+	answering := dialRaw(t, ws, appPath(app), 0)
+	answering.expectEvent(t, protocol.EventConnectionEstablished)
+	msgs := make(chan rawMsg, 64)
+	readerDone := make(chan error, 1)
+	go func() {
+		for {
+			m, err := answering.next(waitTimeout)
+			if err != nil {
+				readerDone <- err
+				return
+			}
+			if !m.close {
+				var f rawFrame
+				if json.Unmarshal(m.text, &f) == nil && f.Event == protocol.EventPing {
+					if err := answering.writeText(protocol.PongFrame); err != nil {
+						readerDone <- err
+						return
+					}
+				}
+			}
+			msgs <- m
+			if m.close {
+				readerDone <- nil
+				return
+			}
+		}
+	}()
+
+	// NoAutoPong: the pusherclient does not answer pusher:ping (it does answer WebSocket pings).
+	noPong := dialOpts(t, ws, app, pusherclient.Options{NoAutoPong: true})
+
+	silent := dialRaw(t, ws, appPath(app), 0)
+	silent.expectEvent(t, protocol.EventConnectionEstablished)
+	silent.expectEvent(t, protocol.EventPing)
+	m, err := silent.next(waitTimeout)
+	if err != nil {
+		t.Fatalf("silent client: %v", err)
+	}
+	if !m.close || m.code != protocol.CodePongNotReceived {
+		t.Fatalf("silent client: got %+v (%s), want close %d", m, m.text, protocol.CodePongNotReceived)
+	}
+
+	expectNext(t, noPong, protocol.EventPing, "")
+
+	// The answering client was dialed first: had it not counted as alive it would be closed by now.
+	if err := answering.writeText([]byte(`{"event":"pusher:ping","data":{}}`)); err != nil {
+		t.Fatalf("answering client was closed: %v", err)
+	}
+	sawPing := false
+	for {
+		select {
+		case m := <-msgs:
+			if m.close {
+				t.Fatalf("answering client closed with %d %q", m.code, m.reason)
+			}
+			f := parseRaw(t, m.text)
+			switch f.Event {
+			case protocol.EventPing:
+				sawPing = true
+				continue
+			case protocol.EventPong:
+			default:
+				t.Fatalf("answering client got %s", m.text)
+			}
+		case err := <-readerDone:
+			t.Fatalf("answering client's reader ended: %v", err)
+		case <-time.After(waitTimeout):
+			t.Fatal("answering client got no pusher:pong")
+		}
+		break
+	}
+	if !sawPing {
+		t.Error("answering client was never sent pusher:ping")
+	}
+}
+
+func TestConnectRefusals(t *testing.T) {
+	enabled := newApp("1")
+	disabled := newApp("2", func(a *actors.App) { a.Enabled = false })
+	ws, _, _, _ := startServer(t, enabled, disabled)
+	cases := []struct {
+		name, path string
+		code       int
+	}{
+		{"unknown key", "/app/no-such-key?protocol=7", protocol.CodeAppNotFound},
+		{"disabled app", "/app/" + disabled.Key + "?protocol=7", protocol.CodeAppDisabled},
+		{"not /app/", "/foo?protocol=7", protocol.CodePathNotFound},
+		{"no key", "/app/?protocol=7", protocol.CodePathNotFound},
+		{"extra path", "/app/" + enabled.Key + "/extra?protocol=7", protocol.CodePathNotFound},
+		{"no protocol", "/app/" + enabled.Key, protocol.CodeNoProtocolVersion},
+		{"empty protocol", "/app/" + enabled.Key + "?protocol=", protocol.CodeNoProtocolVersion},
+		{"non-numeric protocol", "/app/" + enabled.Key + "?protocol=seven", protocol.CodeInvalidVersion},
+		{"protocol 3", "/app/" + enabled.Key + "?protocol=3", protocol.CodeUnsupportedVersion},
+		{"protocol 8", "/app/" + enabled.Key + "?protocol=8", protocol.CodeUnsupportedVersion},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			// On the wire: pusher:error with the code, then a close frame with the same code.
+			r := dialRaw(t, ws, tc.path, 0)
+			m, err := r.next(waitTimeout)
+			if err != nil {
+				t.Fatalf("read: %v", err)
+			}
+			if m.close {
+				t.Fatalf("closed with %d before pusher:error", m.code)
+			}
+			f := parseRaw(t, m.text)
+			var e pusherError
+			if f.Event != protocol.EventError || protocol.DecodeData(f.Data, &e) != nil || e.Code == nil || *e.Code != tc.code {
+				t.Fatalf("first frame %s, want pusher:error with code %d", m.text, tc.code)
+			}
+			m, err = r.next(waitTimeout)
+			if err != nil {
+				t.Fatalf("read close: %v", err)
+			}
+			if !m.close || m.code != tc.code {
+				t.Fatalf("got %+v, want close %d", m, tc.code)
+			}
+
+			// As a Pusher client sees it.
+			_, err = pusherclient.Dial(testCtx(t), ws+tc.path)
+			var ce *pusherclient.CloseError
+			if !errors.As(err, &ce) || ce.Code != tc.code {
+				t.Fatalf("pusherclient.Dial: %v, want close code %d", err, tc.code)
+			}
+		})
+	}
+	// Refusals leave the app's count alone, and good connections work after them.
+	if n := enabled.Connections(); n != 0 {
+		t.Errorf("%d connections counted after refusals", n)
+	}
+	pingPong(t, dial(t, ws, enabled))
+}
+
+func TestOlderProtocolVersionsAccepted(t *testing.T) {
+	app := newApp("1")
+	ws, _, _, _ := startServer(t, app)
+	for _, v := range []string{"5", "6", "7"} {
+		c, err := pusherclient.Dial(testCtx(t), ws+"/app/"+app.Key+"?protocol="+v)
+		if err != nil {
+			t.Fatalf("protocol=%s: %v", v, err)
+		}
+		_ = c.Close()
+	}
+}
+
+func TestMaxConnections(t *testing.T) {
+	app := newApp("1", func(a *actors.App) { a.Limits.MaxConnections = 2 })
+	other := newApp("2")
+	ws, _, _, _ := startServer(t, app, other)
+	a := dial(t, ws, app)
+	dial(t, ws, app)
+
+	_, err := pusherclient.Dial(testCtx(t), creds(app).WebSocketURL(ws))
+	var ce *pusherclient.CloseError
+	if !errors.As(err, &ce) || ce.Code != protocol.CodeOverConnectionQuota {
+		t.Fatalf("third connection: %v, want close %d", err, protocol.CodeOverConnectionQuota)
+	}
+	// The quota is per app.
+	dial(t, ws, other)
+
+	// Closing one frees its slot.
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	waitConnections(t, app, 1)
+	c := dial(t, ws, app)
+	pingPong(t, c)
+	_, err = pusherclient.Dial(testCtx(t), creds(app).WebSocketURL(ws))
+	if !errors.As(err, &ce) || ce.Code != protocol.CodeOverConnectionQuota {
+		t.Fatalf("connection over the quota again: %v, want close %d", err, protocol.CodeOverConnectionQuota)
+	}
+
+	// A connection that drops without a close handshake frees its slot too.
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	waitConnections(t, app, 1)
+	r := dialRaw(t, ws, appPath(app), 0)
+	r.expectEvent(t, protocol.EventConnectionEstablished)
+	waitConnections(t, app, 2)
+	_ = r.conn.Close()
+	waitConnections(t, app, 1)
+	pingPong(t, dial(t, ws, app))
+}
+
+func TestGracefulShutdown(t *testing.T) {
+	app := newApp("1")
+	ws, _, srv, _ := startServer(t, app)
+	clients := []*pusherclient.Client{dial(t, ws, app), dial(t, ws, app), dial(t, ws, app)}
+	subscribePublic(t, clients[0], "news")
+	// A client that never answers the close handshake does not hold Shutdown up.
+	raw := dialRaw(t, ws, appPath(app), 0)
+	raw.expectEvent(t, protocol.EventConnectionEstablished)
+
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- srv.Shutdown(ctx) }()
+	for i, c := range clients {
+		if code := closeCode(t, c); code != protocol.CodeGenericReconnect {
+			t.Errorf("client %d closed with %d, want %d", i, code, protocol.CodeGenericReconnect)
+		}
+	}
+	if m, err := raw.next(waitTimeout); err != nil || !m.close || m.code != protocol.CodeGenericReconnect {
+		t.Errorf("raw client: %+v, %v; want close %d", m, err, protocol.CodeGenericReconnect)
+	}
+	if err := <-done; err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+	if _, err := pusherclient.Dial(testCtx(t), creds(app).WebSocketURL(ws)); err == nil {
+		t.Error("a connection was accepted after Shutdown")
+	}
+}
