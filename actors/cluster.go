@@ -112,13 +112,26 @@ func (e *Engine) startCluster(o ClusterOptions) error {
 	if e.rebuildTimeout <= 0 {
 		e.rebuildTimeout = 3 * time.Second
 	}
-	e.cluster.StartMember()
+	if err := startMember(e.cluster); err != nil {
+		return err
+	}
 	e.system.EventStream.Subscribe(func(ev any) {
 		if t, ok := ev.(*cluster.ClusterTopology); ok {
 			e.system.Root.Send(e.node, t)
 		}
 	})
 	go e.gossipConnections()
+	return nil
+}
+
+// startMember joins the cluster; proto.actor panics when it cannot (a port in use, say).
+func startMember(c *cluster.Cluster) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("joining the cluster: %v", r)
+		}
+	}()
+	c.StartMember()
 	return nil
 }
 

@@ -73,6 +73,14 @@ func (f *nodeFanout) Receive(ctx actor.Context) {
 		for _, j := range f.pending {
 			f.requestSubscribe(ctx, j)
 		}
+		// The grain may have moved or died with its member: wake the one now in charge, so it
+		// rebuilds (and announces members lost with the dead member) without waiting for the
+		// next event. Its answer is ignored.
+		if len(f.sinks) > 0 {
+			ctx.Request(f.engine.grains.channelPID(f.appID, f.channel), &messages.ChannelInfoRequest{AppId: f.appID, Channel: f.channel})
+		}
+	case *messages.ChannelInfo:
+		// the answer to the wake-up above
 	case *join:
 		f.join(ctx, m)
 	case *messages.SubscribeResult:

@@ -38,6 +38,9 @@ func (n *nodeActor) Receive(ctx actor.Context) {
 				ctx.Send(pid, msg)
 			}
 		}
+		if len(m.Left) == 0 && len(m.Joined) == 0 {
+			return
+		}
 		changed := &messages.TopologyChanged{}
 		for _, pid := range n.engine.fanouts.all() {
 			ctx.Send(pid, changed)
