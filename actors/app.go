@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/herald-io/herald/protocol"
+	"github.com/herald-io/herald/telemetry"
 )
 
 // App is one Pusher app as the actors use it.
@@ -22,6 +23,8 @@ type App struct {
 	CacheTTL time.Duration
 	// SubscriptionCount turns on pusher_internal:subscription_count and its webhook.
 	SubscriptionCount bool
+	// Metrics records this app's measurements; set by NewEngine (nil records nothing).
+	Metrics *telemetry.AppMetrics
 
 	connections atomic.Int64 // sockets on this node
 	webhooks    *webhooks    // this node's dispatcher; nil without targets

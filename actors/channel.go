@@ -10,6 +10,7 @@ import (
 
 	"github.com/herald-io/herald/actors/messages"
 	"github.com/herald-io/herald/protocol"
+	"github.com/herald-io/herald/telemetry"
 )
 
 // grainIdleTimeout is how long an empty channel grain lives before it stops.
@@ -42,6 +43,8 @@ type channelGrain struct {
 	vacateGen         int            // generation of the pending vacate check, 0 when none
 	removalGen        map[string]int // user id -> generation of its pending member_removed
 	gen               int
+
+	countedOccupied bool // this activation counts the channel in herald_occupied_channels
 }
 
 type nodeSubscribers struct {
@@ -115,6 +118,9 @@ func (g *channelGrain) Receive(ctx actor.Context) {
 		return
 	case *actor.Stopped:
 		g.engine.localGrains.remove(ctx.Self())
+		if g.app != nil {
+			g.measureGone()
+		}
 		return
 	case *messages.NodeState:
 		if g.rebuild != nil {
@@ -235,6 +241,11 @@ func (g *channelGrain) finishRebuild(ctx actor.Context) {
 	if len(g.subscribers) > 0 {
 		ctx.CancelReceiveTimeout()
 		g.occupiedAnnounced = true // the previous activation announced it
+		g.countedOccupied = true
+		g.app.Metrics.AddOccupiedChannels(1)
+	}
+	if g.roster != nil {
+		g.app.Metrics.AddPresenceMembers(g.roster.count())
 	}
 	for _, h := range r.held {
 		g.handle(ctx, h.sender, h.msg)
@@ -244,6 +255,12 @@ func (g *channelGrain) finishRebuild(ctx actor.Context) {
 func (g *channelGrain) publish(ctx actor.Context, m *messages.Publish) {
 	if len(g.nodes) == 0 && !g.ch.Cache {
 		return
+	}
+	traced, span := g.engine.tel.StartPublishSpan(telemetry.Extract(m.Trace), g.app.ID, g.ch.Name, m.Event)
+	defer span.End()
+	kind := telemetry.KindAPIEvent
+	if m.DataIsJson {
+		kind = telemetry.KindClientEvent
 	}
 	var frame []byte
 	if m.DataIsJson {
@@ -262,7 +279,8 @@ func (g *channelGrain) publish(ctx actor.Context, m *messages.Publish) {
 		Frame:            frame,
 		ExcludeSocketId:  m.ExcludeSocketId,
 		AcceptedUnixNano: m.AcceptedUnixNano,
-		Trace:            m.Trace,
+		Trace:            telemetry.Inject(traced),
+		Kind:             int32(kind),
 	})
 }
 
@@ -297,6 +315,8 @@ func (g *channelGrain) subscribe(ctx actor.Context, sender *actor.PID, m *messag
 	g.subscribers[m.SocketId] = subscriber{node: node, userID: m.UserId}
 	ctx.CancelReceiveTimeout()
 	if len(g.subscribers) == 1 {
+		g.countedOccupied = true
+		g.app.Metrics.AddOccupiedChannels(1)
 		g.occupied(ctx)
 	}
 
@@ -307,8 +327,9 @@ func (g *channelGrain) subscribe(ctx actor.Context, sender *actor.PID, m *messag
 		g.webhook(ctx, &WebhookEvent{Name: WebhookCacheMiss, Channel: g.ch.Name})
 	}
 	if newMember {
+		g.app.Metrics.AddPresenceMembers(1)
 		frame := protocol.AppendEvent(nil, protocol.EventMemberAdded, g.ch.Name, memberJSON(m.UserId, m.UserInfo), "")
-		g.deliver(ctx, &messages.Deliver{Frame: frame, ExcludeSocketId: m.SocketId, Trace: m.Trace, MemberAdded: m.UserId})
+		g.deliver(ctx, &messages.Deliver{Frame: frame, ExcludeSocketId: m.SocketId, Trace: m.Trace, MemberAdded: m.UserId, Kind: int32(telemetry.KindInternal)})
 		if _, back := g.removalGen[m.UserId]; back {
 			delete(g.removalGen, m.UserId) // its member_removed was never sent: nor is this
 		} else {
@@ -369,8 +390,9 @@ func (g *channelGrain) nodeLeft(ctx actor.Context, address string) {
 }
 
 func (g *channelGrain) memberRemoved(ctx actor.Context, userID string) {
+	g.app.Metrics.AddPresenceMembers(-1)
 	frame := protocol.AppendEvent(nil, protocol.EventMemberRemoved, g.ch.Name, removedJSON(userID), "")
-	g.deliver(ctx, &messages.Deliver{Frame: frame, MemberRemoved: userID})
+	g.deliver(ctx, &messages.Deliver{Frame: frame, MemberRemoved: userID, Kind: int32(telemetry.KindInternal)})
 	if g.app.webhooks.wants(WebhookMemberRemoved) {
 		g.gen++
 		g.removalGen[userID] = g.gen
@@ -380,6 +402,10 @@ func (g *channelGrain) memberRemoved(ctx actor.Context, userID string) {
 
 func (g *channelGrain) becameEmptyMaybe(ctx actor.Context) {
 	g.subscriptionCountChanged(ctx)
+	if len(g.subscribers) == 0 && g.countedOccupied {
+		g.countedOccupied = false
+		g.app.Metrics.AddOccupiedChannels(-1)
+	}
 	if len(g.subscribers) == 0 {
 		ctx.SetReceiveTimeout(grainIdleTimeout)
 		if g.occupiedAnnounced && g.vacateGen == 0 {
@@ -455,7 +481,7 @@ func (g *channelGrain) sendSubscriptionCount(ctx actor.Context) {
 	}
 	g.countSent = n
 	data := `{"subscription_count":` + strconv.FormatInt(n, 10) + `}`
-	g.deliver(ctx, &messages.Deliver{Frame: protocol.AppendEvent(nil, protocol.EventSubscriptionCount, g.ch.Name, data, "")})
+	g.deliver(ctx, &messages.Deliver{Frame: protocol.AppendEvent(nil, protocol.EventSubscriptionCount, g.ch.Name, data, ""), Kind: int32(telemetry.KindInternal)})
 	g.webhook(ctx, &WebhookEvent{Name: WebhookSubscriptionCount, Channel: g.ch.Name, SubscriptionCount: &n})
 }
 
@@ -482,4 +508,14 @@ func (g *channelGrain) info(withUsers bool) *messages.ChannelInfo {
 
 func removedJSON(userID string) string {
 	return string(append(protocol.AppendJSONString([]byte(`{"user_id":`), userID), '}'))
+}
+
+// measureGone takes this activation's channel and members out of the gauges as it stops.
+func (g *channelGrain) measureGone() {
+	if g.countedOccupied {
+		g.app.Metrics.AddOccupiedChannels(-1)
+	}
+	if g.roster != nil {
+		g.app.Metrics.AddPresenceMembers(-g.roster.count())
+	}
 }

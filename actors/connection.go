@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"context"
 	"encoding/json"
 	"time"
 
@@ -8,6 +9,7 @@ import (
 
 	"github.com/herald-io/herald/actors/messages"
 	"github.com/herald-io/herald/protocol"
+	"github.com/herald-io/herald/telemetry"
 )
 
 // Messages from the transport to a connection actor, one per client frame it understood.
@@ -76,6 +78,8 @@ func (c *connection) Receive(ctx actor.Context) {
 		}
 	case *messages.SocketDeliver:
 		c.sink.Send(m.Frame)
+		c.app.Metrics.AddMessagesOut(telemetry.KindUserEvent, 1)
+		c.app.Metrics.AddBytesOut(len(m.Frame))
 	case *messages.WatchlistEvent:
 		c.sink.Send(watchlistFrame(m.UserId, m.Online))
 	case *messages.SocketTerminate:
@@ -134,8 +138,10 @@ func (c *connection) subscribe(ctx actor.Context, m *ClientSubscribe) {
 		}
 		userID, userInfo = data.UserID, data.UserInfo
 	}
+	traced, span := c.engine.tel.StartSubscribeSpan(context.Background(), c.app.ID, ch.Name, c.socketID)
+	defer telemetry.EndSpan(span, nil)
 	s := &subscription{channel: ch, userID: userID}
-	s.join = &join{socketID: c.socketID, sink: c.sink, conn: ctx.Self(), userID: userID, userInfo: userInfo}
+	s.join = &join{socketID: c.socketID, sink: c.sink, conn: ctx.Self(), userID: userID, userInfo: userInfo, trace: telemetry.Inject(traced)}
 	c.subscriptions[ch.Name] = s
 	c.sendJoin(ctx, s)
 }
@@ -204,10 +210,13 @@ func (c *connection) clientEvent(ctx actor.Context, m *ClientEvent) {
 	if len(data) == 0 {
 		data = json.RawMessage("null")
 	}
+	traced, span := c.engine.tel.StartClientEventSpan(context.Background(), c.app.ID, s.channel.Name, m.Event, c.socketID)
 	ctx.Send(c.engine.grains.channelPID(c.app.ID, s.channel.Name), &messages.Publish{
 		AppId: c.app.ID, Channel: s.channel.Name, Event: m.Event, Data: data, DataIsJson: true,
 		ExcludeSocketId: c.socketID, UserId: s.userID, AcceptedUnixNano: time.Now().UnixNano(),
+		Trace: telemetry.Inject(traced),
 	})
+	telemetry.EndSpan(span, nil)
 }
 
 // allowClientEvent applies the per-connection limit in one-second windows.
@@ -227,6 +236,8 @@ func (c *connection) allowClientEvent(now time.Time) bool {
 const maxWatchlist = 100
 
 func (c *connection) signin(ctx actor.Context, m *ClientSignin) {
+	_, span := c.engine.tel.StartSigninSpan(context.Background(), c.app.ID, c.socketID)
+	defer telemetry.EndSpan(span, nil)
 	if c.userID != "" {
 		c.sink.Send(protocol.ErrorFrame(0, "Already signed in as "+c.userID))
 		return

@@ -14,6 +14,7 @@ import (
 	"github.com/asynkron/protoactor-go/cluster"
 
 	"github.com/herald-io/herald/actors/messages"
+	"github.com/herald-io/herald/telemetry"
 )
 
 // Errors of Engine calls, for the transport to map to Pusher codes and HTTP statuses.
@@ -35,6 +36,8 @@ type Options struct {
 	Cluster *ClusterOptions
 	// Webhooks configure how webhooks are delivered.
 	Webhooks WebhookOptions
+	// Telemetry traces and measures; nil does neither.
+	Telemetry *telemetry.Telemetry
 	// WebhookDelay is how long channel_vacated and member_removed wait to see whether the
 	// channel or member is back (Pusher: 3 s).
 	WebhookDelay time.Duration
@@ -46,6 +49,7 @@ type Engine struct {
 	cluster     *cluster.Cluster // nil on a single node
 	apps        *appRegistry
 	log         *slog.Logger
+	tel         *telemetry.Telemetry
 	grains      grainLocator
 	fanouts     *localRegistry // node fan-out actors of this node, by channel key
 	localGrains localGrainSet  // cluster grains active on this node
@@ -79,6 +83,7 @@ func NewEngine(opts Options) (*Engine, error) {
 	if opts.Webhooks.Logger == nil {
 		opts.Webhooks.Logger = opts.Logger
 	}
+	opts.Webhooks.Telemetry = opts.Telemetry
 	logger := opts.Logger
 	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 		return logger.With("component", "protoactor")
@@ -87,6 +92,7 @@ func NewEngine(opts Options) (*Engine, error) {
 		system:       system,
 		apps:         newAppRegistry(opts.Apps),
 		log:          logger,
+		tel:          opts.Telemetry,
 		ask:          opts.AskTimeout,
 		stopped:      make(chan struct{}),
 		socketPrefix: strconv.FormatUint(uint64(rand.Uint32()), 10),
@@ -95,6 +101,7 @@ func NewEngine(opts Options) (*Engine, error) {
 		webhookDelay:              opts.WebhookDelay,
 	}
 	for _, app := range opts.Apps {
+		app.Metrics = opts.Telemetry.Metrics().App(app.ID)
 		app.webhooks = spawnWebhooks(system.Root, app, opts.Webhooks)
 	}
 	e.fanouts = newLocalRegistry(system.Root, func(key string) *actor.Props {
@@ -169,6 +176,7 @@ type Event struct {
 // Publish sends an event to its channel's grain. It returns once the event is handed over;
 // delivery is asynchronous.
 func (e *Engine) Publish(app *App, ev Event) {
+	app.Metrics.AddMessagesIn(telemetry.KindAPIEvent, 1)
 	e.system.Root.Send(e.grains.channelPID(app.ID, ev.Channel), &messages.Publish{
 		AppId: app.ID, Channel: ev.Channel, Event: ev.Name, Data: []byte(ev.Data),
 		ExcludeSocketId: ev.ExcludeSocketID, AcceptedUnixNano: ev.Accepted.UnixNano(), Trace: ev.Trace,

@@ -5,6 +5,8 @@ import (
 
 	"github.com/herald-io/herald/actors/messages"
 	"github.com/herald-io/herald/protocol"
+	"github.com/herald-io/herald/telemetry"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // join asks a node fan-out actor to add a local socket to its channel. The connection actor
@@ -32,7 +34,9 @@ type nodeFanout struct {
 	engine  *Engine
 	appID   string
 	channel string
+	kind    string // channel kind, the label of the subscriptions metric
 	key     string
+	metrics *telemetry.AppMetrics
 
 	sinks   []localSocket  // subscribed sockets, iterated on every delivery
 	index   map[string]int // socket id -> position in sinks
@@ -48,10 +52,15 @@ type localSocket struct {
 
 func newNodeFanout(e *Engine, key string) *nodeFanout {
 	appID, channel := splitChannelKey(key)
-	return &nodeFanout{
-		engine: e, appID: appID, channel: channel, key: key,
+	ch, _ := protocol.ParseChannel(channel, len(channel))
+	f := &nodeFanout{
+		engine: e, appID: appID, channel: channel, kind: ch.Kind.String(), key: key,
 		index: map[string]int{}, pending: map[string]*join{},
 	}
+	if app, ok := e.apps.byID[appID]; ok {
+		f.metrics = app.Metrics
+	}
+	return f
 }
 
 func (f *nodeFanout) Receive(ctx actor.Context) {
@@ -96,10 +105,25 @@ func (f *nodeFanout) Receive(ctx actor.Context) {
 }
 
 func (f *nodeFanout) write(d *messages.Deliver) {
+	var span trace.Span
+	if d.Trace != nil {
+		_, span = f.engine.tel.StartFanoutSpan(telemetry.Extract(d.Trace), f.appID, f.channel, f.engine.system.Address())
+	}
+	n := 0
 	for i := range f.sinks {
 		if s := &f.sinks[i]; s.id != d.ExcludeSocketId {
 			s.sink.Send(d.Frame)
+			n++
 		}
+	}
+	if span != nil {
+		telemetry.EndFanoutSpan(span, n, n*len(d.Frame))
+	}
+	// Per delivery, not per socket: the metric calls cost more than a queued write.
+	f.metrics.AddMessagesOut(telemetry.MessageKind(d.Kind), n)
+	f.metrics.AddBytesOut(n * len(d.Frame))
+	if d.AcceptedUnixNano != 0 {
+		f.metrics.RecordDeliverySince(d.AcceptedUnixNano)
 	}
 }
 
@@ -155,6 +179,7 @@ func (f *nodeFanout) subscribed(ctx actor.Context, r *messages.SubscribeResult) 
 	} else if r.CacheMiss {
 		j.sink.Send(protocol.AppendEvent(nil, protocol.EventCacheMiss, f.channel, "{}", ""))
 	}
+	f.metrics.AddSubscriptions(f.kind, 1)
 	f.index[j.socketID] = len(f.sinks)
 	f.sinks = append(f.sinks, localSocket{id: j.socketID, sink: j.sink, join: j})
 }
@@ -167,6 +192,7 @@ func (f *nodeFanout) leave(ctx actor.Context, socketID string) {
 	}
 	delete(f.pending, socketID)
 	if wasSubscribed {
+		f.metrics.AddSubscriptions(f.kind, -1)
 		last := len(f.sinks) - 1
 		f.sinks[i] = f.sinks[last]
 		f.index[f.sinks[i].id] = i

@@ -18,6 +18,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/herald-io/herald/protocol"
+	"github.com/herald-io/herald/telemetry"
 )
 
 // The webhook event types of Pusher, the names a target lists in its EventTypes.
@@ -100,6 +101,8 @@ type WebhookOptions struct {
 	Logger     *slog.Logger
 	// Now is the clock of time_ms and of RetryFor. Default time.Now.
 	Now func() time.Time
+	// Telemetry traces each POST (a client span sending traceparent). Nil: no tracing.
+	Telemetry *telemetry.Telemetry
 }
 
 func (o WebhookOptions) withDefaults() WebhookOptions {
@@ -304,12 +307,12 @@ func (d *webhookDispatcher) enqueue(ev *WebhookEvent) {
 			continue
 		}
 		if t.waiting() >= d.opts.QueueLimit {
-			d.dropped.Add(1)
+			d.addDropped(1)
 			d.logQueueFull(t)
 			continue
 		}
 		t.queue = append(t.queue, ev)
-		d.queued.Add(1)
+		d.addQueued(1)
 		if t.posting || t.timer != nil {
 			continue // the running POST or the pending tick takes it on
 		}
@@ -369,11 +372,11 @@ func (d *webhookDispatcher) post(i int) {
 			t.queue = nil
 		}
 	} else {
-		d.retried.Add(1)
+		d.addRetried()
 	}
 	t.batch.attempts++
 	t.posting = true
-	go d.send(d.root, d.self, i, t.url, t.batch.body)
+	go d.send(d.root, d.self, i, t.url, t.batch.body, t.batch.events)
 }
 
 func (d *webhookDispatcher) encode(events []*WebhookEvent) []byte {
@@ -389,20 +392,24 @@ func (d *webhookDispatcher) encode(events []*WebhookEvent) []byte {
 }
 
 // send runs in its own goroutine: one POST, its outcome reported to the actor.
-func (d *webhookDispatcher) send(root *actor.RootContext, self *actor.PID, i int, target string, body []byte) {
-	err := d.do(target, body)
+func (d *webhookDispatcher) send(root *actor.RootContext, self *actor.PID, i int, target string, body []byte, events int) {
+	err := d.do(target, body, events)
 	if !d.stopped.Load() {
 		root.Send(self, webhookPosted{target: i, err: err})
 	}
 }
 
-func (d *webhookDispatcher) do(target string, body []byte) error {
+func (d *webhookDispatcher) do(target string, body []byte, events int) (err error) {
 	ctx, cancel := context.WithTimeout(d.postCtx, d.opts.Timeout)
 	defer cancel()
+	ctx, span := d.opts.Telemetry.StartWebhookSpan(ctx, d.app.ID, target, events)
+	status := 0
+	defer func() { telemetry.EndWebhookSpan(span, status, err) }()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
 	if err != nil {
 		return fmt.Errorf("webhook request: %w", err)
 	}
+	telemetry.InjectHTTP(ctx, req)
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("X-Pusher-Key", d.app.Key)
 	req.Header.Set("X-Pusher-Signature", protocol.Sign(d.app.Secret, string(body)))
@@ -410,6 +417,7 @@ func (d *webhookDispatcher) do(target string, body []byte) error {
 	if err != nil {
 		return fmt.Errorf("webhook post: %w", err)
 	}
+	status = res.StatusCode
 	// Read a little of the answer so the connection can be reused; a receiver has no reason
 	// to say much.
 	_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, 64<<10))
@@ -428,20 +436,20 @@ func (d *webhookDispatcher) onPosted(m webhookPosted) {
 		return
 	}
 	if m.err == nil {
-		d.sent.Add(int64(b.events))
+		d.addSent(int64(b.events))
 		d.okPosts.Add(1)
-		d.queued.Add(-int64(b.events))
+		d.addQueued(-int64(b.events))
 		t.batch = nil
 		d.next(m.target)
 		return
 	}
-	d.failed.Add(1)
+	d.addFailed()
 	elapsed := d.opts.Now().Sub(b.first)
 	if elapsed >= d.opts.RetryFor {
 		t.log.Warn("webhook batch dropped after retrying", "events", b.events,
 			"attempts", b.attempts, "for", elapsed.Round(time.Millisecond), "error", m.err)
-		d.dropped.Add(int64(b.events))
-		d.queued.Add(-int64(b.events))
+		d.addDropped(int64(b.events))
+		d.addQueued(-int64(b.events))
 		t.batch = nil
 		d.next(m.target)
 		return
@@ -512,8 +520,8 @@ func (d *webhookDispatcher) stop() {
 		t.queue, t.batch = nil, nil
 	}
 	if lost > 0 {
-		d.dropped.Add(int64(lost))
-		d.queued.Add(-int64(lost))
+		d.addDropped(int64(lost))
+		d.addQueued(-int64(lost))
 		d.log.Warn("webhook dispatcher stopped with events unsent", "dropped", lost)
 	}
 	for _, w := range d.waiters {
@@ -608,4 +616,30 @@ func flushAndStopWebhooks(ctx context.Context, all []*webhooks) error {
 		w.stop()
 	}
 	return errors.Join(errs...)
+}
+
+// The dispatcher's counters, kept for Stats and mirrored to the app's metrics.
+func (d *webhookDispatcher) addSent(n int64) {
+	d.sent.Add(n)
+	d.app.Metrics.AddWebhookEventsSent(int(n))
+}
+
+func (d *webhookDispatcher) addQueued(n int64) {
+	d.queued.Add(n)
+	d.app.Metrics.AddWebhookEventsQueued(int(n))
+}
+
+func (d *webhookDispatcher) addDropped(n int64) {
+	d.dropped.Add(n)
+	d.app.Metrics.AddWebhookEventsDropped(int(n))
+}
+
+func (d *webhookDispatcher) addFailed() {
+	d.failed.Add(1)
+	d.app.Metrics.AddWebhookPostFailed()
+}
+
+func (d *webhookDispatcher) addRetried() {
+	d.retried.Add(1)
+	d.app.Metrics.AddWebhookPostRetried()
 }

@@ -37,7 +37,20 @@ type Config struct {
 	Log             Log             `koanf:"log"`
 	Cluster         Cluster         `koanf:"cluster"`
 	Webhooks        WebhookDelivery `koanf:"webhooks"`
+	MetricsListen   string          `koanf:"metrics_listen"`
+	Telemetry       Telemetry       `koanf:"telemetry"`
 	Apps            []App           `koanf:"apps"`
+}
+
+// Telemetry configures tracing.
+type Telemetry struct {
+	ServiceName string `koanf:"service_name"`
+	NodeName    string `koanf:"node_name"`
+	Traces      struct {
+		Exporter    string  `koanf:"exporter"`
+		Endpoint    string  `koanf:"endpoint"`
+		SampleRatio float64 `koanf:"sample_ratio"`
+	} `koanf:"traces"`
 }
 
 // WebhookDelivery configures how webhooks are sent, for every app.

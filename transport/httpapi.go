@@ -13,6 +13,7 @@ import (
 
 	"github.com/herald-io/herald/actors"
 	"github.com/herald-io/herald/protocol"
+	"github.com/herald-io/herald/telemetry"
 )
 
 // apiError is an HTTP API failure: a real status and a JSON {"error": message} body.
@@ -28,12 +29,21 @@ func errorf(status int, format string, args ...any) *apiError {
 }
 
 func (s *Server) routeAPI(mux *http.ServeMux) {
-	mux.HandleFunc("POST /apps/{app}/events", s.api(s.triggerEvents))
-	mux.HandleFunc("POST /apps/{app}/batch_events", s.api(s.triggerBatch))
-	mux.HandleFunc("GET /apps/{app}/channels", s.api(s.listChannels))
-	mux.HandleFunc("GET /apps/{app}/channels/{channel}", s.api(s.channelInfo))
-	mux.HandleFunc("GET /apps/{app}/channels/{channel}/users", s.api(s.channelUsers))
-	mux.HandleFunc("POST /apps/{app}/users/{user}/terminate_connections", s.api(s.terminateUser))
+	routes := []struct {
+		pattern string
+		handler func(context.Context, *apiRequest) (any, *apiError)
+	}{
+		{"POST /apps/{app}/events", s.triggerEvents},
+		{"POST /apps/{app}/batch_events", s.triggerBatch},
+		{"GET /apps/{app}/channels", s.listChannels},
+		{"GET /apps/{app}/channels/{channel}", s.channelInfo},
+		{"GET /apps/{app}/channels/{channel}/users", s.channelUsers},
+		{"POST /apps/{app}/users/{user}/terminate_connections", s.terminateUser},
+	}
+	for _, r := range routes {
+		// WrapHTTP: a server span continuing the caller's traceparent, and the request metrics.
+		mux.Handle(r.pattern, s.opts.Telemetry.WrapHTTP("", s.api(r.handler)))
+	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if isWebSocketUpgrade(r) {
 			s.serveWebSocket(w, r) // any other path: upgrade and close with 4005, as Pusher does
@@ -215,15 +225,16 @@ func eventData(raw json.RawMessage) (string, error) {
 	return string(raw), nil
 }
 
-func (s *Server) publish(app *actors.App, ev validEvent) {
+func (s *Server) publish(ctx context.Context, app *actors.App, ev validEvent) {
 	accepted := time.Now()
+	trace := telemetry.Inject(ctx) // the HTTP span: each publish span is its child
 	for _, ch := range ev.channels {
 		s.engine.Publish(app, actors.Event{
-			Channel: ch.Name, Name: ev.name, Data: ev.data, ExcludeSocketID: ev.socketID, Accepted: accepted,
+			Channel: ch.Name, Name: ev.name, Data: ev.data, ExcludeSocketID: ev.socketID, Accepted: accepted, Trace: trace,
 		})
 	}
 	for _, user := range ev.users {
-		s.engine.PublishToUser(app, user, actors.Event{Name: ev.name, Data: ev.data, Accepted: accepted})
+		s.engine.PublishToUser(app, user, actors.Event{Name: ev.name, Data: ev.data, Accepted: accepted, Trace: trace})
 	}
 }
 
@@ -247,7 +258,7 @@ func (s *Server) triggerEvents(ctx context.Context, r *apiRequest) (any, *apiErr
 	if apiErr := s.allowEvents(r.app, ev.deliveries()); apiErr != nil {
 		return nil, apiErr
 	}
-	s.publish(r.app, ev)
+	s.publish(ctx, r.app, ev)
 	if !ev.info.any() {
 		return struct{}{}, nil
 	}
@@ -297,7 +308,7 @@ func (s *Server) triggerBatch(ctx context.Context, r *apiRequest) (any, *apiErro
 		return nil, apiErr
 	}
 	for _, ev := range events {
-		s.publish(r.app, ev)
+		s.publish(ctx, r.app, ev)
 	}
 	if !anyInfo {
 		return struct{}{}, nil

@@ -14,6 +14,7 @@ import (
 
 	"github.com/herald-io/herald/actors"
 	"github.com/herald-io/herald/protocol"
+	"github.com/herald-io/herald/telemetry"
 )
 
 // Options configure a Server. Zero values take the defaults noted.
@@ -23,6 +24,7 @@ type Options struct {
 	WriteQueueBytes int           // default 1 MiB
 	Logger          *slog.Logger
 	Now             func() time.Time // the HTTP API's clock; default time.Now
+	Telemetry       *telemetry.Telemetry
 }
 
 // Server serves the WebSocket endpoint and the HTTP API of one node.

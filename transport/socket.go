@@ -20,8 +20,9 @@ type socket struct {
 	app    *actors.App
 	actor  *actors.Connection
 
-	lastSeen atomic.Int64 // unix nanos of the last frame read
-	pingSent atomic.Int64 // unix nanos of our pusher:ping to a silent client, 0 when none
+	lastSeen  atomic.Int64 // unix nanos of the last frame read
+	closeCode atomic.Int32 // the close code herald sent, 0 when the client closed
+	pingSent  atomic.Int64 // unix nanos of our pusher:ping to a silent client, 0 when none
 
 	mu       sync.Mutex
 	queue    [][]byte
@@ -41,6 +42,9 @@ func (s *socket) Send(frame []byte) {
 	}
 	if s.queued+len(frame) > s.limit {
 		s.mu.Unlock()
+		if s.app != nil {
+			s.app.Metrics.AddSlowConsumerDisconnect()
+		}
 		s.closeOnce(protocol.CodeWriteQueueFull, "slow consumer: write queue full")
 		return
 	}
@@ -122,6 +126,7 @@ func (s *socket) closeOnce(code int, reason string) {
 }
 
 func (s *socket) writeClose(code int, reason string) {
+	s.closeCode.CompareAndSwap(0, int32(code))
 	_ = s.conn.SetWriteDeadline(time.Now().Add(time.Second))
 	_ = s.conn.WriteClose(uint16(code), []byte(reason))
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/herald-io/herald/actors"
 	"github.com/herald-io/herald/protocol"
+	"github.com/herald-io/herald/telemetry"
 )
 
 // serveWebSocket upgrades /app/{key} and admits the socket. Refusals (unknown app, bad protocol
@@ -30,6 +31,7 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	if code, msg := s.admit(sock, r); code != 0 {
 		sock.sendError(code, msg)
 	} else {
+		sock.app.Metrics.Connected()
 		s.sockets.add(sock)
 		sock.Send(protocol.ConnectionEstablishedFrame(sock.actor.SocketID(), int(s.opts.ActivityTimeout/time.Second)))
 	}
@@ -103,7 +105,7 @@ type wsHandler struct{ server *Server }
 
 func (h *wsHandler) OnOpen(*gws.Conn) {}
 
-func (h *wsHandler) OnClose(c *gws.Conn, _ error) {
+func (h *wsHandler) OnClose(c *gws.Conn, err error) {
 	s := socketOf(c)
 	if s == nil || s.actor == nil {
 		return
@@ -114,6 +116,15 @@ func (h *wsHandler) OnClose(c *gws.Conn, _ error) {
 	s.mu.Unlock()
 	h.server.sockets.remove(s)
 	s.actor.Tell(&actors.SocketClosed{})
+	code := int(s.closeCode.Load())
+	if code == 0 {
+		code = 1006 // no close frame
+		var ce *gws.CloseError
+		if errors.As(err, &ce) {
+			code = int(ce.Code)
+		}
+	}
+	s.app.Metrics.Disconnected(code)
 }
 
 func (h *wsHandler) OnPing(c *gws.Conn, payload []byte) {
@@ -136,6 +147,7 @@ func (h *wsHandler) OnMessage(c *gws.Conn, msg *gws.Message) {
 		return
 	}
 	s.seen()
+	s.app.Metrics.AddBytesIn(msg.Data.Len())
 	if msg.Opcode != gws.OpcodeText {
 		s.Send(protocol.ErrorFrame(0, "Binary frames are not supported"))
 		return
@@ -154,6 +166,7 @@ func (h *wsHandler) OnMessage(c *gws.Conn, msg *gws.Message) {
 
 // dispatch turns a client frame into a typed message for the connection actor.
 func (h *wsHandler) dispatch(s *socket, f protocol.Frame) {
+	s.app.Metrics.AddMessagesIn(messageKind(f.Event), 1)
 	switch {
 	case f.Event == protocol.EventPing:
 		s.Send(protocol.PongFrame)
@@ -190,4 +203,21 @@ func (h *wsHandler) dispatch(s *socket, f protocol.Frame) {
 func (s *socket) seen() {
 	s.lastSeen.Store(time.Now().UnixNano())
 	s.pingSent.Store(0)
+}
+
+func messageKind(event string) telemetry.MessageKind {
+	switch event {
+	case protocol.EventPing, protocol.EventPong:
+		return telemetry.KindPing
+	case protocol.EventSubscribe:
+		return telemetry.KindSubscribe
+	case protocol.EventUnsubscribe:
+		return telemetry.KindUnsubscribe
+	case protocol.EventSignin:
+		return telemetry.KindSignin
+	}
+	if protocol.IsClientEvent(event) {
+		return telemetry.KindClientEvent
+	}
+	return telemetry.KindOther
 }

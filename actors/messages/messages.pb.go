@@ -436,6 +436,7 @@ type Deliver struct {
 	// that a re-activated grain can compare with what survived.
 	MemberAdded   string `protobuf:"bytes,5,opt,name=member_added,json=memberAdded,proto3" json:"member_added,omitempty"`
 	MemberRemoved string `protobuf:"bytes,6,opt,name=member_removed,json=memberRemoved,proto3" json:"member_removed,omitempty"`
+	Kind          int32  `protobuf:"varint,7,opt,name=kind,proto3" json:"kind,omitempty"` // telemetry.MessageKind of the frame, for the messages-out metric
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -510,6 +511,13 @@ func (x *Deliver) GetMemberRemoved() string {
 		return x.MemberRemoved
 	}
 	return ""
+}
+
+func (x *Deliver) GetKind() int32 {
+	if x != nil {
+		return x.Kind
+	}
+	return 0
 }
 
 // ChannelInfoRequest asks a channel grain for its counts and, optionally, its members.
@@ -1652,14 +1660,15 @@ const file_messages_proto_rawDesc = "" +
 	"\n" +
 	"TraceEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xb8\x02\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xcc\x02\n" +
 	"\aDeliver\x12\x14\n" +
 	"\x05frame\x18\x01 \x01(\fR\x05frame\x12*\n" +
 	"\x11exclude_socket_id\x18\x02 \x01(\tR\x0fexcludeSocketId\x12,\n" +
 	"\x12accepted_unix_nano\x18\x03 \x01(\x03R\x10acceptedUnixNano\x129\n" +
 	"\x05trace\x18\x04 \x03(\v2#.herald.messages.Deliver.TraceEntryR\x05trace\x12!\n" +
 	"\fmember_added\x18\x05 \x01(\tR\vmemberAdded\x12%\n" +
-	"\x0emember_removed\x18\x06 \x01(\tR\rmemberRemoved\x1a8\n" +
+	"\x0emember_removed\x18\x06 \x01(\tR\rmemberRemoved\x12\x12\n" +
+	"\x04kind\x18\a \x01(\x05R\x04kind\x1a8\n" +
 	"\n" +
 	"TraceEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +

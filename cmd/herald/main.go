@@ -49,6 +49,15 @@ func run() error {
 		return err
 	}
 
+	tc := cfg.Telemetry
+	tel, err := telemetry.Setup(context.Background(), telemetry.Config{
+		ServiceName: tc.ServiceName, NodeName: tc.NodeName, MetricsListen: cfg.MetricsListen,
+		Traces: telemetry.TracesConfig{Exporter: tc.Traces.Exporter, Endpoint: tc.Traces.Endpoint, SampleRatio: tc.Traces.SampleRatio},
+	}, logger)
+	if err != nil {
+		return err
+	}
+
 	w := cfg.Webhooks
 	engine, err := actors.NewEngine(actors.Options{
 		Apps: appsFromConfig(cfg), Logger: logger, Cluster: clusterFromConfig(cfg),
@@ -57,6 +66,7 @@ func run() error {
 			InitialBackoff: w.InitialBackoff, MaxBackoff: w.MaxBackoff, RetryFor: w.RetryFor, QueueLimit: w.QueueLimit,
 		},
 		WebhookDelay: w.Delay,
+		Telemetry:    tel,
 	})
 	if err != nil {
 		return err
@@ -67,6 +77,7 @@ func run() error {
 		PongTimeout:     cfg.PongTimeout,
 		WriteQueueBytes: cfg.WriteQueueBytes,
 		Logger:          logger,
+		Telemetry:       tel,
 	})
 	l, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -78,6 +89,10 @@ func run() error {
 		fmt.Printf("  app id=%s key=%s secret=%s client_events=%t enabled=%t\n", a.ID, a.Key, a.Secret, a.ClientEvents, a.Enabled)
 	}
 	fmt.Printf("  WebSocket ws://%s/app/{key}?protocol=7   HTTP API http://%s/apps/{id}/events\n", l.Addr(), l.Addr())
+	if addr := tel.MetricsAddr(); addr != "" {
+		fmt.Printf("  metrics http://%s/metrics   probes /up /ready\n", addr)
+	}
+	tel.Metrics().ObserveClusterMembers(engine.Members)
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -89,8 +104,10 @@ func run() error {
 	case <-ctx.Done():
 	}
 	logger.Info("shutting down", "grace", cfg.ShutdownGrace)
+	tel.SetReady(false)
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
 	defer cancel()
+	defer func() { _ = tel.Shutdown(shutdownCtx) }()
 	if err := server.Shutdown(shutdownCtx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}

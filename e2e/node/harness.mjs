@@ -104,7 +104,8 @@ function heraldBin() {
 export async function startHerald(config, t) {
   const dir = await mkdtemp(path.join(tmpdir(), 'herald-e2e-'));
   const file = path.join(dir, 'herald.yaml');
-  await writeFile(file, JSON.stringify(config, null, 2));
+  // Several servers run at once: unless a test asks for a metrics address, take a free one.
+  await writeFile(file, JSON.stringify({ metrics_listen: '127.0.0.1:0', ...config }, null, 2));
 
   const child = spawn(heraldBin(), ['--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
   liveChildren.add(child);
@@ -693,4 +694,488 @@ export async function libResult(promise) {
 /** A random suffix so channel names never collide between tests sharing a server. */
 export function uniq(prefix = '') {
   return `${prefix}${crypto.randomUUID().replace(/-/g, '').slice(0, 12)}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Webhook receiver
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * A local webhook endpoint (node:http on 127.0.0.1:0) for `appCfg`'s webhooks. Every request is
+ * checked with the `pusher` library (`webhook({headers, rawBody}).isValid()`, `getEvents()`) and
+ * recorded with its arrival time; the first `failFirst` requests are answered 500 (as a target
+ * that is down), every later one 200.
+ *
+ * Returns {url, requests, events, invalid, waitFor(pred, ms, what), eventsFor(channel), close()}:
+ *   requests  every request: {at, status, valid, body, events}
+ *   events    every event of the requests answered 200, each with `at` (arrival, ms) added
+ *   invalid   requests whose signature, key or content type did not validate
+ * If `t` is given, the receiver is closed when that test ends.
+ */
+export async function startWebhookReceiver(appCfg, { failFirst = 0 } = {}, t) {
+  const http = await import('node:http');
+  const verifier = signer(appCfg);
+  const requests = [];
+  const events = [];
+  const invalid = [];
+  const waiters = new Set();
+  let failuresLeft = failFirst;
+
+  const server = http.createServer((req, res) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      const at = Date.now();
+      const rawBody = Buffer.concat(chunks).toString('utf8');
+      const hook = verifier.webhook({ headers: req.headers, rawBody });
+      const valid = req.method === 'POST' && hook.isValid();
+      const status = failuresLeft > 0 ? 500 : 200;
+      if (failuresLeft > 0) failuresLeft--;
+      const got = valid ? hook.getEvents() : [];
+      const entry = { at, status, valid, body: rawBody, headers: req.headers, events: got };
+      requests.push(entry);
+      if (!valid) invalid.push(entry);
+      if (valid && status === 200) {
+        for (const e of got) events.push({ ...e, at });
+      }
+      res.writeHead(status, { 'content-type': 'text/plain' });
+      res.end(status === 200 ? 'ok' : 'failing on purpose');
+      for (const w of [...waiters]) w();
+    });
+  });
+  await new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', resolve);
+  });
+  const { port } = server.address();
+
+  const receiver = {
+    url: `http://127.0.0.1:${port}/pusher/webhook`,
+    requests,
+    events,
+    invalid,
+    /** Resolves with the first recorded event (delivered with 200) matching `pred`. */
+    waitFor(pred, ms = TIMEOUT_MS, what = 'a webhook event') {
+      const found = events.find(pred);
+      if (found) return Promise.resolve(found);
+      let check;
+      const p = new Promise((resolve) => {
+        check = () => {
+          const e = events.find(pred);
+          if (e) resolve(e);
+        };
+        waiters.add(check);
+      });
+      return withTimeout(p, ms, `${what} (events so far: ${JSON.stringify(events)})`).finally(() => waiters.delete(check));
+    },
+    /** Resolves once `pred` holds for the receiver (checked after every request). */
+    until(pred, ms = TIMEOUT_MS, what = 'the webhook receiver') {
+      if (pred()) return Promise.resolve();
+      let check;
+      const p = new Promise((resolve) => {
+        check = () => {
+          if (pred()) resolve();
+        };
+        waiters.add(check);
+      });
+      return withTimeout(p, ms, `${what} (requests so far: ${JSON.stringify(requests.map((r) => ({ status: r.status, body: r.body })))})`).finally(() =>
+        waiters.delete(check),
+      );
+    },
+    /** Every delivered event of `channel`. */
+    eventsFor(channel) {
+      return events.filter((e) => e.channel === channel);
+    },
+    close() {
+      server.closeAllConnections?.();
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
+  if (t) t.after(() => receiver.close());
+  return receiver;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cluster: several herald processes as one proto.actor cluster
+// ---------------------------------------------------------------------------------------------
+
+const TOPOLOGY = /Updated ClusterTopology.*?\bmembers=(\d+)/;
+const CLUSTER_JOIN_TIMEOUT_MS = 20000;
+
+/**
+ * `count` distinct free TCP ports on 127.0.0.1: each is bound to port 0 and closed (all are held
+ * until the last is bound, so they differ).
+ */
+export async function freePorts(count) {
+  const net = await import('node:net');
+  const servers = [];
+  try {
+    for (let i = 0; i < count; i++) {
+      const s = net.createServer();
+      await new Promise((resolve, reject) => {
+        s.once('error', reject);
+        s.listen(0, '127.0.0.1', resolve);
+      });
+      servers.push(s);
+    }
+    return servers.map((s) => s.address().port);
+  } finally {
+    await Promise.all(servers.map((s) => new Promise((resolve) => s.close(() => resolve()))));
+  }
+}
+
+/**
+ * One herald cluster member as a child process. Unlike startHerald it exposes the pid, can be
+ * killed with any signal and restarted with the same ports, and follows the member count proto.actor
+ * logs (`Updated ClusterTopology ... members=N`). It has the fields the client factories read
+ * (host, wsPort, httpPort, baseURL, wsURL), so pusherClient(node, ...) and httpClient(node, ...) work.
+ */
+class ClusterNode {
+  constructor(index, config, dir) {
+    this.index = index;
+    this.name = `node${index + 1}`;
+    this.config = config;
+    this.dir = dir;
+    this.lines = [];
+    this.topology = []; // {at, members}, every topology update this node logged, in order
+    this.members = 0; // the last member count it logged
+    this.watchers = new Set();
+    this.child = undefined;
+    this.host = '127.0.0.1';
+    this.wsPort = 0;
+  }
+
+  get httpPort() {
+    return this.wsPort;
+  }
+  get port() {
+    return this.wsPort;
+  }
+  get baseURL() {
+    return `http://${this.host}:${this.wsPort}`;
+  }
+  wsURL(p) {
+    return `ws://${this.host}:${this.wsPort}${p}`;
+  }
+  get pid() {
+    return this.child?.pid;
+  }
+  /** True while the process runs. */
+  get alive() {
+    return !!this.child && this.child.exitCode === null && this.child.signalCode === null;
+  }
+  logs() {
+    return this.lines.join('\n');
+  }
+
+  record(stream, line) {
+    this.lines.push(`[${stream}] ${line}`);
+    if (this.lines.length > MAX_LOG_LINES) this.lines.splice(0, this.lines.length - MAX_LOG_LINES);
+    const m = TOPOLOGY.exec(line);
+    if (m) {
+      this.members = Number(m[1]);
+      this.topology.push({ at: Date.now(), members: this.members });
+    }
+    for (const w of [...this.watchers]) w(line);
+  }
+
+  /** Starts the process (again) and resolves once it prints `herald listening on`. */
+  async start() {
+    if (this.alive) throw new Error(`${this.name} is already running`);
+    const file = path.join(this.dir, `${this.name}.yaml`);
+    const config = this.wsPort ? { ...this.config, listen: `127.0.0.1:${this.wsPort}` } : this.config;
+    await writeFile(file, JSON.stringify(config, null, 2));
+    this.members = 0;
+    this.record('harness', `starting ${this.name}`);
+    const child = spawn(heraldBin(), ['--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = child;
+    liveChildren.add(child);
+    this.exited = new Promise((resolve) => {
+      child.on('exit', (code, signal) => {
+        liveChildren.delete(child);
+        this.record('harness', `${this.name} exited code=${code} signal=${signal}`);
+        resolve({ code, signal });
+      });
+      child.on('error', (err) => {
+        liveChildren.delete(child);
+        this.record('spawn', String(err));
+        resolve({ code: null, signal: null, error: err });
+      });
+    });
+    const address = new Promise((resolve) => {
+      for (const [name, stream] of [
+        ['stdout', child.stdout],
+        ['stderr', child.stderr],
+      ]) {
+        let buf = '';
+        stream.setEncoding('utf8');
+        stream.on('data', (chunk) => {
+          buf += chunk;
+          let nl;
+          while ((nl = buf.indexOf('\n')) >= 0) {
+            const line = buf.slice(0, nl).replace(/\r$/, '');
+            buf = buf.slice(nl + 1);
+            this.record(name, line);
+            const m = name === 'stdout' && LISTENING.exec(line);
+            if (m) resolve(m[1]);
+          }
+        });
+      }
+    });
+    const outcome = await Promise.race([
+      address.then((addr) => ({ addr })),
+      this.exited.then((res) => ({ exited: res })),
+      delay(START_TIMEOUT_MS, { timeout: true }, { ref: false }),
+    ]);
+    if (!outcome.addr) {
+      await this.kill('SIGKILL');
+      const why = outcome.timeout
+        ? `did not print "herald listening on" within ${START_TIMEOUT_MS} ms`
+        : `exited before listening (${JSON.stringify(outcome.exited)})`;
+      throw new Error(`cluster ${this.name} ${why}\nconfig:\n${JSON.stringify(config, null, 2)}\noutput:\n${this.logs()}`);
+    }
+    this.wsPort = Number(outcome.addr.slice(outcome.addr.lastIndexOf(':') + 1));
+    return this;
+  }
+
+  /**
+   * Sends `signal` (default SIGKILL) and resolves with {code, signal} once the process exited
+   * (SIGKILL follows if it has not exited STOP_GRACE_MS after another signal).
+   */
+  async kill(signal = 'SIGKILL') {
+    if (!this.alive) return this.exited;
+    this.record('harness', `sending ${signal} to ${this.name} (pid ${this.pid})`);
+    this.child.kill(signal);
+    if (signal !== 'SIGKILL') {
+      const res = await Promise.race([this.exited, delay(STOP_GRACE_MS, null, { ref: false })]);
+      if (res === null) {
+        this.record('harness', `no exit ${STOP_GRACE_MS} ms after ${signal}: sending SIGKILL`);
+        this.child.kill('SIGKILL');
+      }
+    }
+    return this.exited;
+  }
+
+  /** Stops the process if it runs (SIGKILL by default) and starts it again on the same ports. */
+  async restart(signal = 'SIGKILL') {
+    await this.kill(signal);
+    return this.start();
+  }
+
+  /** Resolves once the member count this node last logged is `members`. */
+  waitMembers(members, ms = CLUSTER_JOIN_TIMEOUT_MS) {
+    if (this.members === members) return Promise.resolve();
+    let w;
+    const p = new Promise((resolve) => {
+      w = () => {
+        if (this.members === members) resolve();
+      };
+      this.watchers.add(w);
+    });
+    return withTimeout(p, ms, `${this.name} to log a topology of ${members} members (last: ${this.members})`).finally(() =>
+      this.watchers.delete(w),
+    );
+  }
+
+  /** Resolves with the first log line (from now on) matching `re`. */
+  waitLog(re, ms = TIMEOUT_MS) {
+    let w;
+    const p = new Promise((resolve) => {
+      w = (line) => {
+        if (re.test(line)) resolve(line);
+      };
+      this.watchers.add(w);
+    });
+    return withTimeout(p, ms, `${this.name} to log ${re}`).finally(() => this.watchers.delete(w));
+  }
+}
+
+/**
+ * Starts `n` herald processes as one cluster and resolves once every one of them has joined: each
+ * logged a topology of `n` members and answers `GET /apps/{id}/channels` (which asks every member)
+ * with 200.
+ *
+ * opts.provider   'automanaged' (default: static seeds, every slot's health port) or 'etcd'
+ * opts.etcd       {endpoints, prefix} for the etcd provider
+ * opts.apps       the apps (default [app()])
+ * opts.spare      extra slots, not started, whose ports are in every member's seed list, so that
+ *                 cluster.start(i) can add a member later (default 0)
+ * opts.config     extra top-level config keys for every node (webhooks, shutdown_grace, log, ...)
+ * t               test context: every node is killed when the test ends and the logs of all are
+ *                 printed if it failed. Without it, call cluster.stop().
+ *
+ * Returns {nodes (every slot), running(), start(i), waitMembers(count, ms), waitReady(ms), stop(),
+ * logs()}; each node is {index, name, host, wsPort, httpPort, baseURL, wsURL, pid, alive, members,
+ * topology, kill(signal), restart(), waitMembers(count), waitLog(re), logs()}.
+ */
+export async function startCluster(n, opts = {}, t) {
+  const { provider = 'automanaged', apps = [app()], spare = 0, config: extra = {}, etcd } = opts;
+  const slots = n + spare;
+  const ports = await freePorts(slots * 2);
+  const dir = await mkdtemp(path.join(tmpdir(), 'herald-cluster-'));
+  const name = uniq('herald-e2e-');
+  const seeds = Array.from({ length: slots }, (_, i) => `127.0.0.1:${ports[slots + i]}`);
+  const nodes = Array.from({ length: slots }, (_, i) => {
+    const cluster = { enabled: true, name, address: `127.0.0.1:${ports[i]}`, provider };
+    if (provider === 'automanaged') cluster.automanaged = { port: ports[slots + i], seeds };
+    if (provider === 'etcd') cluster.etcd = { endpoints: etcd?.endpoints ?? [], prefix: etcd?.prefix ?? `/${name}` };
+    return new ClusterNode(i, heraldConfig({ apps, ...extra, cluster }), dir);
+  });
+
+  let stopping;
+  const c = {
+    nodes,
+    apps,
+    /** The nodes whose process runs. */
+    running: () => nodes.filter((node) => node.alive),
+    start: (i) => nodes[i].start(),
+    /** Every running node logged a topology of `count` members. */
+    waitMembers: (count, ms = CLUSTER_JOIN_TIMEOUT_MS) => Promise.all(c.running().map((node) => node.waitMembers(count, ms))),
+    /** Every running node has `count` members and answers GET /channels with 200. */
+    async waitReady(count = c.running().length, ms = CLUSTER_JOIN_TIMEOUT_MS) {
+      const deadline = Date.now() + ms;
+      await c.waitMembers(count, ms);
+      await Promise.all(
+        c.running().map((node) =>
+          eventually(
+            async () => (await apiRequest(node, apps[0], { path: '/channels' })).status === 200,
+            Math.max(1000, deadline - Date.now()),
+            `GET /channels on ${node.name} to answer 200`,
+          ),
+        ),
+      );
+    },
+    logs: () => nodes.map((node) => `===== ${node.name} (ws ${node.wsPort}, ${node.config.cluster.address}) =====\n${node.logs()}`).join('\n'),
+    /** Kills every node (SIGKILL: the test is over, nothing to leave gracefully) and cleans up. */
+    stop() {
+      stopping ??= (async () => {
+        await Promise.all(nodes.map((node) => node.kill('SIGKILL')));
+        await rm(dir, { recursive: true, force: true });
+      })();
+      return stopping;
+    },
+  };
+  if (t) {
+    t.after(async () => {
+      if (!t.passed) printLogs(`herald cluster (started in "${t.name}")`, c.logs());
+      await c.stop();
+    });
+  }
+  try {
+    await Promise.all(nodes.slice(0, n).map((node) => node.start()));
+    await c.waitReady(n);
+  } catch (err) {
+    if (!t) printLogs('herald cluster (failed to start)', c.logs());
+    await c.stop();
+    throw err;
+  }
+  return c;
+}
+
+/**
+ * One cluster for the whole file (as useHerald): before() starts it, after() stops it, and every
+ * node's output is printed after any test of the file that fails.
+ */
+export function useCluster(n, opts = {}) {
+  const handle = {};
+  before(async () => {
+    Object.assign(handle, await startCluster(n, opts));
+  });
+  after(async () => {
+    await handle.stop?.();
+  });
+  afterEach((t) => {
+    if (!t.passed && handle.logs) printLogs(`herald cluster (file cluster, failed test "${t.name}")`, handle.logs());
+  });
+  return handle;
+}
+
+/**
+ * Starts etcd (the `etcd` binary on the PATH) on free 127.0.0.1 ports with a temporary data dir
+ * and resolves once it answers /health. Returns {endpoint ('127.0.0.1:P'), pid, logs(), stop()};
+ * with `t` it is stopped when the test ends. Resolves with null if there is no etcd binary.
+ */
+export async function startEtcd(t) {
+  const { execFileSync } = await import('node:child_process');
+  let bin;
+  try {
+    bin = execFileSync('sh', ['-c', 'command -v etcd'], { encoding: 'utf8' }).trim();
+  } catch {
+    return null;
+  }
+  if (!bin) return null;
+  const [client, peer] = await freePorts(2);
+  const dir = await mkdtemp(path.join(tmpdir(), 'herald-etcd-'));
+  const url = `http://127.0.0.1:${client}`;
+  const child = spawn(
+    bin,
+    [
+      '--name', 'herald-e2e',
+      '--data-dir', path.join(dir, 'data'),
+      '--listen-client-urls', url,
+      '--advertise-client-urls', url,
+      '--listen-peer-urls', `http://127.0.0.1:${peer}`,
+      '--initial-advertise-peer-urls', `http://127.0.0.1:${peer}`,
+      '--initial-cluster', `herald-e2e=http://127.0.0.1:${peer}`,
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  liveChildren.add(child);
+  const lines = [];
+  for (const stream of [child.stdout, child.stderr]) {
+    stream.setEncoding('utf8');
+    stream.on('data', (chunk) => {
+      lines.push(chunk);
+      if (lines.length > MAX_LOG_LINES) lines.splice(0, lines.length - MAX_LOG_LINES);
+    });
+  }
+  const exited = new Promise((resolve) => {
+    child.on('exit', (code, signal) => {
+      liveChildren.delete(child);
+      resolve({ code, signal });
+    });
+    child.on('error', (err) => {
+      liveChildren.delete(child);
+      resolve({ error: err });
+    });
+  });
+  let stopping;
+  const etcd = {
+    endpoint: `127.0.0.1:${client}`,
+    pid: child.pid,
+    logs: () => lines.join(''),
+    stop() {
+      stopping ??= (async () => {
+        if (child.exitCode === null && child.signalCode === null) {
+          child.kill('SIGTERM');
+          if ((await Promise.race([exited, delay(STOP_GRACE_MS, null, { ref: false })])) === null) child.kill('SIGKILL');
+        }
+        await exited;
+        await rm(dir, { recursive: true, force: true });
+      })();
+      return stopping;
+    },
+  };
+  if (t) {
+    t.after(async () => {
+      if (!t.passed) printLogs('etcd', etcd.logs());
+      await etcd.stop();
+    });
+  }
+  try {
+    await eventually(
+      async () => {
+        if (child.exitCode !== null) throw new Error(`etcd exited ${child.exitCode}: ${etcd.logs()}`);
+        const res = await fetch(`${url}/health`, { signal: AbortSignal.timeout(1000) });
+        return res.ok && (await res.json()).health === 'true';
+      },
+      15000,
+      'etcd /health',
+      100,
+    );
+  } catch (err) {
+    await etcd.stop();
+    throw err;
+  }
+  return etcd;
 }
