@@ -21,6 +21,12 @@ const DefaultQueueSize = 1024
 
 // Options tune a Client. The zero value is what Dial uses.
 type Options struct {
+	// OnRaw, when set, is called in the reader goroutine with every frame received after
+	// connection_established, before it is parsed. raw is only valid during the call. Returning
+	// true consumes the frame: no Message is made, no waiter or OnMessage sees it and a
+	// pusher:ping is not answered; returning false handles it as usual. The bench uses it to
+	// count high-rate frames without a JSON decode or a copy each.
+	OnRaw func(raw []byte, received time.Time) bool
 	// OnMessage, when set, is called in the reader goroutine with every message, in order, and
 	// no queue is kept: Next returns ErrCallbackMode, while Expect, Subscribe and Signin still
 	// work (they see the messages that arrive after they are called). It must not block for long,
@@ -158,6 +164,15 @@ func (d *ctxDialer) release() {
 	defer d.mu.Unlock()
 	if d.stop != nil {
 		d.stop()
+	}
+}
+
+func (c *Client) isEstablished() bool {
+	select {
+	case <-c.estab:
+		return true
+	default:
+		return false
 	}
 }
 
@@ -381,9 +396,18 @@ func (h *handler) OnPong(*gws.Conn, []byte) {}
 
 func (h *handler) OnMessage(socket *gws.Conn, msg *gws.Message) {
 	received := time.Now()
+	c := (*Client)(h)
+	if c.opts.OnRaw != nil && c.isEstablished() {
+		c.inCallback.Store(true)
+		consumed := c.opts.OnRaw(msg.Bytes(), received)
+		c.inCallback.Store(false)
+		if consumed {
+			_ = msg.Close()
+			return
+		}
+	}
 	raw := append([]byte(nil), msg.Bytes()...)
 	_ = msg.Close()
-	c := (*Client)(h)
 	m := parseMessage(raw, received)
 
 	select {

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Starts herald, soketi and the baseline on loopback ports of their own, runs one
+# `herald-bench compare` against the three, and stops them. Usage, from the repository root:
+#   bench/scripts/compare.sh <scenario> [herald-bench flags...]
+# e.g. bench/scripts/compare.sh fanout --subscribers 10000 --rate 20 --duration 20s --json out.json --png out.png
+# Ports: herald 6301, soketi 6311 (metrics 9711), baseline 6321 — not the peers' defaults, so
+# that a server someone else started cannot share them (uWebSockets listens with SO_REUSEPORT:
+# a second soketi on the same port silently takes half the connections).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$root"
+scenario=${1:?usage: compare.sh <scenario> [flags...]}
+shift
+mkdir -p bin
+# HERALD_BIN runs a herald binary built earlier (to measure one version across runs while the
+# tree changes); otherwise herald is built from the working tree.
+herald=${HERALD_BIN:-bin/herald}
+if [[ -z ${HERALD_BIN:-} ]]; then go build -o bin/herald ./cmd/herald; fi
+go build -o bin/herald-bench ./cmd/herald-bench
+go build -o bin/baseline ./bench/baseline/cmd/baseline
+
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT
+
+ulimit -n "$(ulimit -Hn)"
+"$herald" --config bench/configs/herald-bench.yaml --listen 127.0.0.1:6301 >/tmp/bench-herald.log 2>&1 &
+hpid=$!; pids+=("$hpid")
+bin/baseline --listen 127.0.0.1:6321 >/tmp/bench-baseline.log 2>&1 &
+bpid=$!; pids+=("$bpid")
+export PEER_DIR=${PEER_DIR:-/tmp/peer-soketi-bench}
+spid=$(/work/shared/peers/soketi/start.sh "$root/bench/configs/soketi-bench.json")
+pids+=("$spid")
+for port in 6301 6321; do
+  for _ in $(seq 1 50); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
+done
+echo "herald pid $hpid, soketi pid $spid, baseline pid $bpid" >&2
+
+bin/herald-bench compare "$scenario" \
+  --target "name=herald,ws=ws://127.0.0.1:6301,http=http://127.0.0.1:6301,pid=$hpid" \
+  --target "name=soketi,ws=ws://127.0.0.1:6311,http=http://127.0.0.1:6311,pid=$spid" \
+  --target "name=baseline,ws=ws://127.0.0.1:6321,http=http://127.0.0.1:6321,pid=$bpid" \
+  "$@"
