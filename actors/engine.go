@@ -38,6 +38,8 @@ type Options struct {
 	Webhooks WebhookOptions
 	// Telemetry traces and measures; nil does neither.
 	Telemetry *telemetry.Telemetry
+	// NodeName names this node in traces (default: its actor system address).
+	NodeName string
 	// WebhookDelay is how long channel_vacated and member_removed wait to see whether the
 	// channel or member is back (Pusher: 3 s).
 	WebhookDelay time.Duration
@@ -50,6 +52,7 @@ type Engine struct {
 	apps        *appRegistry
 	log         *slog.Logger
 	tel         *telemetry.Telemetry
+	nodeName    string
 	grains      grainLocator
 	fanouts     *localRegistry // node fan-out actors of this node, by channel key
 	localGrains localGrainSet  // cluster grains active on this node
@@ -127,6 +130,10 @@ func NewEngine(opts Options) (*Engine, error) {
 		return nil, fmt.Errorf("node actor: %w", err)
 	}
 	e.node = node
+	e.nodeName = opts.NodeName
+	if e.nodeName == "" {
+		e.nodeName = system.Address()
+	}
 	return e, nil
 }
 

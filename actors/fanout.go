@@ -107,7 +107,7 @@ func (f *nodeFanout) Receive(ctx actor.Context) {
 func (f *nodeFanout) write(d *messages.Deliver) {
 	var span trace.Span
 	if d.Trace != nil {
-		_, span = f.engine.tel.StartFanoutSpan(telemetry.Extract(d.Trace), f.appID, f.channel, f.engine.system.Address())
+		_, span = f.engine.tel.StartFanoutSpan(telemetry.Extract(d.Trace), f.appID, f.channel, f.engine.nodeName)
 	}
 	n := 0
 	for i := range f.sinks {

@@ -135,8 +135,11 @@ func run(args []string) error {
 	} else {
 		res, err := bench.Run(ctx, scenario, t, cfg)
 		endProgress()
-		if err != nil {
+		if err != nil && (res == nil || !errors.Is(err, context.Canceled)) {
 			return err
+		}
+		if err != nil { // interrupted: still show what was measured
+			res.Notes = append(res.Notes, "interrupted: figures are partial")
 		}
 		results = []*bench.Result{res}
 	}

@@ -883,7 +883,8 @@ class ClusterNode {
   async start() {
     if (this.alive) throw new Error(`${this.name} is already running`);
     const file = path.join(this.dir, `${this.name}.yaml`);
-    const config = this.wsPort ? { ...this.config, listen: `127.0.0.1:${this.wsPort}` } : this.config;
+    // Several nodes on one host: unless the config names a metrics address, take a free one.
+    const config = { metrics_listen: '127.0.0.1:0', ...this.config, ...(this.wsPort ? { listen: `127.0.0.1:${this.wsPort}` } : {}) };
     await writeFile(file, JSON.stringify(config, null, 2));
     this.members = 0;
     this.record('harness', `starting ${this.name}`);
@@ -1178,4 +1179,38 @@ export async function startEtcd(t) {
     throw err;
   }
   return etcd;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cluster with keys that differ per node
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * startCluster, where `nodeConfig(i)` returns top-level config keys for node i only, merged over
+ * the shared config one level deep: `{telemetry: {node_name: 'nodeA'}}` keeps the shared
+ * telemetry keys (traces, ...) and sets node_name. Options and the returned handle are those of
+ * startCluster (opts.spare adds unstarted slots after the n nodes, which get nodeConfig too).
+ */
+export async function startClusterEach(n, nodeConfig, opts = {}, t) {
+  // Every slot is created unstarted (as spares), so each node's config can be set before it starts.
+  const c = await startCluster(0, { ...opts, spare: n + (opts.spare ?? 0) }, t);
+  try {
+    for (const node of c.nodes) {
+      const own = nodeConfig(node.index) ?? {};
+      const merged = { ...node.config };
+      for (const [key, value] of Object.entries(own)) {
+        const shared = merged[key];
+        const bothObjects = [shared, value].every((v) => v && typeof v === 'object' && !Array.isArray(v));
+        merged[key] = bothObjects ? { ...shared, ...value } : value;
+      }
+      node.config = merged;
+    }
+    await Promise.all(c.nodes.slice(0, n).map((node) => node.start()));
+    await c.waitReady(n);
+  } catch (err) {
+    if (!t) printLogs('herald cluster (failed to start)', c.logs());
+    await c.stop();
+    throw err;
+  }
+  return c;
 }
