@@ -149,6 +149,9 @@ func (g *channelGrain) handle(ctx actor.Context, sender *actor.PID, msg any) {
 	switch m := msg.(type) {
 	case *messages.Publish:
 		g.publish(ctx, m)
+		if sender != nil {
+			ctx.Send(sender, &messages.PublishAck{})
+		}
 	case *messages.Subscribe:
 		g.subscribe(ctx, sender, m)
 	case *messages.Unsubscribe:

@@ -42,17 +42,23 @@ const (
 	nodeActorName = "herald-node"
 )
 
-// clusterGrains is the grainLocator of a cluster: proto.actor's disthash identity lookup,
-// with its PID cache in front so the hot path does not ask the owner member each time.
-type clusterGrains struct{ c *cluster.Cluster }
+// clusterGrains is the grainLocator of a cluster: proto.actor's disthash identity lookup with
+// a PID cache in front, so the hot path does not ask the owner member each time. The cache is
+// emptied on every topology change (grains move when members join or leave) and an entry is
+// dropped when a request to it comes back as a dead letter.
+type clusterGrains struct {
+	c     *cluster.Cluster
+	cache sync.Map // kind + "/" + identity -> *actor.PID
+}
 
 func (g *clusterGrains) pid(identity, kind string) *actor.PID {
-	if pid, ok := g.c.PidCache.Get(identity, kind); ok {
-		return pid
+	key := kind + "/" + identity
+	if pid, ok := g.cache.Load(key); ok {
+		return pid.(*actor.PID)
 	}
 	for attempt := 0; attempt < 3; attempt++ {
 		if pid := g.c.Get(identity, kind); pid != nil {
-			g.c.PidCache.Set(identity, kind, pid)
+			g.cache.Store(key, pid)
 			return pid
 		}
 	}
@@ -69,8 +75,12 @@ func (g *clusterGrains) userPID(appID, userID string) *actor.PID {
 }
 
 func (g *clusterGrains) release(string, string, *actor.PID) {
-	// proto.actor's cluster middleware drops the PID from every cache when the grain stops.
+	// proto.actor's cluster middleware tells the owner's placement actor when a grain stops.
 }
+
+func (g *clusterGrains) forget(kind, key string) { g.cache.Delete(kind + "/" + key) }
+
+func (g *clusterGrains) topologyChanged() { g.cache.Clear() }
 
 func (e *Engine) startCluster(o ClusterOptions) error {
 	host, portText, err := net.SplitHostPort(o.Address)

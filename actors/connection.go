@@ -73,7 +73,10 @@ func (c *connection) Receive(ctx actor.Context) {
 	case *subscribeRejected:
 		delete(c.subscriptions, m.channel)
 	case *actor.DeadLetterResponse:
-		if !c.rejoin(ctx, m.Target) && c.userID != "" {
+		// proto.actor's dead letter answer does not say which request died: resend every
+		// join and registration; fan-out actors and user grains ignore ones they have.
+		c.rejoinAll(ctx)
+		if c.userID != "" {
 			c.registerUser(ctx)
 		}
 	case *messages.SocketDeliver:
@@ -154,20 +157,15 @@ func presenceHint(k protocol.ChannelKind) string {
 }
 
 func (c *connection) sendJoin(ctx actor.Context, s *subscription) {
-	s.fanout = c.engine.fanouts.get(channelKey(c.app.ID, s.channel.Name))
-	ctx.Request(s.fanout, s.join)
+	s.fanout = c.engine.fanouts.request(ctx, channelKey(c.app.ID, s.channel.Name), s.join)
 }
 
-// rejoin resends joins that reached a fan-out actor as it stopped, and reports whether any did.
-func (c *connection) rejoin(ctx actor.Context, stopped *actor.PID) bool {
-	found := false
+// rejoinAll resends the joins of every subscription, for one that reached a fan-out actor as
+// it stopped.
+func (c *connection) rejoinAll(ctx actor.Context) {
 	for _, s := range c.subscriptions {
-		if s.fanout.Equal(stopped) {
-			c.sendJoin(ctx, s)
-			found = true
-		}
+		c.sendJoin(ctx, s)
 	}
-	return found
 }
 
 func (c *connection) unsubscribe(ctx actor.Context, channel string) {

@@ -180,14 +180,43 @@ type Event struct {
 	Trace           map[string]string
 }
 
-// Publish sends an event to its channel's grain. It returns once the event is handed over;
-// delivery is asynchronous.
-func (e *Engine) Publish(app *App, ev Event) {
+// Publish hands an event to its channel's grain and returns once the grain has taken it
+// (delivery to the sockets goes on asynchronously). A grain that was stopping or moving to
+// another member answers with a dead letter: the event is sent again, to the grain now in
+// charge, for up to about three seconds. Waiting for the grain also keeps a caller that
+// triggers faster than herald can take events from queueing them without bound.
+func (e *Engine) Publish(ctx context.Context, app *App, ev Event) error {
 	app.Metrics.AddMessagesIn(telemetry.KindAPIEvent, 1)
-	e.system.Root.Send(e.grains.channelPID(app.ID, ev.Channel), &messages.Publish{
+	msg := &messages.Publish{
 		AppId: app.ID, Channel: ev.Channel, Event: ev.Name, Data: []byte(ev.Data),
 		ExcludeSocketId: ev.ExcludeSocketID, AcceptedUnixNano: ev.Accepted.UnixNano(), Trace: ev.Trace,
-	})
+	}
+	return e.askGrain(ctx, channelKind, app.ID, ev.Channel, msg)
+}
+
+// askGrain sends msg to a channel grain as a request and waits for any answer, retrying with
+// back-off while the answer is a dead letter.
+func (e *Engine) askGrain(ctx context.Context, kind, appID, channel string, msg any) error {
+	backoff := 25 * time.Millisecond
+	for attempt := 0; ; attempt++ {
+		res, err := e.system.Root.RequestFuture(e.grains.channelPID(appID, channel), msg, e.askTimeout(ctx)).Result()
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrUnavailable, err)
+		}
+		if _, dead := res.(*actor.DeadLetterResponse); !dead {
+			return nil
+		}
+		e.grains.forget(kind, channelKey(appID, channel))
+		if attempt == 7 { // 25 ms doubling: about 3 s in all
+			return fmt.Errorf("%w: the channel's grain did not answer", ErrUnavailable)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff *= 2
+	}
 }
 
 // ChannelInfo asks the channel's grain for its counts (and members, withUsers).
@@ -202,7 +231,9 @@ func (e *Engine) ChannelInfo(ctx context.Context, app *App, channel string, with
 		case *messages.ChannelInfo:
 			return r, nil
 		case *actor.DeadLetterResponse:
-			continue // the grain was stopping: the next lookup activates a new one
+			e.grains.forget(channelKind, channelKey(app.ID, channel))
+			time.Sleep(time.Duration(attempt+1) * 50 * time.Millisecond)
+			continue // the grain was stopping or moving: the next lookup finds the one in charge
 		default:
 			return nil, fmt.Errorf("%w: unexpected %T", ErrUnavailable, res)
 		}

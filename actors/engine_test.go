@@ -172,7 +172,7 @@ func TestPublishExcludesSocketAndKeepsOrder(t *testing.T) {
 	aSink.expect(t, protocol.EventSubscriptionSucceeded)
 	bSink.expect(t, protocol.EventSubscriptionSucceeded)
 	for i := 0; i < 50; i++ {
-		e.Publish(app, Event{Channel: "news", Name: "n", Data: string(rune('a' + i%26)), ExcludeSocketID: a.SocketID()})
+		e.Publish(context.Background(), app, Event{Channel: "news", Name: "n", Data: string(rune('a' + i%26)), ExcludeSocketID: a.SocketID()})
 	}
 	for i := 0; i < 50; i++ {
 		f := bSink.expect(t, "n")

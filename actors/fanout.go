@@ -128,6 +128,7 @@ func (f *nodeFanout) write(d *messages.Deliver) {
 }
 
 func (f *nodeFanout) join(ctx actor.Context, j *join) {
+	f.engine.fanouts.done(f.key)
 	if _, ok := f.index[j.socketID]; ok {
 		return
 	}
@@ -207,8 +208,7 @@ func (f *nodeFanout) leave(ctx actor.Context, socketID string) {
 }
 
 func (f *nodeFanout) stopIfEmpty(ctx actor.Context) {
-	if len(f.sinks) == 0 && len(f.pending) == 0 {
-		f.engine.fanouts.release(f.key, ctx.Self())
+	if len(f.sinks) == 0 && len(f.pending) == 0 && f.engine.fanouts.releaseIfIdle(f.key, ctx.Self()) {
 		ctx.Stop(ctx.Self())
 	}
 }

@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"context"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -18,8 +19,8 @@ func TestCacheChannel(t *testing.T) {
 	if f := firstSink.expect(t, protocol.EventCacheMiss); f.Channel != "cache-news" {
 		t.Fatalf("cache_miss channel %q", f.Channel)
 	}
-	e.Publish(app, Event{Channel: "cache-news", Name: "e1", Data: "one"})
-	e.Publish(app, Event{Channel: "cache-news", Name: "e2", Data: "two"})
+	e.Publish(context.Background(), app, Event{Channel: "cache-news", Name: "e1", Data: "one"})
+	e.Publish(context.Background(), app, Event{Channel: "cache-news", Name: "e2", Data: "two"})
 	firstSink.expect(t, "e1")
 	firstSink.expect(t, "e2")
 
@@ -32,7 +33,7 @@ func TestCacheChannel(t *testing.T) {
 	}
 
 	// an event published with nobody subscribed is kept too
-	e.Publish(app, Event{Channel: "cache-empty", Name: "kept", Data: "x"})
+	e.Publish(context.Background(), app, Event{Channel: "cache-empty", Name: "kept", Data: "x"})
 	c, cSink := connect(t, e, app)
 	c.Tell(&ClientSubscribe{Channel: "cache-empty"})
 	cSink.expect(t, protocol.EventSubscriptionSucceeded)
@@ -40,7 +41,7 @@ func TestCacheChannel(t *testing.T) {
 
 	// expired: a miss
 	app.CacheTTL = time.Nanosecond
-	e.Publish(app, Event{Channel: "cache-short", Name: "gone", Data: "x"})
+	e.Publish(context.Background(), app, Event{Channel: "cache-short", Name: "gone", Data: "x"})
 	d, dSink := connect(t, e, app)
 	d.Tell(&ClientSubscribe{Channel: "cache-short"})
 	dSink.expect(t, protocol.EventSubscriptionSucceeded)

@@ -32,6 +32,9 @@ func (n *nodeActor) Receive(ctx actor.Context) {
 		}
 		ctx.Respond(&messages.ListChannelsResponse{Channels: out})
 	case *cluster.ClusterTopology:
+		if len(m.Left) > 0 || len(m.Joined) > 0 {
+			n.engine.grains.topologyChanged()
+		}
 		for _, left := range m.Left {
 			msg := &messages.NodeLeft{Address: left.Address()}
 			for _, pid := range n.engine.localGrains.all() {

@@ -225,17 +225,30 @@ func eventData(raw json.RawMessage) (string, error) {
 	return string(raw), nil
 }
 
-func (s *Server) publish(ctx context.Context, app *actors.App, ev validEvent) {
+func (s *Server) publish(ctx context.Context, app *actors.App, ev validEvent) *apiError {
 	accepted := time.Now()
 	trace := telemetry.Inject(ctx) // the HTTP span: each publish span is its child
+	errs := make(chan error, len(ev.channels))
 	for _, ch := range ev.channels {
-		s.engine.Publish(app, actors.Event{
-			Channel: ch.Name, Name: ev.name, Data: ev.data, ExcludeSocketID: ev.socketID, Accepted: accepted, Trace: trace,
-		})
+		go func(name string) {
+			errs <- s.engine.Publish(ctx, app, actors.Event{
+				Channel: name, Name: ev.name, Data: ev.data, ExcludeSocketID: ev.socketID, Accepted: accepted, Trace: trace,
+			})
+		}(ch.Name)
 	}
 	for _, user := range ev.users {
 		s.engine.PublishToUser(app, user, actors.Event{Name: ev.name, Data: ev.data, Accepted: accepted, Trace: trace})
 	}
+	var failed error
+	for range ev.channels {
+		if err := <-errs; err != nil {
+			failed = err
+		}
+	}
+	if failed != nil {
+		return errorf(http.StatusServiceUnavailable, "event not accepted: %v", failed)
+	}
+	return nil
 }
 
 // allowEvents applies the app's backend events per second to a trigger of n deliveries.
@@ -258,7 +271,9 @@ func (s *Server) triggerEvents(ctx context.Context, r *apiRequest) (any, *apiErr
 	if apiErr := s.allowEvents(r.app, ev.deliveries()); apiErr != nil {
 		return nil, apiErr
 	}
-	s.publish(ctx, r.app, ev)
+	if apiErr := s.publish(ctx, r.app, ev); apiErr != nil {
+		return nil, apiErr
+	}
 	if !ev.info.any() {
 		return struct{}{}, nil
 	}
@@ -308,7 +323,9 @@ func (s *Server) triggerBatch(ctx context.Context, r *apiRequest) (any, *apiErro
 		return nil, apiErr
 	}
 	for _, ev := range events {
-		s.publish(ctx, r.app, ev)
+		if apiErr := s.publish(ctx, r.app, ev); apiErr != nil {
+			return nil, apiErr
+		}
 	}
 	if !anyInfo {
 		return struct{}{}, nil

@@ -425,6 +425,45 @@ func (x *Publish) GetTrace() map[string]string {
 	return nil
 }
 
+// PublishAck answers a Publish sent as a request: the grain has taken the event (and sent
+// it on to the nodes). The HTTP API waits for it, so an event to a grain that was moving is
+// retried rather than lost.
+type PublishAck struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PublishAck) Reset() {
+	*x = PublishAck{}
+	mi := &file_messages_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PublishAck) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PublishAck) ProtoMessage() {}
+
+func (x *PublishAck) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PublishAck.ProtoReflect.Descriptor instead.
+func (*PublishAck) Descriptor() ([]byte, []int) {
+	return file_messages_proto_rawDescGZIP(), []int{4}
+}
+
 // Deliver is one encoded frame for every local subscriber of a channel on one node.
 type Deliver struct {
 	state            protoimpl.MessageState `protogen:"open.v1"`
@@ -443,7 +482,7 @@ type Deliver struct {
 
 func (x *Deliver) Reset() {
 	*x = Deliver{}
-	mi := &file_messages_proto_msgTypes[4]
+	mi := &file_messages_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -455,7 +494,7 @@ func (x *Deliver) String() string {
 func (*Deliver) ProtoMessage() {}
 
 func (x *Deliver) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_proto_msgTypes[4]
+	mi := &file_messages_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -468,7 +507,7 @@ func (x *Deliver) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Deliver.ProtoReflect.Descriptor instead.
 func (*Deliver) Descriptor() ([]byte, []int) {
-	return file_messages_proto_rawDescGZIP(), []int{4}
+	return file_messages_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Deliver) GetFrame() []byte {
@@ -532,7 +571,7 @@ type ChannelInfoRequest struct {
 
 func (x *ChannelInfoRequest) Reset() {
 	*x = ChannelInfoRequest{}
-	mi := &file_messages_proto_msgTypes[5]
+	mi := &file_messages_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -544,7 +583,7 @@ func (x *ChannelInfoRequest) String() string {
 func (*ChannelInfoRequest) ProtoMessage() {}
 
 func (x *ChannelInfoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_proto_msgTypes[5]
+	mi := &file_messages_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -557,7 +596,7 @@ func (x *ChannelInfoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelInfoRequest.ProtoReflect.Descriptor instead.
 func (*ChannelInfoRequest) Descriptor() ([]byte, []int) {
-	return file_messages_proto_rawDescGZIP(), []int{5}
+	return file_messages_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ChannelInfoRequest) GetAppId() string {
@@ -594,7 +633,7 @@ type ChannelInfo struct {
 
 func (x *ChannelInfo) Reset() {
 	*x = ChannelInfo{}
-	mi := &file_messages_proto_msgTypes[6]
+	mi := &file_messages_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -606,7 +645,7 @@ func (x *ChannelInfo) String() string {
 func (*ChannelInfo) ProtoMessage() {}
 
 func (x *ChannelInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_proto_msgTypes[6]
+	mi := &file_messages_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -619,7 +658,7 @@ func (x *ChannelInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelInfo.ProtoReflect.Descriptor instead.
 func (*ChannelInfo) Descriptor() ([]byte, []int) {
-	return file_messages_proto_rawDescGZIP(), []int{6}
+	return file_messages_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ChannelInfo) GetOccupied() bool {
@@ -664,7 +703,7 @@ type UserSocketJoined struct {
 
 func (x *UserSocketJoined) Reset() {
 	*x = UserSocketJoined{}
-	mi := &file_messages_proto_msgTypes[7]
+	mi := &file_messages_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -676,7 +715,7 @@ func (x *UserSocketJoined) String() string {
 func (*UserSocketJoined) ProtoMessage() {}
 
 func (x *UserSocketJoined) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_proto_msgTypes[7]
+	mi := &file_messages_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -689,7 +728,7 @@ func (x *UserSocketJoined) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UserSocketJoined.ProtoReflect.Descriptor instead.
 func (*UserSocketJoined) Descriptor() ([]byte, []int) {
-	return file_messages_proto_rawDescGZIP(), []int{7}
+	return file_messages_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *UserSocketJoined) GetAppId() string {
@@ -732,7 +771,7 @@ type UserSocketLeft struct {
 
 func (x *UserSocketLeft) Reset() {
 	*x = UserSocketLeft{}
-	mi := &file_messages_proto_msgTypes[8]
+	mi := &file_messages_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -744,7 +783,7 @@ func (x *UserSocketLeft) String() string {
 func (*UserSocketLeft) ProtoMessage() {}
 
 func (x *UserSocketLeft) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_proto_msgTypes[8]
+	mi := &file_messages_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -757,7 +796,7 @@ func (x *UserSocketLeft) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UserSocketLeft.ProtoReflect.Descriptor instead.
 func (*UserSocketLeft) Descriptor() ([]byte, []int) {
-	return file_messages_proto_rawDescGZIP(), []int{8}
+	return file_messages_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *UserSocketLeft) GetAppId() string {
@@ -794,7 +833,7 @@ type Watch struct {
 
 func (x *Watch) Reset() {
 	*x = Watch{}
-	mi := &file_messages_proto_msgTypes[9]
+	mi := &file_messages_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -806,7 +845,7 @@ func (x *Watch) String() string {
 func (*Watch) ProtoMessage() {}
 
 func (x *Watch) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_proto_msgTypes[9]
+	mi := &file_messages_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -819,7 +858,7 @@ func (x *Watch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Watch.ProtoReflect.Descriptor instead.
 func (*Watch) Descriptor() ([]byte, []int) {
-	return file_messages_proto_rawDescGZIP(), []int{9}
+	return file_messages_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Watch) GetAppId() string {
@@ -854,7 +893,7 @@ type Unwatch struct {
 
 func (x *Unwatch) Reset() {
 	*x = Unwatch{}
-	mi := &file_messages_proto_msgTypes[10]
+	mi := &file_messages_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -866,7 +905,7 @@ func (x *Unwatch) String() string {
 func (*Unwatch) ProtoMessage() {}
 
 func (x *Unwatch) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_proto_msgTypes[10]
+	mi := &file_messages_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -879,7 +918,7 @@ func (x *Unwatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Unwatch.ProtoReflect.Descriptor instead.
 func (*Unwatch) Descriptor() ([]byte, []int) {
-	return file_messages_proto_rawDescGZIP(), []int{10}
+	return file_messages_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Unwatch) GetAppId() string {
@@ -914,7 +953,7 @@ type WatchlistEvent struct {
 
 func (x *WatchlistEvent) Reset() {
 	*x = WatchlistEvent{}
-	mi := &file_messages_proto_msgTypes[11]
+	mi := &file_messages_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -926,7 +965,7 @@ func (x *WatchlistEvent) String() string {
 func (*WatchlistEvent) ProtoMessage() {}
 
 func (x *WatchlistEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_proto_msgTypes[11]
+	mi := &file_messages_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -939,7 +978,7 @@ func (x *WatchlistEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchlistEvent.ProtoReflect.Descriptor instead.
 func (*WatchlistEvent) Descriptor() ([]byte, []int) {
-	return file_messages_proto_rawDescGZIP(), []int{11}
+	return file_messages_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *WatchlistEvent) GetUserId() string {
@@ -971,7 +1010,7 @@ type UserPublish struct {
 
 func (x *UserPublish) Reset() {
 	*x = UserPublish{}
-	mi := &file_messages_proto_msgTypes[12]
+	mi := &file_messages_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -983,7 +1022,7 @@ func (x *UserPublish) String() string {
 func (*UserPublish) ProtoMessage() {}
 
 func (x *UserPublish) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_proto_msgTypes[12]
+	mi := &file_messages_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -996,7 +1035,7 @@ func (x *UserPublish) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UserPublish.ProtoReflect.Descriptor instead.
 func (*UserPublish) Descriptor() ([]byte, []int) {
-	return file_messages_proto_rawDescGZIP(), []int{12}
+	return file_messages_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *UserPublish) GetAppId() string {
@@ -1052,7 +1091,7 @@ type TerminateUser struct {
 
 func (x *TerminateUser) Reset() {
 	*x = TerminateUser{}
-	mi := &file_messages_proto_msgTypes[13]
+	mi := &file_messages_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1064,7 +1103,7 @@ func (x *TerminateUser) String() string {
 func (*TerminateUser) ProtoMessage() {}
 
 func (x *TerminateUser) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_proto_msgTypes[13]
+	mi := &file_messages_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1077,7 +1116,7 @@ func (x *TerminateUser) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TerminateUser.ProtoReflect.Descriptor instead.
 func (*TerminateUser) Descriptor() ([]byte, []int) {
-	return file_messages_proto_rawDescGZIP(), []int{13}
+	return file_messages_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *TerminateUser) GetAppId() string {
@@ -1106,7 +1145,7 @@ type SocketDeliver struct {
 
 func (x *SocketDeliver) Reset() {
 	*x = SocketDeliver{}
-	mi := &file_messages_proto_msgTypes[14]
+	mi := &file_messages_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1118,7 +1157,7 @@ func (x *SocketDeliver) String() string {
 func (*SocketDeliver) ProtoMessage() {}
 
 func (x *SocketDeliver) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_proto_msgTypes[14]
+	mi := &file_messages_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1131,7 +1170,7 @@ func (x *SocketDeliver) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SocketDeliver.ProtoReflect.Descriptor instead.
 func (*SocketDeliver) Descriptor() ([]byte, []int) {
-	return file_messages_proto_rawDescGZIP(), []int{14}
+	return file_messages_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *SocketDeliver) GetFrame() []byte {
@@ -1166,7 +1205,7 @@ type SocketTerminate struct {
 
 func (x *SocketTerminate) Reset() {
 	*x = SocketTerminate{}
-	mi := &file_messages_proto_msgTypes[15]
+	mi := &file_messages_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1178,7 +1217,7 @@ func (x *SocketTerminate) String() string {
 func (*SocketTerminate) ProtoMessage() {}
 
 func (x *SocketTerminate) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_proto_msgTypes[15]
+	mi := &file_messages_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1191,7 +1230,7 @@ func (x *SocketTerminate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SocketTerminate.ProtoReflect.Descriptor instead.
 func (*SocketTerminate) Descriptor() ([]byte, []int) {
-	return file_messages_proto_rawDescGZIP(), []int{15}
+	return file_messages_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *SocketTerminate) GetCode() int32 {
@@ -1220,7 +1259,7 @@ type NodeStateRequest struct {
 
 func (x *NodeStateRequest) Reset() {
 	*x = NodeStateRequest{}
-	mi := &file_messages_proto_msgTypes[16]
+	mi := &file_messages_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1232,7 +1271,7 @@ func (x *NodeStateRequest) String() string {
 func (*NodeStateRequest) ProtoMessage() {}
 
 func (x *NodeStateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_proto_msgTypes[16]
+	mi := &file_messages_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1245,7 +1284,7 @@ func (x *NodeStateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeStateRequest.ProtoReflect.Descriptor instead.
 func (*NodeStateRequest) Descriptor() ([]byte, []int) {
-	return file_messages_proto_rawDescGZIP(), []int{16}
+	return file_messages_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *NodeStateRequest) GetAppId() string {
@@ -1274,7 +1313,7 @@ type NodeState struct {
 
 func (x *NodeState) Reset() {
 	*x = NodeState{}
-	mi := &file_messages_proto_msgTypes[17]
+	mi := &file_messages_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1286,7 +1325,7 @@ func (x *NodeState) String() string {
 func (*NodeState) ProtoMessage() {}
 
 func (x *NodeState) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_proto_msgTypes[17]
+	mi := &file_messages_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1299,7 +1338,7 @@ func (x *NodeState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeState.ProtoReflect.Descriptor instead.
 func (*NodeState) Descriptor() ([]byte, []int) {
-	return file_messages_proto_rawDescGZIP(), []int{17}
+	return file_messages_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *NodeState) GetFanout() *actor.PID {
@@ -1334,7 +1373,7 @@ type SocketState struct {
 
 func (x *SocketState) Reset() {
 	*x = SocketState{}
-	mi := &file_messages_proto_msgTypes[18]
+	mi := &file_messages_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1346,7 +1385,7 @@ func (x *SocketState) String() string {
 func (*SocketState) ProtoMessage() {}
 
 func (x *SocketState) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_proto_msgTypes[18]
+	mi := &file_messages_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1359,7 +1398,7 @@ func (x *SocketState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SocketState.ProtoReflect.Descriptor instead.
 func (*SocketState) Descriptor() ([]byte, []int) {
-	return file_messages_proto_rawDescGZIP(), []int{18}
+	return file_messages_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *SocketState) GetSocketId() string {
@@ -1394,7 +1433,7 @@ type ListChannelsRequest struct {
 
 func (x *ListChannelsRequest) Reset() {
 	*x = ListChannelsRequest{}
-	mi := &file_messages_proto_msgTypes[19]
+	mi := &file_messages_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1406,7 +1445,7 @@ func (x *ListChannelsRequest) String() string {
 func (*ListChannelsRequest) ProtoMessage() {}
 
 func (x *ListChannelsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_proto_msgTypes[19]
+	mi := &file_messages_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1419,7 +1458,7 @@ func (x *ListChannelsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListChannelsRequest.ProtoReflect.Descriptor instead.
 func (*ListChannelsRequest) Descriptor() ([]byte, []int) {
-	return file_messages_proto_rawDescGZIP(), []int{19}
+	return file_messages_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ListChannelsRequest) GetAppId() string {
@@ -1445,7 +1484,7 @@ type ListChannelsResponse struct {
 
 func (x *ListChannelsResponse) Reset() {
 	*x = ListChannelsResponse{}
-	mi := &file_messages_proto_msgTypes[20]
+	mi := &file_messages_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1457,7 +1496,7 @@ func (x *ListChannelsResponse) String() string {
 func (*ListChannelsResponse) ProtoMessage() {}
 
 func (x *ListChannelsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_proto_msgTypes[20]
+	mi := &file_messages_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1470,7 +1509,7 @@ func (x *ListChannelsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListChannelsResponse.ProtoReflect.Descriptor instead.
 func (*ListChannelsResponse) Descriptor() ([]byte, []int) {
-	return file_messages_proto_rawDescGZIP(), []int{20}
+	return file_messages_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ListChannelsResponse) GetChannels() []string {
@@ -1490,7 +1529,7 @@ type NodeLeft struct {
 
 func (x *NodeLeft) Reset() {
 	*x = NodeLeft{}
-	mi := &file_messages_proto_msgTypes[21]
+	mi := &file_messages_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1502,7 +1541,7 @@ func (x *NodeLeft) String() string {
 func (*NodeLeft) ProtoMessage() {}
 
 func (x *NodeLeft) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_proto_msgTypes[21]
+	mi := &file_messages_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1515,7 +1554,7 @@ func (x *NodeLeft) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeLeft.ProtoReflect.Descriptor instead.
 func (*NodeLeft) Descriptor() ([]byte, []int) {
-	return file_messages_proto_rawDescGZIP(), []int{21}
+	return file_messages_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *NodeLeft) GetAddress() string {
@@ -1534,7 +1573,7 @@ type TopologyChanged struct {
 
 func (x *TopologyChanged) Reset() {
 	*x = TopologyChanged{}
-	mi := &file_messages_proto_msgTypes[22]
+	mi := &file_messages_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1546,7 +1585,7 @@ func (x *TopologyChanged) String() string {
 func (*TopologyChanged) ProtoMessage() {}
 
 func (x *TopologyChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_proto_msgTypes[22]
+	mi := &file_messages_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1559,7 +1598,7 @@ func (x *TopologyChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TopologyChanged.ProtoReflect.Descriptor instead.
 func (*TopologyChanged) Descriptor() ([]byte, []int) {
-	return file_messages_proto_rawDescGZIP(), []int{22}
+	return file_messages_proto_rawDescGZIP(), []int{23}
 }
 
 // NodeConnections is a node's open sockets per app, gossiped for cluster-wide connection limits.
@@ -1572,7 +1611,7 @@ type NodeConnections struct {
 
 func (x *NodeConnections) Reset() {
 	*x = NodeConnections{}
-	mi := &file_messages_proto_msgTypes[23]
+	mi := &file_messages_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1584,7 +1623,7 @@ func (x *NodeConnections) String() string {
 func (*NodeConnections) ProtoMessage() {}
 
 func (x *NodeConnections) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_proto_msgTypes[23]
+	mi := &file_messages_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1597,7 +1636,7 @@ func (x *NodeConnections) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeConnections.ProtoReflect.Descriptor instead.
 func (*NodeConnections) Descriptor() ([]byte, []int) {
-	return file_messages_proto_rawDescGZIP(), []int{23}
+	return file_messages_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *NodeConnections) GetByApp() map[string]int64 {
@@ -1660,7 +1699,9 @@ const file_messages_proto_rawDesc = "" +
 	"\n" +
 	"TraceEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xcc\x02\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\f\n" +
+	"\n" +
+	"PublishAck\"\xcc\x02\n" +
 	"\aDeliver\x12\x14\n" +
 	"\x05frame\x18\x01 \x01(\fR\x05frame\x12*\n" +
 	"\x11exclude_socket_id\x18\x02 \x01(\tR\x0fexcludeSocketId\x12,\n" +
@@ -1773,54 +1814,55 @@ func file_messages_proto_rawDescGZIP() []byte {
 	return file_messages_proto_rawDescData
 }
 
-var file_messages_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
+var file_messages_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
 var file_messages_proto_goTypes = []any{
 	(*Subscribe)(nil),            // 0: herald.messages.Subscribe
 	(*SubscribeResult)(nil),      // 1: herald.messages.SubscribeResult
 	(*Unsubscribe)(nil),          // 2: herald.messages.Unsubscribe
 	(*Publish)(nil),              // 3: herald.messages.Publish
-	(*Deliver)(nil),              // 4: herald.messages.Deliver
-	(*ChannelInfoRequest)(nil),   // 5: herald.messages.ChannelInfoRequest
-	(*ChannelInfo)(nil),          // 6: herald.messages.ChannelInfo
-	(*UserSocketJoined)(nil),     // 7: herald.messages.UserSocketJoined
-	(*UserSocketLeft)(nil),       // 8: herald.messages.UserSocketLeft
-	(*Watch)(nil),                // 9: herald.messages.Watch
-	(*Unwatch)(nil),              // 10: herald.messages.Unwatch
-	(*WatchlistEvent)(nil),       // 11: herald.messages.WatchlistEvent
-	(*UserPublish)(nil),          // 12: herald.messages.UserPublish
-	(*TerminateUser)(nil),        // 13: herald.messages.TerminateUser
-	(*SocketDeliver)(nil),        // 14: herald.messages.SocketDeliver
-	(*SocketTerminate)(nil),      // 15: herald.messages.SocketTerminate
-	(*NodeStateRequest)(nil),     // 16: herald.messages.NodeStateRequest
-	(*NodeState)(nil),            // 17: herald.messages.NodeState
-	(*SocketState)(nil),          // 18: herald.messages.SocketState
-	(*ListChannelsRequest)(nil),  // 19: herald.messages.ListChannelsRequest
-	(*ListChannelsResponse)(nil), // 20: herald.messages.ListChannelsResponse
-	(*NodeLeft)(nil),             // 21: herald.messages.NodeLeft
-	(*TopologyChanged)(nil),      // 22: herald.messages.TopologyChanged
-	(*NodeConnections)(nil),      // 23: herald.messages.NodeConnections
-	nil,                          // 24: herald.messages.Subscribe.TraceEntry
-	nil,                          // 25: herald.messages.Publish.TraceEntry
-	nil,                          // 26: herald.messages.Deliver.TraceEntry
-	nil,                          // 27: herald.messages.UserPublish.TraceEntry
-	nil,                          // 28: herald.messages.SocketDeliver.TraceEntry
-	nil,                          // 29: herald.messages.NodeConnections.ByAppEntry
-	(*actor.PID)(nil),            // 30: actor.PID
+	(*PublishAck)(nil),           // 4: herald.messages.PublishAck
+	(*Deliver)(nil),              // 5: herald.messages.Deliver
+	(*ChannelInfoRequest)(nil),   // 6: herald.messages.ChannelInfoRequest
+	(*ChannelInfo)(nil),          // 7: herald.messages.ChannelInfo
+	(*UserSocketJoined)(nil),     // 8: herald.messages.UserSocketJoined
+	(*UserSocketLeft)(nil),       // 9: herald.messages.UserSocketLeft
+	(*Watch)(nil),                // 10: herald.messages.Watch
+	(*Unwatch)(nil),              // 11: herald.messages.Unwatch
+	(*WatchlistEvent)(nil),       // 12: herald.messages.WatchlistEvent
+	(*UserPublish)(nil),          // 13: herald.messages.UserPublish
+	(*TerminateUser)(nil),        // 14: herald.messages.TerminateUser
+	(*SocketDeliver)(nil),        // 15: herald.messages.SocketDeliver
+	(*SocketTerminate)(nil),      // 16: herald.messages.SocketTerminate
+	(*NodeStateRequest)(nil),     // 17: herald.messages.NodeStateRequest
+	(*NodeState)(nil),            // 18: herald.messages.NodeState
+	(*SocketState)(nil),          // 19: herald.messages.SocketState
+	(*ListChannelsRequest)(nil),  // 20: herald.messages.ListChannelsRequest
+	(*ListChannelsResponse)(nil), // 21: herald.messages.ListChannelsResponse
+	(*NodeLeft)(nil),             // 22: herald.messages.NodeLeft
+	(*TopologyChanged)(nil),      // 23: herald.messages.TopologyChanged
+	(*NodeConnections)(nil),      // 24: herald.messages.NodeConnections
+	nil,                          // 25: herald.messages.Subscribe.TraceEntry
+	nil,                          // 26: herald.messages.Publish.TraceEntry
+	nil,                          // 27: herald.messages.Deliver.TraceEntry
+	nil,                          // 28: herald.messages.UserPublish.TraceEntry
+	nil,                          // 29: herald.messages.SocketDeliver.TraceEntry
+	nil,                          // 30: herald.messages.NodeConnections.ByAppEntry
+	(*actor.PID)(nil),            // 31: actor.PID
 }
 var file_messages_proto_depIdxs = []int32{
-	30, // 0: herald.messages.Subscribe.node:type_name -> actor.PID
-	24, // 1: herald.messages.Subscribe.trace:type_name -> herald.messages.Subscribe.TraceEntry
-	30, // 2: herald.messages.Unsubscribe.node:type_name -> actor.PID
-	25, // 3: herald.messages.Publish.trace:type_name -> herald.messages.Publish.TraceEntry
-	26, // 4: herald.messages.Deliver.trace:type_name -> herald.messages.Deliver.TraceEntry
-	30, // 5: herald.messages.UserSocketJoined.connection:type_name -> actor.PID
-	30, // 6: herald.messages.Watch.watcher:type_name -> actor.PID
-	30, // 7: herald.messages.Unwatch.watcher:type_name -> actor.PID
-	27, // 8: herald.messages.UserPublish.trace:type_name -> herald.messages.UserPublish.TraceEntry
-	28, // 9: herald.messages.SocketDeliver.trace:type_name -> herald.messages.SocketDeliver.TraceEntry
-	30, // 10: herald.messages.NodeState.fanout:type_name -> actor.PID
-	18, // 11: herald.messages.NodeState.sockets:type_name -> herald.messages.SocketState
-	29, // 12: herald.messages.NodeConnections.by_app:type_name -> herald.messages.NodeConnections.ByAppEntry
+	31, // 0: herald.messages.Subscribe.node:type_name -> actor.PID
+	25, // 1: herald.messages.Subscribe.trace:type_name -> herald.messages.Subscribe.TraceEntry
+	31, // 2: herald.messages.Unsubscribe.node:type_name -> actor.PID
+	26, // 3: herald.messages.Publish.trace:type_name -> herald.messages.Publish.TraceEntry
+	27, // 4: herald.messages.Deliver.trace:type_name -> herald.messages.Deliver.TraceEntry
+	31, // 5: herald.messages.UserSocketJoined.connection:type_name -> actor.PID
+	31, // 6: herald.messages.Watch.watcher:type_name -> actor.PID
+	31, // 7: herald.messages.Unwatch.watcher:type_name -> actor.PID
+	28, // 8: herald.messages.UserPublish.trace:type_name -> herald.messages.UserPublish.TraceEntry
+	29, // 9: herald.messages.SocketDeliver.trace:type_name -> herald.messages.SocketDeliver.TraceEntry
+	31, // 10: herald.messages.NodeState.fanout:type_name -> actor.PID
+	19, // 11: herald.messages.NodeState.sockets:type_name -> herald.messages.SocketState
+	30, // 12: herald.messages.NodeConnections.by_app:type_name -> herald.messages.NodeConnections.ByAppEntry
 	13, // [13:13] is the sub-list for method output_type
 	13, // [13:13] is the sub-list for method input_type
 	13, // [13:13] is the sub-list for extension type_name
@@ -1839,7 +1881,7 @@ func file_messages_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_messages_proto_rawDesc), len(file_messages_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   30,
+			NumMessages:   31,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
