@@ -12,6 +12,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/asynkron/protoactor-go/cluster"
+	"google.golang.org/protobuf/types/known/emptypb"
 
 	"github.com/herald-io/herald/actors/messages"
 	"github.com/herald-io/herald/telemetry"
@@ -241,6 +242,10 @@ func (e *Engine) ChannelInfo(ctx context.Context, app *App, channel string, with
 	return nil, ErrUnavailable
 }
 
+// leaveHandOver is how long a leaving member keeps its grains after announcing that it
+// leaves: a gossip round (300 ms) and a provider refresh (1 s) for the others to re-route.
+const leaveHandOver = 1500 * time.Millisecond
+
 // Shutdown leaves the cluster (its grains move to the other members) and stops the actor system.
 func (e *Engine) Shutdown() {
 	select {
@@ -253,6 +258,11 @@ func (e *Engine) Shutdown() {
 		a.webhooks.stop()
 	}
 	if e.cluster != nil {
+		// Say we are leaving before our grains stop: the others block this member on the
+		// next gossip round and re-route to new activations, instead of sending events to
+		// grains that are gone (proto.actor's Shutdown stops the grains first).
+		e.cluster.Gossip.SetState(cluster.GracefullyLeftKey, &emptypb.Empty{})
+		time.Sleep(leaveHandOver)
 		e.cluster.Shutdown(true)
 		return
 	}

@@ -373,11 +373,15 @@ func (r *runner) tally(rcv []*receiver, expect []*okSet) time.Time {
 	return last
 }
 
-// drain waits until the receivers have counted want deliveries, or cfg.Drain has passed.
+// drain waits until the receivers have counted want deliveries, or cfg.Drain has passed. When
+// deliveries were still arriving as it gave up, it notes that what is counted lost may only be
+// late.
 func (r *runner) drain(ctx context.Context, rcv []*receiver, want int64) {
 	deadline := time.Now().Add(r.cfg.Drain)
-	for time.Now().Before(deadline) && ctx.Err() == nil {
-		var got int64
+	var got, prev int64
+	lastGrowth := time.Now()
+	for ctx.Err() == nil {
+		got = 0
 		for _, rc := range rcv {
 			if rc != nil {
 				got += rc.unique.Load()
@@ -386,7 +390,16 @@ func (r *runner) drain(ctx context.Context, rcv []*receiver, want int64) {
 		if got >= want {
 			return
 		}
+		if got > prev {
+			prev, lastGrowth = got, time.Now()
+		}
+		if !time.Now().Before(deadline) {
+			break
+		}
 		time.Sleep(20 * time.Millisecond)
+	}
+	if time.Since(lastGrowth) < time.Second {
+		r.res.note("deliveries were still arriving when the %v drain ended (%d of %d): the missing ones may be late rather than lost; a longer --drain tells", r.cfg.Drain, got, want)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"net/netip"
 	"net/url"
 	"os"
 	"slices"
@@ -29,17 +30,47 @@ func DefaultYAML() []byte { return defaultYAML }
 
 // Config is herald's whole configuration.
 type Config struct {
-	Listen          string          `koanf:"listen"`
-	ActivityTimeout time.Duration   `koanf:"activity_timeout"`
-	PongTimeout     time.Duration   `koanf:"pong_timeout"`
-	WriteQueueBytes int             `koanf:"write_queue_bytes"`
-	ShutdownGrace   time.Duration   `koanf:"shutdown_grace"`
-	Log             Log             `koanf:"log"`
-	Cluster         Cluster         `koanf:"cluster"`
-	Webhooks        WebhookDelivery `koanf:"webhooks"`
-	MetricsListen   string          `koanf:"metrics_listen"`
-	Telemetry       Telemetry       `koanf:"telemetry"`
-	Apps            []App           `koanf:"apps"`
+	Listen               string          `koanf:"listen"`
+	ActivityTimeout      time.Duration   `koanf:"activity_timeout"`
+	PongTimeout          time.Duration   `koanf:"pong_timeout"`
+	WriteQueueBytes      int             `koanf:"write_queue_bytes"`
+	ShutdownGrace        time.Duration   `koanf:"shutdown_grace"`
+	Log                  Log             `koanf:"log"`
+	Cluster              Cluster         `koanf:"cluster"`
+	Webhooks             WebhookDelivery `koanf:"webhooks"`
+	MetricsListen        string          `koanf:"metrics_listen"`
+	TLS                  TLS             `koanf:"tls"`
+	ConnectionRatePerIP  int             `koanf:"connection_rate_per_ip"`
+	ConnectionRateExempt []string        `koanf:"connection_rate_exempt"`
+	Telemetry            Telemetry       `koanf:"telemetry"`
+	Apps                 []App           `koanf:"apps"`
+}
+
+// TLS makes the listener serve wss:// and https://; both files empty serves plain ws:// and http://.
+type TLS struct {
+	CertFile string `koanf:"cert_file"`
+	KeyFile  string `koanf:"key_file"`
+}
+
+// Enabled reports whether TLS is configured.
+func (t TLS) Enabled() bool { return t.CertFile != "" || t.KeyFile != "" }
+
+// ExemptPrefixes is connection_rate_exempt parsed; a bare address is a prefix of its own.
+func (c *Config) ExemptPrefixes() ([]netip.Prefix, error) {
+	out := make([]netip.Prefix, 0, len(c.ConnectionRateExempt))
+	for _, s := range c.ConnectionRateExempt {
+		s = strings.TrimSpace(s)
+		if a, err := netip.ParseAddr(s); err == nil {
+			out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+			continue
+		}
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return nil, fmt.Errorf("connection_rate_exempt: %q is neither an address nor a prefix such as 10.0.0.0/8", s)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }
 
 // Telemetry configures tracing.
@@ -102,6 +133,7 @@ type App struct {
 	UserAuthenticationTimeout time.Duration `koanf:"user_authentication_timeout"`
 	CacheTTL                  time.Duration `koanf:"cache_ttl"`
 	SubscriptionCount         bool          `koanf:"subscription_count"`
+	AllowedOrigins            []string      `koanf:"allowed_origins"`
 	Webhooks                  []Webhook     `koanf:"webhooks"`
 	Limits                    Limits        `koanf:"limits"`
 }
@@ -126,6 +158,8 @@ type Limits struct {
 	MaxChannelsPerEvent       int `koanf:"max_channels_per_event"`
 	MaxBatchEvents            int `koanf:"max_batch_events"`
 	MaxMessageSize            int `koanf:"max_message_size"`
+	MaxConnectionsPerSecond   int `koanf:"max_connections_per_second"`
+	MaxSubscribesPerSecond    int `koanf:"max_subscribes_per_second"`
 }
 
 // EnvPrefix starts every environment variable herald reads.
@@ -295,6 +329,15 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("cluster.provider %q: use automanaged, etcd or k8s", c.Cluster.Provider))
 		}
 	}
+	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
+		errs = append(errs, errors.New("tls: set both cert_file and key_file, or neither"))
+	}
+	if c.ConnectionRatePerIP < 0 {
+		errs = append(errs, errors.New("connection_rate_per_ip must be 0 (off) or more"))
+	}
+	if _, err := c.ExemptPrefixes(); err != nil {
+		errs = append(errs, err)
+	}
 	if len(c.Apps) == 0 {
 		errs = append(errs, errors.New("no apps configured"))
 	}
@@ -310,6 +353,14 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("apps[%d]: duplicate key %q", i, a.Key))
 		}
 		ids[a.ID], keys[a.Key] = true, true
+		if a.Limits.MaxConnectionsPerSecond < 0 || a.Limits.MaxSubscribesPerSecond < 0 {
+			errs = append(errs, fmt.Errorf("apps[%d].limits: rates must be 0 (off) or more", i))
+		}
+		for _, o := range a.AllowedOrigins {
+			if !validOrigin(o) {
+				errs = append(errs, fmt.Errorf("apps[%d].allowed_origins: %q is not \"*\" or scheme://host[:port] (host may start with *.)", i, o))
+			}
+		}
 		for j, w := range a.Webhooks {
 			if w.URL == "" {
 				errs = append(errs, fmt.Errorf("apps[%d].webhooks[%d]: url is empty", i, j))
@@ -324,4 +375,15 @@ func (c *Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// validOrigin accepts what a browser sends as Origin (scheme://host[:port]), a host starting
+// with "*." for any subdomain, and "*".
+func validOrigin(o string) bool {
+	if o == "*" {
+		return true
+	}
+	scheme, host, ok := strings.Cut(strings.TrimSuffix(o, "/"), "://")
+	host = strings.TrimPrefix(host, "*.")
+	return ok && scheme != "" && host != "" && !strings.ContainsAny(host, "/?#@*") && !strings.ContainsAny(scheme, "/:")
 }

@@ -2,10 +2,12 @@ package transport
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,6 +27,18 @@ type Options struct {
 	Logger          *slog.Logger
 	Now             func() time.Time // the HTTP API's clock; default time.Now
 	Telemetry       *telemetry.Telemetry
+
+	// TLS, when set, makes the listener serve wss:// and https:// (see LoadTLS).
+	TLS *tls.Config
+	// ConnectionRatePerIP bounds new WebSocket connections per second from one remote address
+	// (an IPv6 /64), in bursts of as many; over it the socket gets pusher:error and close 4100
+	// (reconnect after backing off). 0 is no limit.
+	ConnectionRatePerIP int
+	// ConnectionRateExempt are remote addresses ConnectionRatePerIP does not apply to: local
+	// clients, and proxies that many users connect through.
+	ConnectionRateExempt []netip.Prefix
+	// Apps are the per-app edge policies by app id; an app without one has none.
+	Apps map[string]AppPolicy
 }
 
 // Server serves the WebSocket endpoint and the HTTP API of one node.
@@ -37,6 +51,8 @@ type Server struct {
 	mux      *http.ServeMux
 	sockets  socketSet
 	limiters sync.Map // app id -> *appLimiter
+	policies map[string]*appPolicy
+	perIP    *rateByAddr // nil: no per-address connection rate
 	draining atomic.Bool
 	stop     chan struct{}
 	stopOnce sync.Once
@@ -59,7 +75,11 @@ func New(engine *actors.Engine, opts Options) *Server {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	s := &Server{engine: engine, opts: opts, log: opts.Logger, stop: make(chan struct{})}
+	s := &Server{engine: engine, opts: opts, log: opts.Logger, stop: make(chan struct{}),
+		policies: map[string]*appPolicy{}, perIP: newRateByAddr(opts.ConnectionRatePerIP, opts.ConnectionRateExempt)}
+	for id, p := range opts.Apps {
+		s.policies[id] = newAppPolicy(p)
+	}
 	s.upgrader = gws.NewUpgrader(&wsHandler{server: s}, &gws.ServerOption{
 		ReadMaxPayloadSize: 1 << 20, // the per-app max_message_size is checked per message
 		NewSession:         func() gws.SessionStorage { return &socketSession{} },
@@ -67,9 +87,25 @@ func New(engine *actors.Engine, opts Options) *Server {
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("/app/", s.serveWebSocket)
 	s.routeAPI(s.mux)
-	s.http = &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second}
+	// IdleTimeout: an idle keep-alive connection of the HTTP API must not hold a descriptor forever.
+	// ErrorLog: failed TLS handshakes (scanners, plain HTTP on the TLS port) are debug noise.
+	s.http = &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+		ErrorLog: slog.NewLogLogger(opts.Logger.Handler(), slog.LevelDebug)}
+	if opts.TLS != nil {
+		s.http.TLSConfig = opts.TLS
+	}
 	return s
 }
+
+// policy is app's edge policy; an app without one gets the zero policy.
+func (s *Server) policy(app *actors.App) *appPolicy {
+	if p, ok := s.policies[app.ID]; ok {
+		return p
+	}
+	return noPolicy
+}
+
+var noPolicy = newAppPolicy(AppPolicy{})
 
 // Handler is the server's HTTP handler (WebSocket upgrades and HTTP API).
 func (s *Server) Handler() http.Handler { return s.mux }
@@ -77,6 +113,11 @@ func (s *Server) Handler() http.Handler { return s.mux }
 // Serve accepts connections on l until Shutdown.
 func (s *Server) Serve(l net.Listener) error {
 	go s.sweepActivity()
+	if s.opts.TLS != nil {
+		// net/http runs each handshake on the connection's own goroutine, under the
+		// ReadHeaderTimeout, so a client that stalls it holds nothing else up.
+		l = tls.NewListener(l, s.opts.TLS)
+	}
 	err := s.http.Serve(l)
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil

@@ -19,6 +19,9 @@ type socket struct {
 	server *Server
 	app    *actors.App
 	actor  *actors.Connection
+	policy *appPolicy
+
+	subscribeTAT int64 // the subscribe rate's state; only the read loop touches it
 
 	lastSeen  atomic.Int64 // unix nanos of the last frame read
 	closeCode atomic.Int32 // the close code herald sent, 0 when the client closed

@@ -40,6 +40,10 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 
 // admit checks the path, protocol version and app, and starts the connection actor.
 func (s *Server) admit(sock *socket, r *http.Request) (code int, message string) {
+	// First, so that a flood is refused before it costs a lookup or an actor.
+	if s.perIP != nil && !s.perIP.allow(r.RemoteAddr, time.Now()) {
+		return protocol.CodeOverCapacity, "Over capacity: too many new connections from your address, reconnect later"
+	}
 	key, ok := strings.CutPrefix(r.URL.Path, "/app/")
 	if !ok || key == "" || strings.Contains(key, "/") {
 		return protocol.CodePathNotFound, "Invalid path: connect to /app/{key}"
@@ -62,6 +66,13 @@ func (s *Server) admit(sock *socket, r *http.Request) (code int, message string)
 	if !app.Enabled {
 		return protocol.CodeAppDisabled, "App is disabled"
 	}
+	policy := s.policy(app)
+	if !policy.originAllowed(r.Header.Get("Origin")) {
+		return protocol.CodeUnauthorized, "origin not allowed"
+	}
+	if !policy.connectRate.allow(time.Now()) {
+		return protocol.CodeOverCapacity, "Over capacity: too many new connections to this app, reconnect later"
+	}
 	conn, err := s.engine.Connect(app, sock)
 	if errors.Is(err, actors.ErrOverQuota) {
 		return protocol.CodeOverConnectionQuota, "Over connection quota"
@@ -69,7 +80,7 @@ func (s *Server) admit(sock *socket, r *http.Request) (code int, message string)
 	if err != nil {
 		return protocol.CodeOverCapacity, err.Error()
 	}
-	sock.app, sock.actor = app, conn
+	sock.app, sock.actor, sock.policy = app, conn, policy
 	return 0, ""
 }
 
@@ -176,6 +187,12 @@ func (h *wsHandler) dispatch(s *socket, f protocol.Frame) {
 		var d protocol.SubscribeData
 		if err := protocol.DecodeData(f.Data, &d); err != nil {
 			s.Send(protocol.ErrorFrame(0, err.Error()))
+			return
+		}
+		// gws reads a socket's messages one at a time, so subscribeTAT needs no lock.
+		if limit := s.policy.subscribe; limit != nil && !limit.allow(&s.subscribeTAT, time.Now().UnixNano()) {
+			s.Send(protocol.SubscriptionErrorFrame(d.Channel, protocol.SubscriptionErrorLimitReached,
+				"over the app's limit of subscribes per second per connection; retry later", http.StatusTooManyRequests))
 			return
 		}
 		s.actor.Tell(&actors.ClientSubscribe{Channel: d.Channel, Auth: d.Auth, ChannelData: d.ChannelData})

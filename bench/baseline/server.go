@@ -1,9 +1,12 @@
 // Package baseline is the bench's physical-limit reference: the least Go + gws server that can
 // serve every bench scenario. It accepts /app/{key}, sends connection_established, answers
 // pusher:subscribe (with a roster on presence channels, and member_added / member_removed to the
-// others), pusher:ping, client events, and POST /apps/{id}/events and batch_events, broadcasting
-// one pre-built frame to each subscriber. It checks no signature and enforces no Pusher rule:
-// whatever a real server does beyond this is the cost of being a real server.
+// others), pusher:ping, client events, and POST /apps/{id}/events and batch_events, encoding each
+// event once and writing it to each subscriber with one synchronous write (in parallel chunks on
+// big channels). It checks no signature and enforces no Pusher rule: whatever a real server does
+// beyond this is the cost of being a real server. Its one concession to correctness is order:
+// every socket gets a channel's frames in one order (presence channels: the channel's order,
+// through gws's per-socket write queues).
 package baseline
 
 import (
@@ -118,7 +121,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	s.connsMu.Lock()
 	s.conns[c] = struct{}{}
 	s.connsMu.Unlock()
-	socket.WriteAsync(gws.OpcodeText, protocol.ConnectionEstablishedFrame(c.id, 120), nil)
+	_ = socket.WriteMessage(gws.OpcodeText, protocol.ConnectionEstablishedFrame(c.id, 120))
 	go socket.ReadLoop()
 }
 
@@ -141,29 +144,49 @@ func (s *Server) channel(name string, create bool) *channel {
 	return ch
 }
 
-// broadcast sends frame to every subscriber of ch but except. Call with ch.mu held.
+// broadcast writes frame to every subscriber of ch but except. Call with ch.mu held: presence
+// frames are written under the lock so that every member sees rosters and member_added /
+// member_removed in one order.
 func (ch *channel) broadcast(frame []byte, except *conn) {
+	if ch.members != nil {
+		broadcastAsync(ch.conns(), frame, func(c *conn) bool { return c == except })
+		return
+	}
+	writeAll(ch.conns(), frame, func(c *conn) bool { return c == except })
+}
+
+// broadcastAsync queues frame on each socket's gws write queue (gws's Broadcaster: the frame is
+// built once). Presence channels use it for all their frames: a join must not wait for the
+// member_added writes to thousands of sockets while it holds the channel, and the sockets'
+// FIFO queues keep each one's frames in the channel's order.
+func broadcastAsync(conns []*conn, frame []byte, skip func(*conn) bool) {
 	b := gws.NewBroadcaster(gws.OpcodeText, frame)
-	for c := range ch.subs {
-		if c != except {
+	for _, c := range conns {
+		if !skip(c) {
 			_ = b.Broadcast(c.socket)
 		}
 	}
 	_ = b.Close()
 }
 
-// broadcastExceptID writes frame to every subscriber but socketID, in parallel chunks of
-// synchronous writes: one write system call per delivery and no goroutine or queue per socket,
-// which is as cheap as a delivery gets. (A subscriber that stops reading would hold up its
-// chunk; the bench's subscribers read.)
+// conns is the subscribers as a slice; call with ch.mu held (for reading at least).
+func (ch *channel) conns() []*conn {
+	if ch.snapshot != nil {
+		return ch.snapshot
+	}
+	conns := make([]*conn, 0, len(ch.subs))
+	for c := range ch.subs {
+		conns = append(conns, c)
+	}
+	return conns
+}
+
+// broadcastExceptID writes frame to every subscriber but socketID (HTTP triggers).
 func (ch *channel) broadcastExceptID(frame []byte, socketID string) {
 	ch.mu.RLock()
 	conns := ch.snapshot
 	if conns == nil {
-		conns = make([]*conn, 0, len(ch.subs))
-		for c := range ch.subs {
-			conns = append(conns, c)
-		}
+		conns = ch.conns()
 		version := ch.version
 		ch.mu.RUnlock()
 		ch.mu.Lock()
@@ -174,9 +197,23 @@ func (ch *channel) broadcastExceptID(frame []byte, socketID string) {
 	} else {
 		ch.mu.RUnlock()
 	}
+	skip := func(c *conn) bool { return socketID != "" && c.id == socketID }
+	if ch.members != nil {
+		broadcastAsync(conns, frame, skip)
+		return
+	}
+	writeAll(conns, frame, skip)
+}
+
+// writeAll writes frame to conns (but those skip names) in parallel chunks of synchronous
+// writes: one write system call per delivery and no goroutine or queue per socket, which is as
+// cheap as a delivery gets. Every frame of a public or private channel goes out this way or by a
+// direct write, so a socket's frames of that channel keep their order. (A subscriber that stops
+// reading would hold up its chunk; the bench's subscribers read.)
+func writeAll(conns []*conn, frame []byte, skip func(*conn) bool) {
 	write := func(part []*conn) {
 		for _, c := range part {
-			if socketID == "" || c.id != socketID {
+			if !skip(c) {
 				_ = c.socket.WriteMessage(gws.OpcodeText, frame)
 			}
 		}
@@ -200,7 +237,7 @@ func (ch *channel) broadcastExceptID(frame []byte, socketID string) {
 
 func (s *Server) subscribe(c *conn, sd protocol.SubscribeData) {
 	if sd.Channel == "" {
-		c.socket.WriteAsync(gws.OpcodeText, protocol.SubscriptionErrorFrame("", protocol.SubscriptionErrorInvalid, "no channel", 400), nil)
+		_ = c.socket.WriteMessage(gws.OpcodeText, protocol.SubscriptionErrorFrame("", protocol.SubscriptionErrorInvalid, "no channel", 400))
 		return
 	}
 	c.mu.Lock()
@@ -215,7 +252,7 @@ func (s *Server) subscribe(c *conn, sd protocol.SubscribeData) {
 	if ch.members != nil {
 		pd, err := protocol.ParsePresenceChannelData(sd.ChannelData)
 		if err != nil {
-			c.socket.WriteAsync(gws.OpcodeText, protocol.SubscriptionErrorFrame(sd.Channel, protocol.SubscriptionErrorInvalid, err.Error(), 400), nil)
+			_ = c.socket.WriteMessage(gws.OpcodeText, protocol.SubscriptionErrorFrame(sd.Channel, protocol.SubscriptionErrorInvalid, err.Error(), 400))
 			return
 		}
 		userID, info = pd.UserID, pd.UserInfo
@@ -230,7 +267,7 @@ func (s *Server) subscribe(c *conn, sd protocol.SubscribeData) {
 	ch.snapshot = nil
 	ch.version++
 	if ch.members == nil {
-		c.socket.WriteAsync(gws.OpcodeText, protocol.AppendEvent(nil, protocol.EventSubscriptionSucceeded, ch.name, "{}", ""), nil)
+		_ = c.socket.WriteMessage(gws.OpcodeText, protocol.AppendEvent(nil, protocol.EventSubscriptionSucceeded, ch.name, "{}", ""))
 		return
 	}
 	m := ch.members[userID]
@@ -420,16 +457,16 @@ func (e *events) OnMessage(socket *gws.Conn, msg *gws.Message) {
 	s, c := (*Server)(e), connOf(socket)
 	f, err := protocol.DecodeFrame(msg.Bytes())
 	if err != nil || c == nil {
-		socket.WriteAsync(gws.OpcodeText, protocol.ErrorFrame(0, fmt.Sprint(err)), nil)
+		_ = socket.WriteMessage(gws.OpcodeText, protocol.ErrorFrame(0, fmt.Sprint(err)))
 		return
 	}
 	switch {
 	case f.Event == protocol.EventPing:
-		socket.WriteAsync(gws.OpcodeText, protocol.PongFrame, nil)
+		_ = socket.WriteMessage(gws.OpcodeText, protocol.PongFrame)
 	case f.Event == protocol.EventSubscribe:
 		var sd protocol.SubscribeData
 		if err := protocol.DecodeData(f.Data, &sd); err != nil {
-			socket.WriteAsync(gws.OpcodeText, protocol.ErrorFrame(0, err.Error()), nil)
+			_ = socket.WriteMessage(gws.OpcodeText, protocol.ErrorFrame(0, err.Error()))
 			return
 		}
 		s.subscribe(c, sd)

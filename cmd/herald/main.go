@@ -73,13 +73,28 @@ func run() error {
 		return err
 	}
 	defer engine.Shutdown()
-	server := transport.New(engine, transport.Options{
-		ActivityTimeout: cfg.ActivityTimeout,
-		PongTimeout:     cfg.PongTimeout,
-		WriteQueueBytes: cfg.WriteQueueBytes,
-		Logger:          logger,
-		Telemetry:       tel,
-	})
+	exempt, err := cfg.ExemptPrefixes()
+	if err != nil {
+		return err
+	}
+	opts := transport.Options{
+		ActivityTimeout:      cfg.ActivityTimeout,
+		PongTimeout:          cfg.PongTimeout,
+		WriteQueueBytes:      cfg.WriteQueueBytes,
+		Logger:               logger,
+		Telemetry:            tel,
+		ConnectionRatePerIP:  cfg.ConnectionRatePerIP,
+		ConnectionRateExempt: exempt,
+		Apps:                 policiesFromConfig(cfg),
+	}
+	ws, api := "ws", "http"
+	if cfg.TLS.Enabled() {
+		if opts.TLS, err = transport.LoadTLS(cfg.TLS.CertFile, cfg.TLS.KeyFile); err != nil {
+			return err
+		}
+		ws, api = "wss", "https"
+	}
+	server := transport.New(engine, opts)
 	l, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return err
@@ -89,7 +104,7 @@ func run() error {
 	for _, a := range cfg.Apps {
 		fmt.Printf("  app id=%s key=%s secret=%s client_events=%t enabled=%t\n", a.ID, a.Key, a.Secret, a.ClientEvents, a.Enabled)
 	}
-	fmt.Printf("  WebSocket ws://%s/app/{key}?protocol=7   HTTP API http://%s/apps/{id}/events\n", l.Addr(), l.Addr())
+	fmt.Printf("  WebSocket %s://%s/app/{key}?protocol=7   HTTP API %s://%s/apps/{id}/events\n", ws, l.Addr(), api, l.Addr())
 	if addr := tel.MetricsAddr(); addr != "" {
 		fmt.Printf("  metrics http://%s/metrics   probes /up /ready\n", addr)
 	}
@@ -147,6 +162,18 @@ func appsFromConfig(cfg *configs.Config) []*actors.App {
 		}
 	}
 	return apps
+}
+
+func policiesFromConfig(cfg *configs.Config) map[string]transport.AppPolicy {
+	out := make(map[string]transport.AppPolicy, len(cfg.Apps))
+	for _, a := range cfg.Apps {
+		out[a.ID] = transport.AppPolicy{
+			AllowedOrigins:          a.AllowedOrigins,
+			MaxConnectionsPerSecond: a.Limits.MaxConnectionsPerSecond,
+			MaxSubscribesPerSecond:  a.Limits.MaxSubscribesPerSecond,
+		}
+	}
+	return out
 }
 
 func clusterFromConfig(cfg *configs.Config) *actors.ClusterOptions {
