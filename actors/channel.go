@@ -127,6 +127,11 @@ func (g *channelGrain) Receive(ctx actor.Context) {
 			g.merge(ctx, m)
 		}
 		return
+	case *actor.DeadLetterResponse:
+		if g.rebuild != nil {
+			g.merge(ctx, &messages.NodeState{}) // a member without a node actor has no sockets
+		}
+		return
 	case rebuildDeadline:
 		if g.rebuild != nil {
 			g.finishRebuild(ctx)

@@ -121,16 +121,17 @@ func NewEngine(opts Options) (*Engine, error) {
 		return actor.PropsFromProducer(func() actor.Actor { return newUserGrain(e, appID, userID) })
 	})
 	e.grains = local
-	if opts.Cluster != nil {
-		if err := e.startCluster(*opts.Cluster); err != nil {
-			return nil, err
-		}
-	}
+	// The node actor first: as soon as this member joins, re-activated grains ask it for state.
 	node, err := system.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return &nodeActor{engine: e} }), nodeActorName)
 	if err != nil {
 		return nil, fmt.Errorf("node actor: %w", err)
 	}
 	e.node = node
+	if opts.Cluster != nil {
+		if err := e.startCluster(*opts.Cluster); err != nil {
+			return nil, err
+		}
+	}
 	e.nodeName = opts.NodeName
 	if e.nodeName == "" {
 		e.nodeName = system.Address()
