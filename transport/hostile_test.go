@@ -117,8 +117,12 @@ func TestHostileClients(t *testing.T) {
 			{"frame over the WebSocket payload cap", func(t *testing.T) {
 				c := dial(t, ws, roomy)
 				_ = c.SendRaw([]byte(`{"event":"pusher:ping","data":"` + strings.Repeat("x", 2<<20) + `"}`))
-				if code := closeCode(t, c); code != 1009 {
-					t.Fatalf("closed with %d, want 1009 (message too big)", code)
+				// The server answers 1009 and closes while the client may still be sending the
+				// rest of its 2 MiB: the client then sees a reset (1006) before that close
+				// frame. Either way the connection must end; the server's health is checked
+				// by the well-behaved client below.
+				if code := closeCode(t, c); code != 1009 && code != 1006 {
+					t.Fatalf("closed with %d, want 1009 (message too big) or 1006 (reset while sending)", code)
 				}
 			}},
 			{"huge channel_data with a forged auth", func(t *testing.T) {
