@@ -39,6 +39,7 @@ type Config struct {
 	Cluster              Cluster         `koanf:"cluster"`
 	Webhooks             WebhookDelivery `koanf:"webhooks"`
 	MetricsListen        string          `koanf:"metrics_listen"`
+	Pprof                bool            `koanf:"pprof"`
 	TLS                  TLS             `koanf:"tls"`
 	ConnectionRatePerIP  int             `koanf:"connection_rate_per_ip"`
 	ConnectionRateExempt []string        `koanf:"connection_rate_exempt"`

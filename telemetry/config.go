@@ -38,6 +38,9 @@ type Config struct {
 	// metrics (Telemetry.Metrics returns nil, every recording is a no-op). DefaultConfig has
 	// 127.0.0.1:9601; use 127.0.0.1:0 when several nodes run on one host.
 	MetricsListen string
+	// Pprof serves Go's profiles (net/http/pprof) under /debug/pprof/ on MetricsListen, for
+	// profiling under load. Off by default: profiles show internals and cost CPU while taken.
+	Pprof bool
 }
 
 // TracesConfig configures tracing.

@@ -612,3 +612,21 @@ func TestJaegerReceivesTraces(t *testing.T) {
 		time.Sleep(200 * time.Millisecond) // Jaeger indexes asynchronously; nothing to await
 	}
 }
+
+func TestPprofOnlyWhenEnabled(t *testing.T) {
+	for _, enabled := range []bool{false, true} {
+		cfg := DefaultConfig()
+		cfg.MetricsListen = "127.0.0.1:0"
+		cfg.Pprof = enabled
+		tel, err := Setup(context.Background(), cfg, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := httptest.NewRecorder()
+		tel.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/debug/pprof/", nil))
+		if got := rec.Code == http.StatusOK; got != enabled {
+			t.Fatalf("pprof enabled=%v: /debug/pprof/ answered %d", enabled, rec.Code)
+		}
+		_ = tel.Shutdown(context.Background())
+	}
+}

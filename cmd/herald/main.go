@@ -51,7 +51,7 @@ func run() error {
 
 	tc := cfg.Telemetry
 	tel, err := telemetry.Setup(context.Background(), telemetry.Config{
-		ServiceName: tc.ServiceName, NodeName: tc.NodeName, MetricsListen: cfg.MetricsListen,
+		ServiceName: tc.ServiceName, NodeName: tc.NodeName, MetricsListen: cfg.MetricsListen, Pprof: cfg.Pprof,
 		Traces: telemetry.TracesConfig{Exporter: tc.Traces.Exporter, Endpoint: tc.Traces.Endpoint, SampleRatio: tc.Traces.SampleRatio},
 	}, logger)
 	if err != nil {
