@@ -276,7 +276,19 @@ describe('cluster connections', () => {
       200,
     );
     assert.equal(code, 4004);
-    for (const i of [0, 1]) assert.equal(await attempt(i), 4004, `the 5th socket through ${node(i).name}`);
+    // Each node learns the others' counts by its own gossip rounds: wait for each, bounded.
+    for (const i of [0, 1]) {
+      const c = await eventually(
+        async () => {
+          const r = await attempt(i);
+          return r === 'open' ? false : r;
+        },
+        6000,
+        `${node(i).name} to refuse the 5th socket of the cluster`,
+        200,
+      );
+      assert.equal(c, 4004, `the 5th socket through ${node(i).name}`);
+    }
 
     // One leaves on B: a socket fits again, anywhere.
     held.pop().close();
