@@ -202,10 +202,11 @@ func (e *Engine) askGrain(ctx context.Context, kind, appID, channel string, msg 
 	backoff := 25 * time.Millisecond
 	for attempt := 0; ; attempt++ {
 		res, err := e.system.Root.RequestFuture(e.grains.channelPID(appID, channel), msg, e.askTimeout(ctx)).Result()
-		if err != nil {
+		if err != nil && !errors.Is(err, actor.ErrDeadLetter) {
 			return fmt.Errorf("%w: %v", ErrUnavailable, err)
 		}
-		if _, dead := res.(*actor.DeadLetterResponse); !dead {
+		// proto.actor reports a dead grain either as a DeadLetterResponse or as a future error.
+		if _, dead := res.(*actor.DeadLetterResponse); !dead && err == nil {
 			return nil
 		}
 		e.grains.forget(kind, channelKey(appID, channel))
@@ -226,6 +227,9 @@ func (e *Engine) ChannelInfo(ctx context.Context, app *App, channel string, with
 	req := &messages.ChannelInfoRequest{AppId: app.ID, Channel: channel, WithUsers: withUsers}
 	for attempt := 0; attempt < 3; attempt++ {
 		res, err := e.system.Root.RequestFuture(e.grains.channelPID(app.ID, channel), req, e.askTimeout(ctx)).Result()
+		if errors.Is(err, actor.ErrDeadLetter) {
+			res, err = &actor.DeadLetterResponse{}, nil
+		}
 		if err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
 		}
