@@ -193,29 +193,31 @@ func (e *Engine) Publish(ctx context.Context, app *App, ev Event) error {
 		AppId: app.ID, Channel: ev.Channel, Event: ev.Name, Data: []byte(ev.Data),
 		ExcludeSocketId: ev.ExcludeSocketID, AcceptedUnixNano: ev.Accepted.UnixNano(), Trace: ev.Trace,
 	}
-	return e.askGrain(ctx, channelKind, app.ID, ev.Channel, msg)
+	_, err := e.askChannelGrain(ctx, app.ID, ev.Channel, msg)
+	return err
 }
 
-// askGrain sends msg to a channel grain as a request and waits for any answer, retrying with
-// back-off while the answer is a dead letter.
-func (e *Engine) askGrain(ctx context.Context, kind, appID, channel string, msg any) error {
+// askChannelGrain sends msg to a channel's grain as a request and returns its answer. A grain
+// that was stopping or moving answers with a dead letter (proto.actor reports it either as a
+// DeadLetterResponse or as a future error): the request is sent again, to the grain now in
+// charge, with back-off, for about three seconds.
+func (e *Engine) askChannelGrain(ctx context.Context, appID, channel string, msg any) (any, error) {
 	backoff := 25 * time.Millisecond
 	for attempt := 0; ; attempt++ {
 		res, err := e.system.Root.RequestFuture(e.grains.channelPID(appID, channel), msg, e.askTimeout(ctx)).Result()
 		if err != nil && !errors.Is(err, actor.ErrDeadLetter) {
-			return fmt.Errorf("%w: %v", ErrUnavailable, err)
+			return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
 		}
-		// proto.actor reports a dead grain either as a DeadLetterResponse or as a future error.
 		if _, dead := res.(*actor.DeadLetterResponse); !dead && err == nil {
-			return nil
+			return res, nil
 		}
-		e.grains.forget(kind, channelKey(appID, channel))
+		e.grains.forget(channelKind, channelKey(appID, channel))
 		if attempt == 7 { // 25 ms doubling: about 3 s in all
-			return fmt.Errorf("%w: the channel's grain did not answer", ErrUnavailable)
+			return nil, fmt.Errorf("%w: the channel's grain did not answer", ErrUnavailable)
 		}
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return nil, ctx.Err()
 		case <-time.After(backoff):
 		}
 		backoff *= 2
@@ -224,27 +226,15 @@ func (e *Engine) askGrain(ctx context.Context, kind, appID, channel string, msg 
 
 // ChannelInfo asks the channel's grain for its counts (and members, withUsers).
 func (e *Engine) ChannelInfo(ctx context.Context, app *App, channel string, withUsers bool) (*messages.ChannelInfo, error) {
-	req := &messages.ChannelInfoRequest{AppId: app.ID, Channel: channel, WithUsers: withUsers}
-	for attempt := 0; attempt < 3; attempt++ {
-		res, err := e.system.Root.RequestFuture(e.grains.channelPID(app.ID, channel), req, e.askTimeout(ctx)).Result()
-		if errors.Is(err, actor.ErrDeadLetter) {
-			res, err = &actor.DeadLetterResponse{}, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
-		}
-		switch r := res.(type) {
-		case *messages.ChannelInfo:
-			return r, nil
-		case *actor.DeadLetterResponse:
-			e.grains.forget(channelKind, channelKey(app.ID, channel))
-			time.Sleep(time.Duration(attempt+1) * 50 * time.Millisecond)
-			continue // the grain was stopping or moving: the next lookup finds the one in charge
-		default:
-			return nil, fmt.Errorf("%w: unexpected %T", ErrUnavailable, res)
-		}
+	res, err := e.askChannelGrain(ctx, app.ID, channel, &messages.ChannelInfoRequest{AppId: app.ID, Channel: channel, WithUsers: withUsers})
+	if err != nil {
+		return nil, err
 	}
-	return nil, ErrUnavailable
+	info, ok := res.(*messages.ChannelInfo)
+	if !ok {
+		return nil, fmt.Errorf("%w: unexpected %T", ErrUnavailable, res)
+	}
+	return info, nil
 }
 
 // leaveHandOver is how long a leaving member keeps its grains after announcing that it

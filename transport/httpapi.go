@@ -351,6 +351,20 @@ func (f infoFields) any() bool { return f.userCount || f.subscriptionCount }
 
 // parseInfo reads info=a,b. user_count is only for presence channels (400 otherwise).
 func parseInfo(info string, channels []protocol.Channel) (infoFields, *apiError) {
+	f, apiErr := parseInfoFields(info)
+	if apiErr != nil || !f.userCount {
+		return f, apiErr
+	}
+	for _, ch := range channels {
+		if ch.Kind != protocol.Presence {
+			return f, errorf(http.StatusBadRequest, "user_count is only available for presence channels (%s)", ch.Name)
+		}
+	}
+	return f, nil
+}
+
+// parseInfoFields reads the attribute names of info=a,b.
+func parseInfoFields(info string) (infoFields, *apiError) {
 	var f infoFields
 	for _, field := range strings.Split(info, ",") {
 		switch strings.TrimSpace(field) {
@@ -361,13 +375,6 @@ func parseInfo(info string, channels []protocol.Channel) (infoFields, *apiError)
 			f.subscriptionCount = true
 		default:
 			return f, errorf(http.StatusBadRequest, "unknown info attribute %q", field)
-		}
-	}
-	if f.userCount {
-		for _, ch := range channels {
-			if ch.Kind != protocol.Presence {
-				return f, errorf(http.StatusBadRequest, "user_count is only available for presence channels (%s)", ch.Name)
-			}
 		}
 	}
 	return f, nil
@@ -391,21 +398,12 @@ func (s *Server) channelAttributes(ctx context.Context, app *actors.App, ch prot
 func (s *Server) listChannels(ctx context.Context, r *apiRequest) (any, *apiError) {
 	q := r.URL.Query()
 	prefix := q.Get("filter_by_prefix")
-	var f infoFields
-	if info := q.Get("info"); info != "" {
-		for _, field := range strings.Split(info, ",") {
-			switch field {
-			case "user_count":
-				if !strings.HasPrefix(prefix, "presence-") {
-					return nil, errorf(http.StatusBadRequest, "info=user_count needs filter_by_prefix=presence-")
-				}
-				f.userCount = true
-			case "subscription_count":
-				f.subscriptionCount = true
-			default:
-				return nil, errorf(http.StatusBadRequest, "unknown info attribute %q", field)
-			}
-		}
+	f, apiErr := parseInfoFields(q.Get("info"))
+	if apiErr != nil {
+		return nil, apiErr
+	}
+	if f.userCount && !strings.HasPrefix(prefix, "presence-") {
+		return nil, errorf(http.StatusBadRequest, "info=user_count needs filter_by_prefix=presence-")
 	}
 	names, err := s.engine.ChannelsOnAllNodes(ctx, r.app, prefix)
 	if err != nil {
@@ -413,10 +411,7 @@ func (s *Server) listChannels(ctx context.Context, r *apiRequest) (any, *apiErro
 	}
 	sort.Strings(names)
 	channels := map[string]map[string]int64{}
-	for _, name := range names {
-		if !strings.HasPrefix(name, prefix) {
-			continue
-		}
+	for _, name := range names { // already filtered by prefix on each node
 		attrs := map[string]int64{}
 		if f.any() {
 			ch, _ := protocol.ParseChannel(name, len(name))
