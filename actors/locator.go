@@ -123,12 +123,6 @@ func (r *localRegistry) all() []*actor.PID {
 	return out
 }
 
-func (r *localRegistry) len() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.pids)
-}
-
 // channelKey is the registry key of (app, channel). App ids and channel names cannot hold NUL.
 func channelKey(appID, channel string) string { return appID + "\x00" + channel }
 

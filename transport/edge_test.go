@@ -272,20 +272,7 @@ func TestConnectionRatePerApp(t *testing.T) {
 	ws, _, _, _ := startServerWith(t, transport.Options{Apps: map[string]transport.AppPolicy{
 		limited.ID: {MaxConnectionsPerSecond: 2},
 	}}, limited, other)
-	refused := 0
-	for range 20 {
-		c, err := pusherclient.Dial(testCtx(t), creds(limited).WebSocketURL(ws))
-		var ce *pusherclient.CloseError
-		switch {
-		case err == nil:
-			_ = c.Close()
-		case errors.As(err, &ce) && ce.Code == protocol.CodeOverCapacity:
-			refused++
-		default:
-			t.Fatalf("dial: %v", err)
-		}
-	}
-	if refused == 0 {
+	if refused := dialFlood(t, ws, limited, 20); refused == 0 {
 		t.Fatal("20 quick connections at 2 per second: none refused")
 	}
 	for range 20 {

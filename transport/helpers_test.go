@@ -581,3 +581,22 @@ func (l smallSendBuffers) Accept() (net.Conn, error) {
 	}
 	return c, err
 }
+
+// dialFlood opens n connections to app as fast as it can, closing each that is admitted, and
+// returns how many were refused with 4100 (over capacity). Any other failure fails the test.
+func dialFlood(t *testing.T, ws string, app *actors.App, n int) (refused int) {
+	t.Helper()
+	for range n {
+		c, err := pusherclient.Dial(testCtx(t), creds(app).WebSocketURL(ws))
+		var ce *pusherclient.CloseError
+		switch {
+		case err == nil:
+			_ = c.Close()
+		case errors.As(err, &ce) && ce.Code == protocol.CodeOverCapacity:
+			refused++
+		default:
+			t.Fatalf("dial: %v", err)
+		}
+	}
+	return refused
+}

@@ -1,7 +1,6 @@
 package transport_test
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -168,20 +167,7 @@ func TestHostileClients(t *testing.T) {
 				pingPong(t, c)
 			}},
 			{"connection flood on another app", func(t *testing.T) {
-				refused := 0
-				for range 100 {
-					c, err := pusherclient.Dial(testCtx(t), creds(flooded).WebSocketURL(ws))
-					var ce *pusherclient.CloseError
-					switch {
-					case err == nil:
-						_ = c.Close()
-					case errors.As(err, &ce) && ce.Code == protocol.CodeOverCapacity:
-						refused++
-					default:
-						t.Fatalf("dial: %v", err)
-					}
-				}
-				if refused == 0 {
+				if refused := dialFlood(t, ws, flooded, 100); refused == 0 {
 					t.Fatal("100 quick connections at 5 per second: none refused with 4100")
 				}
 			}},
