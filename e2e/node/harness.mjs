@@ -97,36 +97,25 @@ function heraldBin() {
 }
 
 /**
- * Starts herald with `config` (written as YAML: JSON is valid YAML) and resolves once it prints
- * `herald listening on HOST:PORT`. If `t` (a test context) is given, the server is stopped when
- * that test ends and its output is printed if the test failed.
+ * Spawns herald with a config file. Every output line goes to `record(stream, line)`; `exited`
+ * resolves with {code, signal} (or {error}) when the process ends, `address` with HOST:PORT when
+ * it prints `herald listening on`. The process is killed if the test process exits first.
  */
-export async function startHerald(config, t) {
-  const dir = await mkdtemp(path.join(tmpdir(), 'herald-e2e-'));
-  const file = path.join(dir, 'herald.yaml');
-  // Several servers run at once: unless a test asks for a metrics address, take a free one.
-  await writeFile(file, JSON.stringify({ metrics_listen: '127.0.0.1:0', ...config }, null, 2));
-
+function spawnHerald(file, record) {
   const child = spawn(heraldBin(), ['--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
   liveChildren.add(child);
-  const lines = [];
-  const record = (stream, line) => {
-    lines.push(`[${stream}] ${line}`);
-    if (lines.length > MAX_LOG_LINES) lines.splice(0, lines.length - MAX_LOG_LINES);
-  };
-
   const exited = new Promise((resolve) => {
     child.on('exit', (code, signal) => {
       liveChildren.delete(child);
+      record('harness', `exited code=${code} signal=${signal}`);
       resolve({ code, signal });
     });
     child.on('error', (err) => {
-      record('spawn', String(err));
       liveChildren.delete(child);
+      record('spawn', String(err));
       resolve({ code: null, signal: null, error: err });
     });
   });
-
   const address = new Promise((resolve) => {
     for (const [name, stream] of [
       ['stdout', child.stdout],
@@ -147,6 +136,26 @@ export async function startHerald(config, t) {
       });
     }
   });
+  return { child, exited, address };
+}
+
+/**
+ * Starts herald with `config` (written as YAML: JSON is valid YAML) and resolves once it prints
+ * `herald listening on HOST:PORT`. If `t` (a test context) is given, the server is stopped when
+ * that test ends and its output is printed if the test failed.
+ */
+export async function startHerald(config, t) {
+  const dir = await mkdtemp(path.join(tmpdir(), 'herald-e2e-'));
+  const file = path.join(dir, 'herald.yaml');
+  // Several servers run at once: unless a test asks for a metrics address, take a free one.
+  await writeFile(file, JSON.stringify({ metrics_listen: '127.0.0.1:0', ...config }, null, 2));
+
+  const lines = [];
+  const record = (stream, line) => {
+    lines.push(`[${stream}] ${line}`);
+    if (lines.length > MAX_LOG_LINES) lines.splice(0, lines.length - MAX_LOG_LINES);
+  };
+  const { child, exited, address } = spawnHerald(file, record);
 
   const logs = () => lines.join('\n');
   let stopping;
@@ -888,41 +897,9 @@ class ClusterNode {
     await writeFile(file, JSON.stringify(config, null, 2));
     this.members = 0;
     this.record('harness', `starting ${this.name}`);
-    const child = spawn(heraldBin(), ['--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const { child, exited, address } = spawnHerald(file, (stream, line) => this.record(stream, line));
     this.child = child;
-    liveChildren.add(child);
-    this.exited = new Promise((resolve) => {
-      child.on('exit', (code, signal) => {
-        liveChildren.delete(child);
-        this.record('harness', `${this.name} exited code=${code} signal=${signal}`);
-        resolve({ code, signal });
-      });
-      child.on('error', (err) => {
-        liveChildren.delete(child);
-        this.record('spawn', String(err));
-        resolve({ code: null, signal: null, error: err });
-      });
-    });
-    const address = new Promise((resolve) => {
-      for (const [name, stream] of [
-        ['stdout', child.stdout],
-        ['stderr', child.stderr],
-      ]) {
-        let buf = '';
-        stream.setEncoding('utf8');
-        stream.on('data', (chunk) => {
-          buf += chunk;
-          let nl;
-          while ((nl = buf.indexOf('\n')) >= 0) {
-            const line = buf.slice(0, nl).replace(/\r$/, '');
-            buf = buf.slice(nl + 1);
-            this.record(name, line);
-            const m = name === 'stdout' && LISTENING.exec(line);
-            if (m) resolve(m[1]);
-          }
-        });
-      }
-    });
+    this.exited = exited;
     const outcome = await Promise.race([
       address.then((addr) => ({ addr })),
       this.exited.then((res) => ({ exited: res })),
