@@ -418,3 +418,43 @@ func rate(n int64, d time.Duration) float64 {
 	}
 	return float64(n) / d.Seconds()
 }
+
+// deliveryRun is what a delivery scenario (fanout, channels, client-events) hands to
+// finishDeliveries once its send phase is over.
+type deliveryRun struct {
+	rcv           []*receiver
+	expect        []*okSet
+	shards        *shardedHistogram
+	start         time.Time
+	sendPhase     time.Duration
+	stopProgress  func()
+	clientCPU0    float64
+	setup, before *ProcSample
+	sent          int64
+}
+
+// finishDeliveries waits for the deliveries in flight (bounded by the drain), then fills in
+// the delivery figures of the result.
+func (r *runner) finishDeliveries(ctx context.Context, d deliveryRun) {
+	var want int64
+	for i, rc := range d.rcv {
+		if rc != nil {
+			want += d.expect[i].count()
+		}
+	}
+	r.drain(ctx, d.rcv, want)
+	d.stopProgress()
+	after := r.sample()
+	r.res.ClientCPU = selfCPU() - d.clientCPU0
+	end := r.tally(d.rcv, d.expect)
+	if sendEnd := d.start.Add(d.sendPhase); end.Before(sendEnd) {
+		end = sendEnd
+	}
+	r.res.Sent = d.sent - r.res.SendErrors
+	r.res.Elapsed = end.Sub(d.start).Seconds()
+	r.res.DeliveryRate = rate(r.res.Delivered, end.Sub(d.start))
+	r.res.OfferedRate = rate(r.res.Offered, d.sendPhase)
+	r.res.setHist("delivery", d.shards.merged())
+	r.res.Primary = "delivery"
+	r.res.finishServer(d.setup, d.before, after)
+}

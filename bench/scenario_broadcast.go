@@ -125,28 +125,10 @@ func (r *runner) broadcast(ctx context.Context, nChannels, subsPer, batch int) e
 	wg.Wait()
 	sendPhase := time.Since(start)
 
-	var want int64
-	for i, rc := range rcv {
-		if rc != nil {
-			want += expect[i].count()
-		}
-	}
-	r.drain(ctx, rcv, want)
-	stop()
-	after := r.sample()
-	r.res.ClientCPU = selfCPU() - cpu0
-	last := r.tally(rcv, expect)
-	end := last
-	if end.Before(start.Add(sendPhase)) {
-		end = start.Add(sendPhase)
-	}
-	r.res.Elapsed = end.Sub(start).Seconds()
-	r.res.DeliveryRate = rate(r.res.Delivered, end.Sub(start))
-	r.res.OfferedRate = rate(r.res.Offered, sendPhase)
-	r.res.Sent = sent.Load() - r.res.SendErrors
-	r.res.setHist("delivery", shards.merged())
-	r.res.Primary = "delivery"
-	r.res.finishServer(setup, before, after)
+	r.finishDeliveries(ctx, deliveryRun{
+		rcv: rcv, expect: expect, shards: shards, start: start, sendPhase: sendPhase,
+		stopProgress: stop, clientCPU0: cpu0, setup: setup, before: before, sent: sent.Load(),
+	})
 	return nil
 }
 
