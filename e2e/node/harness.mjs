@@ -1191,3 +1191,16 @@ export async function startClusterEach(n, nodeConfig, opts = {}, t) {
   }
   return c;
 }
+
+/** Triggers `event` on `channels` through `node` with the `pusher` library and asserts the 200. */
+export async function triggerThrough(node, appCfg, channels, event, data, params) {
+  const res = await libResult(httpClient(node, appCfg).trigger(channels, event, data, params));
+  if (res.status !== 200) throw new Error(`trigger through ${node.name ?? node.port}: ${res.status} ${res.text}`);
+}
+
+/** A pusher-js client on `node`, connected. */
+export async function connectedClient(t, node, appCfg, opts = {}) {
+  const c = pusherClient(node, appCfg, opts, t);
+  await connected(c);
+  return c;
+}

@@ -8,6 +8,7 @@ import { describe, test } from 'node:test';
 
 import {
   app,
+  triggerThrough as trigger,
   apiRequest,
   collectEvents,
   connected,
@@ -30,11 +31,6 @@ function hasEtcd() {
   }
 }
 const skip = hasEtcd() ? false : 'no etcd binary on the PATH: install it with `go tool task e2e:etcd` (apt-get install etcd-server)';
-
-async function trigger(node, appCfg, channels, event, data) {
-  const res = await libResult(httpClient(node, appCfg).trigger(channels, event, data));
-  assert.equal(res.status, 200, `trigger through ${node.name}: ${res.text}`);
-}
 
 describe('cluster with the etcd provider', { skip }, () => {
   test('cross-node delivery, presence across nodes, and kill -9 member removal', async (t) => {

@@ -11,6 +11,8 @@ import { setTimeout as delay } from 'node:timers/promises';
 
 import {
   app,
+  connectedClient as clientOn,
+  triggerThrough as trigger,
   apiRequest,
   appPath,
   channelAuth,
@@ -34,17 +36,6 @@ import {
 function figure(t, text) {
   t.diagnostic(`cluster figure: ${text}`);
   process.stderr.write(`# cluster figure: ${text}\n`);
-}
-
-async function trigger(node, appCfg, channels, event, data, params) {
-  const res = await libResult(httpClient(node, appCfg).trigger(channels, event, data, params));
-  assert.equal(res.status, 200, `trigger through ${node.name}: ${res.text}`);
-}
-
-async function clientOn(t, node, appCfg, opts = {}) {
-  const c = pusherClient(node, appCfg, opts, t);
-  await connected(c);
-  return c;
 }
 
 async function usersOf(node, appCfg, channel) {

@@ -8,6 +8,8 @@ import { describe, test } from 'node:test';
 
 import {
   app,
+  connectedClient,
+  triggerThrough,
   appPath,
   channelAuth,
   collectEvents,
@@ -38,16 +40,13 @@ function get(i, path, params = {}, appCfg = main) {
 }
 
 /** Triggers `event` on `channel` through node i and waits for the 200. */
-async function trigger(i, channel, event, data, params) {
-  const res = await libResult(httpClient(node(i), main).trigger(channel, event, data, params));
-  assert.equal(res.status, 200, `trigger through ${node(i).name}: ${res.text}`);
+function trigger(i, channel, event, data, params) {
+  return triggerThrough(node(i), main, channel, event, data, params);
 }
 
 /** A pusher-js client on node i, connected. */
-async function clientOn(t, i, opts = {}, appCfg = main) {
-  const c = pusherClient(node(i), appCfg, opts, t);
-  await connected(c);
-  return c;
+function clientOn(t, i, opts = {}, appCfg = main) {
+  return connectedClient(t, node(i), appCfg, opts);
 }
 
 describe('cluster delivery', () => {
