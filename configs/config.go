@@ -1,6 +1,8 @@
 // Package configs loads herald's configuration with koanf: the embedded default.yaml, then an
 // optional YAML file, then HERALD_* environment variables, then command-line overrides. It owns
-// the typed Config and its validation, and imports nothing of herald.
+// the typed Config, the one model of an app (App), and their validation. default.yaml is the only
+// source of default values: no Go code restates one, and tests start from Default().
+// It imports only protocol (for the Pusher limits an app has).
 package configs
 
 import (
@@ -10,6 +12,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -20,6 +23,8 @@ import (
 	"github.com/knadh/koanf/providers/file"
 	"github.com/knadh/koanf/providers/rawbytes"
 	"github.com/knadh/koanf/v2"
+
+	"github.com/herald-io/herald/protocol"
 )
 
 //go:embed default.yaml
@@ -35,6 +40,7 @@ type Config struct {
 	PongTimeout          time.Duration   `koanf:"pong_timeout"`
 	WriteQueueBytes      int             `koanf:"write_queue_bytes"`
 	ShutdownGrace        time.Duration   `koanf:"shutdown_grace"`
+	RequestTimeout       time.Duration   `koanf:"request_timeout"`
 	Log                  Log             `koanf:"log"`
 	Cluster              Cluster         `koanf:"cluster"`
 	Webhooks             WebhookDelivery `koanf:"webhooks"`
@@ -97,17 +103,17 @@ type WebhookDelivery struct {
 	Delay          time.Duration `koanf:"delay"`
 }
 
-// WebhookEventTypes are the webhook event names an app's targets may ask for.
-var WebhookEventTypes = []string{"channel_occupied", "channel_vacated", "member_added", "member_removed",
-	"client_event", "cache_miss", "subscription_count"}
-
 // Cluster makes the node a member of a proto.actor cluster.
 type Cluster struct {
-	Enabled     bool   `koanf:"enabled"`
-	Name        string `koanf:"name"`
-	Address     string `koanf:"address"`
-	Provider    string `koanf:"provider"`
-	Automanaged struct {
+	Enabled  bool   `koanf:"enabled"`
+	Name     string `koanf:"name"`
+	Address  string `koanf:"address"`
+	Provider string `koanf:"provider"`
+	// RebuildTimeout bounds how long a re-activated grain waits for the members' state.
+	RebuildTimeout time.Duration `koanf:"rebuild_timeout"`
+	// GossipInterval is how often a member shares its connection counts.
+	GossipInterval time.Duration `koanf:"gossip_interval"`
+	Automanaged    struct {
 		Port  int      `koanf:"port"`
 		Seeds []string `koanf:"seeds"`
 	} `koanf:"automanaged"`
@@ -123,20 +129,22 @@ type Log struct {
 	Format string `koanf:"format"`
 }
 
-// App is one Pusher app.
+// App is one Pusher app: its credentials, its settings and its limits. It is the one model of an
+// app in herald: the actors and the transport read it as loaded, and keep their runtime state
+// (connection counts, rate limiter state, metrics) beside it, never in it.
 type App struct {
-	ID                        string        `koanf:"id"`
-	Key                       string        `koanf:"key"`
-	Secret                    string        `koanf:"secret"`
-	Enabled                   bool          `koanf:"enabled"`
-	ClientEvents              bool          `koanf:"client_events"`
-	UserAuthentication        bool          `koanf:"user_authentication"`
-	UserAuthenticationTimeout time.Duration `koanf:"user_authentication_timeout"`
-	CacheTTL                  time.Duration `koanf:"cache_ttl"`
-	SubscriptionCount         bool          `koanf:"subscription_count"`
-	AllowedOrigins            []string      `koanf:"allowed_origins"`
-	Webhooks                  []Webhook     `koanf:"webhooks"`
-	Limits                    Limits        `koanf:"limits"`
+	ID                        string          `koanf:"id"`
+	Key                       string          `koanf:"key"`
+	Secret                    string          `koanf:"secret"`
+	Enabled                   bool            `koanf:"enabled"`
+	ClientEvents              bool            `koanf:"client_events"`
+	UserAuthentication        bool            `koanf:"user_authentication"`
+	UserAuthenticationTimeout time.Duration   `koanf:"user_authentication_timeout"`
+	CacheTTL                  time.Duration   `koanf:"cache_ttl"`
+	SubscriptionCount         bool            `koanf:"subscription_count"`
+	AllowedOrigins            []string        `koanf:"allowed_origins"`
+	Webhooks                  []Webhook       `koanf:"webhooks"`
+	Limits                    protocol.Limits `koanf:"limits"`
 }
 
 // Webhook is one webhook target of an app.
@@ -145,22 +153,38 @@ type Webhook struct {
 	EventTypes []string `koanf:"event_types"`
 }
 
-// Limits are an app's limits; see default.yaml for their meaning and defaults.
-type Limits struct {
-	MaxConnections            int `koanf:"max_connections"`
-	MaxClientEventsPerSecond  int `koanf:"max_client_events_per_second"`
-	MaxBackendEventsPerSecond int `koanf:"max_backend_events_per_second"`
-	MaxReadRequestsPerSecond  int `koanf:"max_read_requests_per_second"`
-	MaxPresenceMembers        int `koanf:"max_presence_members"`
-	MaxPresenceMemberSize     int `koanf:"max_presence_member_size"`
-	MaxEventDataSize          int `koanf:"max_event_data_size"`
-	MaxEventNameLength        int `koanf:"max_event_name_length"`
-	MaxChannelNameLength      int `koanf:"max_channel_name_length"`
-	MaxChannelsPerEvent       int `koanf:"max_channels_per_event"`
-	MaxBatchEvents            int `koanf:"max_batch_events"`
-	MaxMessageSize            int `koanf:"max_message_size"`
-	MaxConnectionsPerSecond   int `koanf:"max_connections_per_second"`
-	MaxSubscribesPerSecond    int `koanf:"max_subscribes_per_second"`
+// Wants reports whether the target gets events of type name (no event_types: every type).
+func (w Webhook) Wants(name string) bool {
+	return len(w.EventTypes) == 0 || slices.Contains(w.EventTypes, name)
+}
+
+// WantsWebhook reports whether some target of the app gets events of type name, so that a
+// producer can skip building an event nobody gets.
+func (a *App) WantsWebhook(name string) bool {
+	for _, w := range a.Webhooks {
+		if w.Wants(name) {
+			return true
+		}
+	}
+	return false
+}
+
+// Default is the embedded default configuration, the starting point of every test: a change
+// to default.yaml is a change everywhere.
+func Default() *Config {
+	cfg, err := Load("", nil, nil)
+	if err != nil {
+		panic("configs: the embedded default.yaml does not load: " + err.Error())
+	}
+	return cfg
+}
+
+// DefaultApp is the embedded default app with the given credentials: every option and limit
+// as default.yaml has it. Tests build their apps from it.
+func DefaultApp(id, key, secret string) App {
+	a := Default().Apps[0]
+	a.ID, a.Key, a.Secret = id, key, secret
+	return a
 }
 
 // EnvPrefix starts every environment variable herald reads.
@@ -281,12 +305,14 @@ func loadEnv(environ []string) (envLayers, error) {
 			if layers.apps[i] == nil {
 				layers.apps[i] = koanf.New(".")
 			}
-			if err := layers.apps[i].Set(strings.Join(parts[2:], "."), envValue(value)); err != nil {
+			appKey := strings.Join(parts[2:], ".")
+			if err := layers.apps[i].Set(appKey, envValue(appListKeys, appKey, value)); err != nil {
 				return layers, err
 			}
 			continue
 		}
-		top[strings.Join(parts, ".")] = envValue(value)
+		topKey := strings.Join(parts, ".")
+		top[topKey] = envValue(configListKeys, topKey, value)
 	}
 	if err := layers.top.Load(confmap.Provider(top, "."), nil); err != nil {
 		return layers, err
@@ -294,23 +320,71 @@ func loadEnv(environ []string) (envLayers, error) {
 	return layers, nil
 }
 
-// envValue lets "a,b" become a list (for event_types); everything else stays a string that
-// koanf's decoder converts to the field's type.
-func envValue(v string) any {
-	if strings.Contains(v, ",") {
+// envValue is an environment value as koanf should see it: a comma-separated list for a key
+// whose field is a list (connection_rate_exempt, seeds, allowed_origins...), the string as it
+// is for every other key, so that HERALD_APPS__0__SECRET=s3,cr3t stays one secret.
+func envValue(listKeys map[string]bool, key, v string) any {
+	if listKeys[key] {
 		return strings.Split(v, ",")
 	}
 	return v
 }
 
-// Validate reports the first problem that would make the config unusable.
+// The keys whose fields are lists of strings, found from the koanf tags of Config and App.
+var (
+	configListKeys = listKeys(reflect.TypeFor[Config](), "")
+	appListKeys    = listKeys(reflect.TypeFor[App](), "")
+)
+
+func listKeys(t reflect.Type, prefix string) map[string]bool {
+	out := map[string]bool{}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		tag := f.Tag.Get("koanf")
+		if tag == "" {
+			continue
+		}
+		switch {
+		case f.Type.Kind() == reflect.Slice && f.Type.Elem().Kind() == reflect.String:
+			out[prefix+tag] = true
+		case f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeFor[time.Duration]():
+			for k := range listKeys(f.Type, prefix+tag+".") {
+				out[k] = true
+			}
+		}
+	}
+	return out
+}
+
+// Validate reports every problem that would make the config unusable, joined.
 func (c *Config) Validate() error {
 	var errs []error
 	if c.Listen == "" {
 		errs = append(errs, errors.New("listen is empty"))
 	}
 	if c.ActivityTimeout < time.Second {
-		errs = append(errs, errors.New("activity_timeout must be at least 1s"))
+		errs = append(errs, fmt.Errorf("activity_timeout %v: must be at least 1s", c.ActivityTimeout))
+	}
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{
+		{"pong_timeout", c.PongTimeout}, {"shutdown_grace", c.ShutdownGrace}, {"request_timeout", c.RequestTimeout},
+		{"cluster.rebuild_timeout", c.Cluster.RebuildTimeout}, {"cluster.gossip_interval", c.Cluster.GossipInterval},
+		{"webhooks.batch_window", c.Webhooks.BatchWindow}, {"webhooks.timeout", c.Webhooks.Timeout},
+		{"webhooks.initial_backoff", c.Webhooks.InitialBackoff}, {"webhooks.max_backoff", c.Webhooks.MaxBackoff},
+		{"webhooks.retry_for", c.Webhooks.RetryFor}, {"webhooks.delay", c.Webhooks.Delay},
+	} {
+		if d.v <= 0 {
+			errs = append(errs, fmt.Errorf("%s %v: must be more than 0", d.key, d.v))
+		}
+	}
+	if c.WriteQueueBytes <= 0 {
+		errs = append(errs, fmt.Errorf("write_queue_bytes %d: must be more than 0", c.WriteQueueBytes))
+	}
+	if c.Webhooks.BatchMaxEvents <= 0 || c.Webhooks.QueueLimit <= 0 {
+		errs = append(errs, fmt.Errorf("webhooks.batch_max_events %d and webhooks.queue_limit %d: must be more than 0",
+			c.Webhooks.BatchMaxEvents, c.Webhooks.QueueLimit))
 	}
 	if c.Cluster.Enabled {
 		if c.Cluster.Address == "" || c.Cluster.Name == "" {
@@ -354,8 +428,12 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("apps[%d]: duplicate key %q", i, a.Key))
 		}
 		ids[a.ID], keys[a.Key] = true, true
-		if a.Limits.MaxConnectionsPerSecond < 0 || a.Limits.MaxSubscribesPerSecond < 0 {
-			errs = append(errs, fmt.Errorf("apps[%d].limits: rates must be 0 (off) or more", i))
+		errs = append(errs, validateLimits(fmt.Sprintf("apps[%d].limits", i), a.Limits)...)
+		if a.CacheTTL <= 0 {
+			errs = append(errs, fmt.Errorf("apps[%d].cache_ttl %v: must be more than 0", i, a.CacheTTL))
+		}
+		if a.UserAuthenticationTimeout <= 0 {
+			errs = append(errs, fmt.Errorf("apps[%d].user_authentication_timeout %v: must be more than 0", i, a.UserAuthenticationTimeout))
 		}
 		for _, o := range a.AllowedOrigins {
 			if !validOrigin(o) {
@@ -369,13 +447,38 @@ func (c *Config) Validate() error {
 				errs = append(errs, fmt.Errorf("apps[%d].webhooks[%d]: url %q must be http(s)://host/...", i, j, w.URL))
 			}
 			for _, t := range w.EventTypes {
-				if !slices.Contains(WebhookEventTypes, t) {
-					errs = append(errs, fmt.Errorf("apps[%d].webhooks[%d]: unknown event type %q (one of %v)", i, j, t, WebhookEventTypes))
+				if !slices.Contains(protocol.WebhookEventTypes, t) {
+					errs = append(errs, fmt.Errorf("apps[%d].webhooks[%d]: unknown event type %q (one of %v)", i, j, t, protocol.WebhookEventTypes))
 				}
 			}
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// validateLimits checks that every size limit is positive (there is no "unlimited" size) and
+// that every rate or count limit is 0 (off) or more.
+func validateLimits(where string, l protocol.Limits) []error {
+	var errs []error
+	v := reflect.ValueOf(l)
+	for i := range v.NumField() {
+		name := v.Type().Field(i).Tag.Get("koanf")
+		n := v.Field(i).Int()
+		switch {
+		case sizeLimits[name] && n <= 0:
+			errs = append(errs, fmt.Errorf("%s.%s %d: must be more than 0", where, name, n))
+		case n < 0:
+			errs = append(errs, fmt.Errorf("%s.%s %d: must be 0 (off) or more", where, name, n))
+		}
+	}
+	return errs
+}
+
+// sizeLimits are the limits that must be positive; the others may be 0 for "no limit".
+var sizeLimits = map[string]bool{
+	"max_presence_members": true, "max_presence_member_size": true, "max_event_data_size": true,
+	"max_event_name_length": true, "max_channel_name_length": true, "max_channels_per_event": true,
+	"max_batch_events": true, "max_message_size": true,
 }
 
 // validOrigin accepts what a browser sends as Origin (scheme://host[:port]), a host starting

@@ -49,15 +49,13 @@ const ServerToUserPrefix = "#server-to-user-"
 var ErrInvalidChannel = errors.New("invalid channel name")
 
 // ParseChannel validates a channel name against the Pusher rules (at most maxLen bytes of
-// A-Z a-z 0-9 _ - = @ , . ;) and classifies it. maxLen <= 0 means Pusher's 164.
+// A-Z a-z 0-9 _ - = @ , . ;) and classifies it. maxLen is the app's max_channel_name_length;
+// 0 or less checks the characters only.
 func ParseChannel(name string, maxLen int) (Channel, error) {
-	if maxLen <= 0 {
-		maxLen = DefaultLimits.MaxChannelNameLength
-	}
 	if name == "" {
 		return Channel{}, fmt.Errorf("%w: empty", ErrInvalidChannel)
 	}
-	if len(name) > maxLen {
+	if maxLen > 0 && len(name) > maxLen {
 		return Channel{}, fmt.Errorf("%w: longer than %d characters", ErrInvalidChannel, maxLen)
 	}
 	for i := 0; i < len(name); i++ {
@@ -65,16 +63,12 @@ func ParseChannel(name string, maxLen int) (Channel, error) {
 			return Channel{}, fmt.Errorf("%w: character %q not allowed", ErrInvalidChannel, name[i])
 		}
 	}
-	return classify(name), nil
+	return ClassifyChannel(name), nil
 }
 
-// ParseServerToUserChannel recognises "#server-to-user-{id}", which only the HTTP API may use.
-func ParseServerToUserChannel(name string) (userID string, ok bool) {
-	id, ok := strings.CutPrefix(name, ServerToUserPrefix)
-	return id, ok && id != ""
-}
-
-func classify(name string) Channel {
+// ClassifyChannel tells the kind of a channel name that ParseChannel accepted before (a grain's
+// or a fan-out's own name), without checking it again.
+func ClassifyChannel(name string) Channel {
 	c := Channel{Name: name}
 	rest := name
 	switch {
@@ -87,6 +81,12 @@ func classify(name string) Channel {
 	}
 	c.Cache = strings.HasPrefix(rest, "cache-")
 	return c
+}
+
+// ParseServerToUserChannel recognises "#server-to-user-{id}", which only the HTTP API may use.
+func ParseServerToUserChannel(name string) (userID string, ok bool) {
+	id, ok := strings.CutPrefix(name, ServerToUserPrefix)
+	return id, ok && id != ""
 }
 
 var validChannelByte = func() (t [256]bool) {
@@ -104,14 +104,6 @@ var validChannelByte = func() (t [256]bool) {
 	}
 	return t
 }()
-
-// ValidEventName reports whether an event name is non-empty and within maxLen bytes.
-func ValidEventName(name string, maxLen int) bool {
-	if maxLen <= 0 {
-		maxLen = DefaultLimits.MaxEventNameLength
-	}
-	return name != "" && len(name) <= maxLen
-}
 
 // IsClientEvent reports whether the event name is one a client may send to other subscribers.
 func IsClientEvent(name string) bool { return strings.HasPrefix(name, "client-") }

@@ -1,16 +1,16 @@
-package actors
+package channel
 
 import (
-	"strconv"
+	"encoding/json"
 
 	"github.com/herald-io/herald/protocol"
 )
 
-// roster is a presence channel's members: user id -> user_info and open subscriptions. Each
-// member keeps its roster entries already escaped for the double-encoded frame, and the roster
-// keeps their concatenation, appended to on join and rebuilt (by copying, not re-encoding)
-// after a leave. So a join costs one copy of the roster into the subscriber's frame, and the
-// frame itself is reused until the roster changes.
+// roster is a presence channel's members: user id -> user_info and open subscriptions per node.
+// Each member keeps its parts of the subscription_succeeded frame already encoded
+// (protocol.PresenceMember), and the roster keeps their concatenation, appended to on a join and
+// rebuilt (by copying, not re-encoding) after a leave. So a join costs one copy of the roster
+// into the new subscriber's frame, and that frame is reused until the roster changes.
 type roster struct {
 	members map[string]*member
 	order   []*member // members in join order (swap-removed)
@@ -21,11 +21,8 @@ type roster struct {
 }
 
 type member struct {
-	id            string
+	protocol.PresenceMember
 	pos           int            // index in roster.order
-	info          []byte         // user_info JSON, or nil
-	escID         []byte         // `"id"` escaped for the inside of a JSON string
-	escEntry      []byte         // `"id":info` escaped likewise
 	subscriptions int            // open subscriptions of this user on the channel, all nodes
 	perNode       map[string]int // node key -> subscriptions there
 }
@@ -40,7 +37,7 @@ func (r *roster) count() int { return len(r.members) }
 func (r *roster) userIDs() []string {
 	out := make([]string, len(r.order))
 	for i, m := range r.order {
-		out[i] = m.id
+		out[i] = m.ID
 	}
 	return out
 }
@@ -48,11 +45,10 @@ func (r *roster) userIDs() []string {
 func (r *roster) has(userID string) bool { _, ok := r.members[userID]; return ok }
 
 // add counts one subscription of userID from node and reports whether the user is new.
-func (r *roster) add(userID string, info []byte, node string) bool {
+func (r *roster) add(userID string, info json.RawMessage, node string) bool {
 	m, ok := r.members[userID]
 	if !ok {
-		m = newMember(userID, info)
-		m.pos = len(r.order)
+		m = &member{PresenceMember: protocol.NewPresenceMember(userID, info), pos: len(r.order), perNode: map[string]int{}}
 		r.members[userID] = m
 		r.order = append(r.order, m)
 		r.frame = nil
@@ -65,25 +61,13 @@ func (r *roster) add(userID string, info []byte, node string) bool {
 	return !ok
 }
 
-func newMember(userID string, info []byte) *member {
-	id := protocol.AppendJSONString(nil, userID)
-	entry := appendInfo(append(append([]byte(nil), id...), ':'), info)
-	return &member{
-		id:       userID,
-		info:     info,
-		escID:    protocol.AppendJSONEscaped(nil, string(id)),
-		escEntry: protocol.AppendJSONEscaped(nil, string(entry)),
-		perNode:  map[string]int{},
-	}
-}
-
 func (r *roster) appendEntries(m *member) {
 	if len(r.ids) > 0 {
 		r.ids = append(r.ids, ',')
 		r.hash = append(r.hash, ',')
 	}
-	r.ids = append(r.ids, m.escID...)
-	r.hash = append(r.hash, m.escEntry...)
+	r.ids = append(r.ids, m.EscapedID...)
+	r.hash = append(r.hash, m.EscapedEntry...)
 }
 
 // remove drops one subscription of userID from node and reports whether the user left.
@@ -133,49 +117,19 @@ func (r *roster) drop(userID string) {
 	r.stale, r.frame = true, nil
 }
 
-func (r *roster) rebuild() {
-	r.ids, r.hash, r.stale = r.ids[:0], r.hash[:0], false
-	for _, m := range r.order {
-		r.appendEntries(m)
-	}
-}
-
-// succeededFrame is the pusher_internal:subscription_succeeded frame of the channel, with
-// data {"presence":{"ids":[..],"hash":{id:info},"count":n}} as a JSON string.
+// succeededFrame is the channel's pusher_internal:subscription_succeeded frame for a new
+// subscriber, reused until the roster changes.
 func (r *roster) succeededFrame(channel string) []byte {
 	if r.frame != nil {
 		return r.frame
 	}
 	if r.stale {
-		r.rebuild()
+		r.ids, r.hash, r.stale = r.ids[:0], r.hash[:0], false
+		for _, m := range r.order {
+			r.appendEntries(m)
+		}
 	}
-	b := make([]byte, 0, 128+len(channel)+len(r.ids)+len(r.hash))
-	b = append(b, `{"event":"`+protocol.EventSubscriptionSucceeded+`","channel":`...)
-	b = protocol.AppendJSONString(b, channel)
-	b = append(b, `,"data":"{\"presence\":{\"ids\":[`...)
-	b = append(b, r.ids...)
-	b = append(b, `],\"hash\":{`...)
-	b = append(b, r.hash...)
-	b = append(b, `},\"count\":`...)
-	b = strconv.AppendInt(b, int64(len(r.order)), 10)
-	b = append(b, `}}"}`...)
-	r.frame = b
-	return b
-}
-
-// memberJSON is {"user_id":id,"user_info":info}, the data of member_added.
-func memberJSON(userID string, info []byte) string {
-	b := make([]byte, 0, 32+len(userID)+len(info))
-	b = append(b, `{"user_id":`...)
-	b = protocol.AppendJSONString(b, userID)
-	b = append(b, `,"user_info":`...)
-	b = appendInfo(b, info)
-	return string(append(b, '}'))
-}
-
-func appendInfo(b, info []byte) []byte {
-	if len(info) == 0 {
-		return append(b, "null"...)
-	}
-	return append(b, info...)
+	r.frame = protocol.AppendPresenceSucceeded(make([]byte, 0, 128+len(channel)+len(r.ids)+len(r.hash)),
+		channel, r.ids, r.hash, len(r.order))
+	return r.frame
 }

@@ -1,0 +1,455 @@
+// Package channel is the channel grain: the one authority for one app's channel across the
+// cluster. It knows which nodes have subscribers and how many, the presence roster, the cache
+// channel's last event, and produces, exactly once for the whole cluster, the channel's
+// webhooks. It encodes each published event once and sends it to each node with subscribers.
+//
+// The grain itself only receives messages and orders the work; each concern is a small part in
+// plain Go, with no actor context, tested on its own:
+//
+//	subscribers.go  sockets per node, the nodes a publish goes to
+//	roster.go       the presence roster and its subscription_succeeded frame
+//	cache.go        a cache channel's last event and its TTL
+//	debounce.go     Pusher's delay on channel_vacated / member_removed
+//	counter.go      subscription_count, coalesced to one update a second
+//	rebuild.go      a re-activated grain rebuilding itself from every member's sockets
+//
+// In a cluster a grain can be re-activated on another member (its member died, or the topology
+// moved it). Grain state is soft: a new activation asks every member for its local subscribers
+// of the channel and holds the messages it receives until it has rebuilt.
+package channel
+
+import (
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/asynkron/protoactor-go/cluster"
+	"github.com/jonboulle/clockwork"
+
+	"github.com/herald-io/herald/actors/messages"
+	"github.com/herald-io/herald/actors/node"
+	"github.com/herald-io/herald/protocol"
+	"github.com/herald-io/herald/telemetry"
+)
+
+const (
+	// idleTimeout is how long an empty grain lives before it stops.
+	idleTimeout = 5 * time.Second
+	// countInterval spaces subscription_count updates: Pusher sends at most one a second.
+	countInterval = time.Second
+)
+
+// Messages the grain schedules to itself on the node's clock.
+type (
+	countTick       struct{} // send subscription_count if it changed
+	rebuildDeadline struct{} // stop waiting for members that do not answer
+	vacateCheck     struct{ gen int }
+	removalCheck    struct {
+		userID string
+		gen    int
+	}
+	idleCheck struct{ gen int }
+)
+
+// Grain is the actor of one channel.
+type Grain struct {
+	n   *node.Node
+	app *node.App
+	ch  protocol.Channel
+
+	subs    *subscribers
+	roster  *roster // presence channels only
+	last    lastEvent
+	hooks   *webhookDebouncer
+	counts  *countCoalescer
+	rebuild *rebuild // non-nil while rebuilding after a re-activation
+
+	idleGen   int
+	idleTimer clockwork.Timer // pending idle check, nil when none
+
+	countedOccupied bool // this activation counts the channel in herald_occupied_channels
+}
+
+// Props makes the grain of app's channel on a single node.
+func Props(n *node.Node, app *node.App, channel string) *actor.Props {
+	return actor.PropsFromProducer(func() actor.Actor {
+		g := newGrain(n)
+		g.init(app, channel)
+		return g
+	})
+}
+
+// ClusterProps makes cluster activations, which learn their channel from cluster.ClusterInit.
+func ClusterProps(n *node.Node) *actor.Props {
+	return actor.PropsFromProducer(func() actor.Actor { return newGrain(n) })
+}
+
+func newGrain(n *node.Node) *Grain {
+	return &Grain{n: n, subs: newSubscribers(), hooks: newWebhookDebouncer(), counts: newCountCoalescer()}
+}
+
+func (g *Grain) init(app *node.App, channel string) {
+	g.app = app
+	g.ch = protocol.ClassifyChannel(channel)
+	if g.ch.Kind == protocol.Presence {
+		g.roster = newRoster()
+	}
+}
+
+// Receive handles the grain's life cycle and rebuild, holds messages while rebuilding, and
+// hands the rest to handle.
+func (g *Grain) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		if g.app != nil {
+			g.idleMaybe(ctx)
+		}
+		return
+	case *cluster.ClusterInit:
+		g.clusterInit(ctx, m)
+		return
+	case *actor.Stopped:
+		g.n.LocalGrains.Remove(ctx.Self())
+		if g.idleTimer != nil {
+			g.idleTimer.Stop()
+		}
+		if g.app != nil {
+			g.measureGone()
+		}
+		return
+	case *messages.NodeState:
+		if g.rebuild != nil {
+			g.merge(ctx, m)
+		}
+		return
+	case *actor.DeadLetterResponse:
+		if g.rebuild != nil {
+			g.merge(ctx, &messages.NodeState{}) // a member without a node actor has no sockets
+		}
+		return
+	case rebuildDeadline:
+		if g.rebuild != nil {
+			g.finishRebuild(ctx)
+		}
+		return
+	}
+	if g.app == nil {
+		return // an activation for an app this node does not know: nothing to serve
+	}
+	if g.rebuild != nil {
+		if _, system := ctx.Message().(actor.SystemMessage); !system {
+			g.rebuild.hold(ctx.Sender(), ctx.Message())
+		}
+		return
+	}
+	g.handle(ctx, ctx.Sender(), ctx.Message())
+	g.idleMaybe(ctx)
+}
+
+func (g *Grain) handle(ctx actor.Context, sender *actor.PID, msg any) {
+	switch m := msg.(type) {
+	case *messages.Publish:
+		g.publish(ctx, m)
+		if sender != nil {
+			ctx.Send(sender, &messages.PublishAck{})
+		}
+	case *messages.Subscribe:
+		g.subscribe(ctx, sender, m)
+	case *messages.Unsubscribe:
+		if sub, ok := g.subs.remove(m.SocketId); ok {
+			if g.roster != nil && g.roster.remove(sub.userID, sub.node) {
+				g.memberRemoved(ctx, sub.userID)
+			}
+			g.subscribersLeft(ctx)
+		}
+	case *messages.ChannelInfoRequest:
+		ctx.Send(sender, g.info(m.WithUsers))
+	case *messages.NodeLeft:
+		for _, key := range g.subs.removeAddress(m.Address) {
+			if g.roster != nil {
+				for _, user := range g.roster.removeNode(key) {
+					g.memberRemoved(ctx, user)
+				}
+			}
+		}
+		g.subscribersLeft(ctx)
+	case countTick:
+		g.sendCount(ctx)
+	case vacateCheck:
+		if g.hooks.vacateDue(m.gen, g.subs.count() == 0) {
+			g.emit(&protocol.WebhookEvent{Name: protocol.WebhookChannelVacated, Channel: g.ch.Name})
+		}
+	case removalCheck:
+		if g.hooks.removalDue(m.userID, m.gen, g.roster.has(m.userID)) {
+			g.emit(&protocol.WebhookEvent{Name: protocol.WebhookMemberRemoved, Channel: g.ch.Name, UserID: m.userID})
+		}
+	case idleCheck:
+		if m.gen == g.idleGen {
+			g.idleTimer = nil
+			g.stopIfIdle(ctx)
+		}
+	}
+}
+
+func (g *Grain) publish(ctx actor.Context, m *messages.Publish) {
+	if g.subs.count() == 0 && !g.ch.Cache {
+		return
+	}
+	traced, span := g.n.Tel.StartPublishSpan(telemetry.Extract(m.Trace), g.app.ID, g.ch.Name, m.Event)
+	defer span.End()
+	settings := g.app.Settings()
+	kind := telemetry.KindAPIEvent
+	var frame []byte
+	if m.DataIsJson {
+		kind = telemetry.KindClientEvent
+		frame = protocol.ClientEventFrame(m.Event, g.ch.Name, m.Data, m.UserId)
+		if settings.WantsWebhook(protocol.WebhookClientEvent) {
+			text, _ := protocol.EventText(m.Data) // the connection checked the data
+			g.emit(&protocol.WebhookEvent{Name: protocol.WebhookClientEvent, Channel: g.ch.Name, Event: m.Event,
+				Data: text, SocketID: m.ExcludeSocketId, UserID: m.UserId})
+		}
+	} else {
+		frame = protocol.AppendEvent(nil, m.Event, g.ch.Name, string(m.Data), m.UserId)
+	}
+	if g.ch.Cache {
+		g.last.set(frame, g.n.Clock.Now(), settings.CacheTTL)
+	}
+	g.deliver(ctx, &messages.Deliver{
+		Frame:            frame,
+		ExcludeSocketId:  m.ExcludeSocketId,
+		AcceptedUnixNano: m.AcceptedUnixNano,
+		Trace:            telemetry.Inject(traced),
+		Kind:             int32(kind),
+	})
+}
+
+// deliver sends one message to every node with subscribers; the message is shared, not copied.
+func (g *Grain) deliver(ctx actor.Context, d *messages.Deliver) {
+	g.subs.fanouts(func(fanout *actor.PID) { ctx.Send(fanout, d) })
+}
+
+func (g *Grain) subscribe(ctx actor.Context, sender *actor.PID, m *messages.Subscribe) {
+	if g.subs.has(m.SocketId) {
+		// A join sent again after a dead letter, or one a rebuild counted already: same answer.
+		ctx.Send(sender, g.subscribeResult(m))
+		return
+	}
+	if g.roster != nil && !g.roster.has(m.UserId) && g.roster.count() >= g.app.Settings().Limits.MaxPresenceMembers {
+		ctx.Send(sender, &messages.SubscribeResult{
+			SocketId: m.SocketId, ErrorType: protocol.SubscriptionErrorLimitReached,
+			Error: "presence channel is full", Status: 403,
+		})
+		return
+	}
+	nodeKey := node.PIDKey(m.Node)
+	g.subs.add(m.SocketId, nodeKey, m.Node, m.UserId)
+	if g.subs.count() == 1 {
+		g.countedOccupied = true
+		g.app.Metrics.AddOccupiedChannels(1)
+		if g.hooks.occupied() {
+			g.emit(&protocol.WebhookEvent{Name: protocol.WebhookChannelOccupied, Channel: g.ch.Name})
+		}
+	}
+	newMember := g.roster != nil && g.roster.add(m.UserId, m.UserInfo, nodeKey)
+	res := g.subscribeResult(m)
+	ctx.Send(sender, res)
+	if res.CacheMiss {
+		g.emit(&protocol.WebhookEvent{Name: protocol.WebhookCacheMiss, Channel: g.ch.Name})
+	}
+	if newMember {
+		g.app.Metrics.AddPresenceMembers(1)
+		g.deliver(ctx, &messages.Deliver{
+			Frame:           protocol.MemberAddedFrame(g.ch.Name, m.UserId, m.UserInfo),
+			ExcludeSocketId: m.SocketId, Trace: m.Trace, MemberAdded: m.UserId, Kind: int32(telemetry.KindInternal),
+		})
+		if g.hooks.memberAdded(m.UserId) {
+			g.emit(&protocol.WebhookEvent{Name: protocol.WebhookMemberAdded, Channel: g.ch.Name, UserID: m.UserId})
+		}
+	}
+	g.countChanged(ctx)
+}
+
+func (g *Grain) subscribeResult(m *messages.Subscribe) *messages.SubscribeResult {
+	res := &messages.SubscribeResult{SocketId: m.SocketId, Ok: true}
+	if g.roster != nil {
+		res.Frame = g.roster.succeededFrame(g.ch.Name)
+		if m.WantMemberIds {
+			res.MemberIds = g.roster.userIDs()
+		}
+	} else {
+		res.Frame = protocol.SubscriptionSucceededFrame(g.ch.Name)
+	}
+	if g.ch.Cache {
+		res.CachedFrame = g.last.get(g.n.Clock.Now())
+		res.CacheMiss = res.CachedFrame == nil
+	}
+	return res
+}
+
+// memberRemoved tells every node a member left, and schedules its member_removed webhook.
+func (g *Grain) memberRemoved(ctx actor.Context, userID string) {
+	g.app.Metrics.AddPresenceMembers(-1)
+	g.deliver(ctx, &messages.Deliver{
+		Frame: protocol.MemberRemovedFrame(g.ch.Name, userID), MemberRemoved: userID, Kind: int32(telemetry.KindInternal),
+	})
+	if g.app.Settings().WantsWebhook(protocol.WebhookMemberRemoved) {
+		g.n.After(g.n.Timing.WebhookDelay, ctx.Self(), removalCheck{userID: userID, gen: g.hooks.memberRemoved(userID)})
+	}
+}
+
+// subscribersLeft follows every removal of subscribers: the count changed, and the channel may
+// be empty now.
+func (g *Grain) subscribersLeft(ctx actor.Context) {
+	g.countChanged(ctx)
+	if g.subs.count() > 0 {
+		return
+	}
+	if g.countedOccupied {
+		g.countedOccupied = false
+		g.app.Metrics.AddOccupiedChannels(-1)
+	}
+	if gen := g.hooks.vacated(); gen != 0 {
+		if g.app.Settings().WantsWebhook(protocol.WebhookChannelVacated) {
+			g.n.After(g.n.Timing.WebhookDelay, ctx.Self(), vacateCheck{gen: gen})
+		} else {
+			g.hooks.vacateDue(gen, true) // nobody gets it: vacated at once, so a return is announced
+		}
+	}
+}
+
+func (g *Grain) countChanged(ctx actor.Context) {
+	if !g.app.Settings().SubscriptionCount || g.ch.Kind == protocol.Presence {
+		return
+	}
+	if g.counts.changed() {
+		g.n.After(countInterval, ctx.Self(), countTick{})
+	}
+}
+
+func (g *Grain) sendCount(ctx actor.Context) {
+	n := int64(g.subs.count())
+	if !g.counts.due(n) {
+		return
+	}
+	g.deliver(ctx, &messages.Deliver{Frame: protocol.SubscriptionCountFrame(g.ch.Name, n), Kind: int32(telemetry.KindInternal)})
+	g.emit(&protocol.WebhookEvent{Name: protocol.WebhookSubscriptionCount, Channel: g.ch.Name, SubscriptionCount: &n})
+}
+
+// emit hands a webhook event to the node's webhook delivery, if some target of the app gets it.
+func (g *Grain) emit(ev *protocol.WebhookEvent) {
+	if settings := g.app.Settings(); settings.WantsWebhook(ev.Name) {
+		g.n.Webhooks.Emit(settings, ev)
+	}
+}
+
+func (g *Grain) info(withUsers bool) *messages.ChannelInfo {
+	info := &messages.ChannelInfo{Occupied: g.subs.count() > 0, SubscriptionCount: int64(g.subs.count())}
+	if g.roster != nil {
+		info.UserCount = int64(g.roster.count())
+		if withUsers {
+			info.UserIds = g.roster.userIDs()
+		}
+	}
+	return info
+}
+
+// idleMaybe arms the idle check when the grain has nothing to do: no subscribers and no
+// scheduled work. Any message that changes that makes the armed check stale.
+func (g *Grain) idleMaybe(ctx actor.Context) {
+	if !g.idle() {
+		g.idleGen++ // a check armed before is stale
+		if g.idleTimer != nil {
+			g.idleTimer.Stop()
+			g.idleTimer = nil
+		}
+		return
+	}
+	if g.idleTimer == nil {
+		g.idleGen++
+		g.idleTimer = g.n.After(idleTimeout, ctx.Self(), idleCheck{gen: g.idleGen})
+	}
+}
+
+func (g *Grain) idle() bool {
+	return g.rebuild == nil && g.subs.count() == 0 && !g.hooks.pending() && !g.counts.scheduled
+}
+
+// stopIfIdle stops an idle grain, unless it keeps a cache channel's event that has not expired.
+func (g *Grain) stopIfIdle(ctx actor.Context) {
+	if !g.idle() {
+		return
+	}
+	if g.ch.Cache && g.last.get(g.n.Clock.Now()) != nil {
+		g.idleMaybe(ctx) // check again later
+		return
+	}
+	g.n.Grains.Release(node.ChannelKind, node.Key(g.app.ID, g.ch.Name), ctx.Self())
+	ctx.Stop(ctx.Self())
+}
+
+// clusterInit starts a cluster activation: learn the identity, then ask every member for its
+// local subscribers before serving anything.
+func (g *Grain) clusterInit(ctx actor.Context, m *cluster.ClusterInit) {
+	appID, channel := node.SplitKey(m.Identity.Identity)
+	app, ok := g.n.Apps.ByID(appID)
+	if !ok {
+		ctx.Stop(ctx.Self())
+		return
+	}
+	g.init(app, channel)
+	g.n.LocalGrains.Add(ctx.Self())
+	members := g.n.Members()
+	g.rebuild = newRebuild(len(members))
+	req := &messages.NodeStateRequest{AppId: appID, Channel: channel}
+	for _, addr := range members {
+		ctx.Request(node.NodeActor(addr), req)
+	}
+	g.n.After(g.n.Timing.RebuildTimeout, ctx.Self(), rebuildDeadline{})
+}
+
+func (g *Grain) merge(ctx actor.Context, s *messages.NodeState) {
+	if s.Fanout != nil {
+		key := node.PIDKey(s.Fanout)
+		for _, sock := range s.Sockets {
+			if g.subs.add(sock.SocketId, key, s.Fanout, sock.UserId) && g.roster != nil {
+				g.roster.add(sock.UserId, sock.UserInfo, key)
+			}
+		}
+	}
+	if g.rebuild.answered(s.KnownMembers) {
+		g.finishRebuild(ctx)
+	}
+}
+
+// finishRebuild announces the members that no surviving node has a socket for, then serves
+// what it held.
+func (g *Grain) finishRebuild(ctx actor.Context) {
+	r := g.rebuild
+	g.rebuild = nil
+	if g.roster != nil {
+		for _, id := range r.lost(g.roster.has) {
+			g.memberRemoved(ctx, id)
+		}
+	}
+	if g.subs.count() > 0 {
+		g.hooks.resumeOccupied() // the previous activation announced it
+		g.countedOccupied = true
+		g.app.Metrics.AddOccupiedChannels(1)
+	}
+	if g.roster != nil {
+		g.app.Metrics.AddPresenceMembers(g.roster.count())
+	}
+	for _, h := range r.held {
+		g.handle(ctx, h.sender, h.msg)
+	}
+	g.idleMaybe(ctx)
+}
+
+// measureGone takes this activation's channel and members out of the gauges as it stops.
+func (g *Grain) measureGone() {
+	if g.countedOccupied {
+		g.app.Metrics.AddOccupiedChannels(-1)
+	}
+	if g.roster != nil {
+		g.app.Metrics.AddPresenceMembers(-g.roster.count())
+	}
+}

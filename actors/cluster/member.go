@@ -1,0 +1,121 @@
+package cluster
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/asynkron/protoactor-go/cluster"
+	"github.com/asynkron/protoactor-go/cluster/clusterproviders/automanaged"
+	"github.com/asynkron/protoactor-go/cluster/clusterproviders/etcd"
+	"github.com/asynkron/protoactor-go/cluster/clusterproviders/k8s"
+	"github.com/asynkron/protoactor-go/cluster/identitylookup/disthash"
+	"github.com/asynkron/protoactor-go/remote"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/protobuf/types/known/emptypb"
+
+	"github.com/herald-io/herald/actors/node"
+	"github.com/herald-io/herald/configs"
+)
+
+// leaveHandOver is how long a leaving member keeps its grains after announcing that it leaves:
+// a gossip round (300 ms) and a provider refresh (1 s) for the others to re-route.
+const leaveHandOver = 1500 * time.Millisecond
+
+// Member is this node as a member of a proto.actor cluster.
+type Member struct {
+	c      *cluster.Cluster
+	grains *clusterGrains
+}
+
+// Join makes the actor system a member of the cluster cfg describes, serving the grain kinds
+// given. provider, when not nil, replaces the one cfg names (tests use an in-memory one).
+func Join(system *actor.ActorSystem, cfg configs.Cluster, provider cluster.ClusterProvider, kinds ...*cluster.Kind) (*Member, error) {
+	host, portText, err := net.SplitHostPort(cfg.Address)
+	if err != nil {
+		return nil, fmt.Errorf("cluster.address %q: %w", cfg.Address, err)
+	}
+	port, err := strconv.Atoi(portText)
+	if err != nil {
+		return nil, fmt.Errorf("cluster.address %q: %w", cfg.Address, err)
+	}
+	if provider == nil {
+		if provider, err = newProvider(cfg); err != nil {
+			return nil, err
+		}
+	}
+	c := cluster.New(system, cluster.Configure(cfg.Name, provider, disthash.New(), remote.Configure(host, port),
+		cluster.WithKinds(kinds...)))
+	m := &Member{c: c, grains: &clusterGrains{c: c}}
+	if err := startMember(c); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func newProvider(cfg configs.Cluster) (cluster.ClusterProvider, error) {
+	switch cfg.Provider {
+	case "automanaged":
+		return automanaged.NewWithConfig(time.Second, cfg.Automanaged.Port, cfg.Automanaged.Seeds...), nil
+	case "etcd":
+		p, err := etcd.NewWithConfig(cfg.Etcd.Prefix, clientv3.Config{Endpoints: cfg.Etcd.Endpoints, DialTimeout: 5 * time.Second})
+		if err != nil {
+			return nil, fmt.Errorf("etcd provider: %w", err)
+		}
+		return p, nil
+	case "k8s":
+		p, err := k8s.New()
+		if err != nil {
+			return nil, fmt.Errorf("k8s provider: %w", err)
+		}
+		return p, nil
+	}
+	return nil, fmt.Errorf("cluster.provider %q: use automanaged, etcd or k8s", cfg.Provider)
+}
+
+// startMember joins the cluster; proto.actor panics when it cannot (a port in use, say).
+func startMember(c *cluster.Cluster) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("joining the cluster: %v", r)
+		}
+	}()
+	c.StartMember()
+	return nil
+}
+
+// Locator finds grains anywhere in the cluster.
+func (m *Member) Locator() node.Locator { return m.grains }
+
+// Addresses lists the members' addresses.
+func (m *Member) Addresses() []string {
+	var out []string
+	for _, mem := range m.c.MemberList.Members().Members() {
+		out = append(out, mem.Address())
+	}
+	return out
+}
+
+// Leave announces that this member leaves, gives the others time to re-route, and shuts the
+// member down: its grains stop, and re-activate on the others.
+func (m *Member) Leave() {
+	// Say we are leaving before our grains stop: the others block this member on the next
+	// gossip round and re-route to new activations, instead of sending events to grains that
+	// are gone (proto.actor's Shutdown stops the grains first).
+	m.c.Gossip.SetState(cluster.GracefullyLeftKey, &emptypb.Empty{})
+	time.Sleep(leaveHandOver)
+	m.c.Shutdown(true)
+}
+
+// Kill stops the member without a word to the others, as a crash would: for tests of a
+// member's death.
+func (m *Member) Kill() {
+	m.c.ActorSystem.Shutdown()
+	m.c.Remote.Shutdown(false)
+	_ = m.c.Config.ClusterProvider.Shutdown(false)
+}
+
+// Cluster is the proto.actor cluster, for the gossip.
+func (m *Member) Cluster() *cluster.Cluster { return m.c }

@@ -1,0 +1,150 @@
+// Package connection is the connection actor: one per socket, always on the socket's node. It
+// owns what the protocol gives one connection: its subscriptions (and which of them the grain
+// has confirmed), its signed-in user and watchlist, its client-event and subscribe rates, and
+// the sign-in deadline. The transport decodes frames and tells it typed messages
+// (messages.ClientSubscribe, ...); it never waits on the network. It writes to the socket the
+// errors and answers that concern the connection alone; channel frames come from the node's
+// fan-out actors.
+package connection
+
+import (
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/jonboulle/clockwork"
+	"golang.org/x/time/rate"
+
+	"github.com/herald-io/herald/actors/messages"
+	"github.com/herald-io/herald/actors/node"
+	"github.com/herald-io/herald/protocol"
+	"github.com/herald-io/herald/telemetry"
+)
+
+// signinDeadline fires when an app that requires sign-in has waited long enough.
+type signinDeadline struct{}
+
+// Connection is the actor of one socket.
+type Connection struct {
+	n        *node.Node
+	app      *node.App
+	socketID string
+	sink     node.Sink
+
+	subscriptions map[string]*subscription
+	userID        string   // set by a successful pusher:signin
+	watchlist     []string // the users this socket watches
+
+	// Rates per connection (golang.org/x/time/rate, on the node's clock); nil is no limit.
+	clientEvents, subscribes *rate.Limiter
+	signinTimer              clockwork.Timer
+}
+
+type subscription struct {
+	channel   protocol.Channel
+	fanout    *actor.PID
+	join      *messages.Join
+	confirmed bool // the grain counted the socket: client events are allowed
+}
+
+// Props makes the connection actor of a socket that the node admitted.
+func Props(n *node.Node, app *node.App, socketID string, sink node.Sink) *actor.Props {
+	return actor.PropsFromProducer(func() actor.Actor {
+		l := app.Settings().Limits
+		return &Connection{
+			n: n, app: app, socketID: socketID, sink: sink, subscriptions: map[string]*subscription{},
+			clientEvents: perSecond(l.MaxClientEventsPerSecond),
+			subscribes:   perSecond(l.MaxSubscribesPerSecond),
+		}
+	})
+}
+
+// perSecond allows n a second in bursts of n; 0 or less is no limit.
+func perSecond(n int) *rate.Limiter {
+	if n <= 0 {
+		return nil
+	}
+	return rate.NewLimiter(rate.Limit(n), n)
+}
+
+func (c *Connection) allow(l *rate.Limiter) bool {
+	return l == nil || l.AllowN(c.n.Clock.Now(), 1)
+}
+
+// Receive handles the socket's frames, the fan-outs' and user grains' answers, and its end.
+func (c *Connection) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		if settings := c.app.Settings(); settings.UserAuthentication {
+			c.signinTimer = c.n.After(settings.UserAuthenticationTimeout, ctx.Self(), signinDeadline{})
+		}
+	case *messages.ClientSubscribe:
+		c.subscribe(ctx, m)
+	case *messages.ClientUnsubscribe:
+		if s, ok := c.subscriptions[m.Channel]; ok {
+			delete(c.subscriptions, m.Channel)
+			ctx.Send(s.fanout, &messages.Leave{SocketID: c.socketID})
+		}
+	case *messages.ClientEvent:
+		c.clientEvent(ctx, m)
+	case *messages.ClientSignin:
+		c.signin(ctx, m)
+	case *messages.Subscribed:
+		if s, ok := c.subscriptions[m.Channel]; ok {
+			s.confirmed = true
+		}
+	case *messages.SubscribeRefused:
+		if _, ok := c.subscriptions[m.Channel]; ok {
+			delete(c.subscriptions, m.Channel)
+			c.refuseSubscription(m.Channel, m.Type, m.Message, m.Status)
+		}
+	case *actor.DeadLetterResponse:
+		// proto.actor's dead letter answer does not say which request died: resend every
+		// join and registration; fan-out actors and user grains ignore ones they have.
+		for _, s := range c.subscriptions {
+			c.sendJoin(ctx, s)
+		}
+		if c.userID != "" {
+			c.registerUser(ctx)
+		}
+	case *messages.SocketDeliver:
+		c.sink.Send(m.Frame)
+		c.app.Metrics.AddMessagesOut(telemetry.KindUserEvent, 1)
+		c.app.Metrics.AddBytesOut(len(m.Frame))
+	case *messages.WatchlistEvent:
+		c.sink.Send(protocol.WatchlistFrame(m.UserId, m.Online))
+	case *messages.SocketTerminate:
+		c.sink.Close(int(m.Code), m.Reason)
+	case signinDeadline:
+		if c.userID == "" {
+			c.sink.Close(protocol.CodeUnauthorized, "sign-in required")
+		}
+	case *messages.SocketClosed:
+		c.closed(ctx)
+	}
+}
+
+// refuseSubscription is the one writer of pusher:subscription_error.
+func (c *Connection) refuseSubscription(channel, errType, message string, status int) {
+	c.sink.Send(protocol.SubscriptionErrorFrame(channel, errType, message, status))
+}
+
+// refuseClientEvent answers a client event that is not relayed.
+func (c *Connection) refuseClientEvent(code int, message string) {
+	c.sink.Send(protocol.ErrorFrame(code, message))
+}
+
+func (c *Connection) closed(ctx actor.Context) {
+	c.app.AddConnections(-1) // first: whatever the leaves below cause happens after it
+	for name, s := range c.subscriptions {
+		ctx.Send(s.fanout, &messages.Leave{SocketID: c.socketID})
+		delete(c.subscriptions, name)
+	}
+	if c.signinTimer != nil {
+		c.signinTimer.Stop()
+	}
+	if c.userID != "" {
+		ctx.Send(c.n.Grains.UserPID(c.app.ID, c.userID), &messages.UserSocketLeft{AppId: c.app.ID, UserId: c.userID, SocketId: c.socketID})
+		for _, id := range c.watchlist {
+			ctx.Send(c.n.Grains.UserPID(c.app.ID, id), &messages.Unwatch{AppId: c.app.ID, UserId: id, Watcher: ctx.Self()})
+		}
+	}
+	ctx.Stop(ctx.Self())
+}

@@ -1,0 +1,205 @@
+// Package fanout is the node fan-out actor: one per channel per node with local subscribers. It
+// holds the channel's sockets on this node and writes to each of them every frame the channel
+// grain delivers, skipping the excluded socket: the last hop of the hot path, with no encoding
+// and no allocation per socket. It forwards joins and leaves to the grain; because the grain's
+// answers and its deliveries come back in the order the grain produced them, a socket receives
+// subscription_succeeded before any event published after it was counted.
+package fanout
+
+import (
+	"github.com/asynkron/protoactor-go/actor"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/herald-io/herald/actors/messages"
+	"github.com/herald-io/herald/actors/node"
+	"github.com/herald-io/herald/protocol"
+	"github.com/herald-io/herald/telemetry"
+)
+
+// Fanout is the actor of one channel on one node.
+type Fanout struct {
+	n       *node.Node
+	appID   string
+	channel string
+	kind    string // channel kind, the label of the subscriptions metric
+	key     string
+	metrics *telemetry.AppMetrics
+
+	sockets []localSocket  // subscribed sockets, iterated on every delivery
+	index   map[string]int // socket id -> position in sockets
+	pending map[string]*messages.Join
+	members map[string]bool // presence: mirror of the grain's roster, nil until known
+}
+
+type localSocket struct {
+	id   string
+	sink node.Sink
+	join *messages.Join // how it joined: its user, for a grain that rebuilds
+}
+
+// Props makes the fan-out actor of the channel whose node.Key is key.
+func Props(n *node.Node, key string) *actor.Props {
+	return actor.PropsFromProducer(func() actor.Actor {
+		appID, channel := node.SplitKey(key)
+		f := &Fanout{
+			n: n, appID: appID, channel: channel, kind: protocol.ClassifyChannel(channel).Kind.String(), key: key,
+			index: map[string]int{}, pending: map[string]*messages.Join{},
+		}
+		if app, ok := n.Apps.ByID(appID); ok {
+			f.metrics = app.Metrics
+		}
+		return f
+	})
+}
+
+// Receive handles deliveries from the grain, joins and leaves from connections, and the
+// cluster's questions about this node's part of the channel.
+func (f *Fanout) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *messages.Deliver:
+		f.write(m)
+		if f.members != nil {
+			if m.MemberAdded != "" {
+				f.members[m.MemberAdded] = true
+			}
+			if m.MemberRemoved != "" {
+				delete(f.members, m.MemberRemoved)
+			}
+		}
+	case *messages.NodeStateRequest:
+		ctx.Respond(f.state(ctx))
+	case *messages.TopologyChanged:
+		// A subscribe sent to a grain on a member that died is never answered: ask again.
+		f.resubscribePending(ctx)
+		// The grain may have moved or died with its member: wake the one now in charge, so it
+		// rebuilds (and announces members lost with the dead member) without waiting for the
+		// next event. Its answer is ignored.
+		if len(f.sockets) > 0 {
+			ctx.Request(f.n.Grains.ChannelPID(f.appID, f.channel), &messages.ChannelInfoRequest{AppId: f.appID, Channel: f.channel})
+		}
+	case *messages.ChannelInfo:
+		// the answer to the wake-up above
+	case *messages.Join:
+		f.n.Fanouts.Done(f.key)
+		if _, ok := f.index[m.SocketID]; ok {
+			return // a join resent after a dead letter, already done
+		}
+		f.pending[m.SocketID] = m
+		f.requestSubscribe(ctx, m)
+	case *messages.SubscribeResult:
+		f.subscribed(ctx, m)
+	case *messages.Leave:
+		f.leave(ctx, m.SocketID)
+	case *actor.DeadLetterResponse:
+		// The grain stopped before it saw our subscribe: ask the one now in charge.
+		f.resubscribePending(ctx)
+	}
+}
+
+func (f *Fanout) write(d *messages.Deliver) {
+	var span trace.Span
+	if d.Trace != nil {
+		_, span = f.n.Tel.StartFanoutSpan(telemetry.Extract(d.Trace), f.appID, f.channel, f.n.Name)
+	}
+	n := 0
+	for i := range f.sockets {
+		if s := &f.sockets[i]; s.id != d.ExcludeSocketId {
+			s.sink.Send(d.Frame)
+			n++
+		}
+	}
+	if span != nil {
+		telemetry.EndFanoutSpan(span, n, n*len(d.Frame))
+	}
+	// Per delivery, not per socket: the metric calls cost more than a queued write.
+	f.metrics.AddMessagesOut(telemetry.MessageKind(d.Kind), n)
+	f.metrics.AddBytesOut(n * len(d.Frame))
+	if d.AcceptedUnixNano != 0 {
+		f.metrics.RecordDeliverySince(d.AcceptedUnixNano)
+	}
+}
+
+func (f *Fanout) resubscribePending(ctx actor.Context) {
+	for _, j := range f.pending {
+		f.requestSubscribe(ctx, j)
+	}
+}
+
+func (f *Fanout) requestSubscribe(ctx actor.Context, j *messages.Join) {
+	ctx.Request(f.n.Grains.ChannelPID(f.appID, f.channel), &messages.Subscribe{
+		AppId: f.appID, Channel: f.channel, SocketId: j.SocketID, Node: ctx.Self(),
+		UserId: j.UserID, UserInfo: j.UserInfo, Trace: j.Trace,
+		WantMemberIds: j.UserID != "" && f.members == nil,
+	})
+}
+
+// state is this node's part of the channel, for a grain that rebuilds itself.
+func (f *Fanout) state(ctx actor.Context) *messages.NodeState {
+	st := &messages.NodeState{Fanout: ctx.Self(), Sockets: make([]*messages.SocketState, len(f.sockets))}
+	for i, s := range f.sockets {
+		st.Sockets[i] = &messages.SocketState{SocketId: s.id, UserId: s.join.UserID, UserInfo: s.join.UserInfo}
+	}
+	for id := range f.members {
+		st.KnownMembers = append(st.KnownMembers, id)
+	}
+	return st
+}
+
+// subscribed takes the grain's answer to a join. The connection is told first: its Subscribed
+// is then in its mailbox before the client can see subscription_succeeded and answer it.
+func (f *Fanout) subscribed(ctx actor.Context, r *messages.SubscribeResult) {
+	j, ok := f.pending[r.SocketId]
+	if !ok {
+		return // left before the grain answered; its unsubscribe is on the way
+	}
+	delete(f.pending, r.SocketId)
+	if !r.Ok {
+		ctx.Send(j.Conn, &messages.SubscribeRefused{Channel: f.channel, Type: r.ErrorType, Message: r.Error, Status: int(r.Status)})
+		f.stopIfEmpty(ctx)
+		return
+	}
+	ctx.Send(j.Conn, &messages.Subscribed{Channel: f.channel})
+	j.Sink.Send(r.Frame)
+	if r.MemberIds != nil && f.members == nil {
+		f.members = make(map[string]bool, len(r.MemberIds))
+		for _, id := range r.MemberIds {
+			f.members[id] = true
+		}
+	}
+	if r.CachedFrame != nil {
+		j.Sink.Send(r.CachedFrame)
+	} else if r.CacheMiss {
+		j.Sink.Send(protocol.CacheMissFrame(f.channel))
+	}
+	f.metrics.AddSubscriptions(f.kind, 1)
+	f.index[j.SocketID] = len(f.sockets)
+	f.sockets = append(f.sockets, localSocket{id: j.SocketID, sink: j.Sink, join: j})
+}
+
+func (f *Fanout) leave(ctx actor.Context, socketID string) {
+	_, wasPending := f.pending[socketID]
+	i, wasSubscribed := f.index[socketID]
+	if !wasPending && !wasSubscribed {
+		return
+	}
+	delete(f.pending, socketID)
+	if wasSubscribed {
+		f.metrics.AddSubscriptions(f.kind, -1)
+		last := len(f.sockets) - 1
+		f.sockets[i] = f.sockets[last]
+		f.index[f.sockets[i].id] = i
+		f.sockets[last] = localSocket{}
+		f.sockets = f.sockets[:last]
+		delete(f.index, socketID)
+	}
+	ctx.Send(f.n.Grains.ChannelPID(f.appID, f.channel), &messages.Unsubscribe{
+		AppId: f.appID, Channel: f.channel, SocketId: socketID, Node: ctx.Self(),
+	})
+	f.stopIfEmpty(ctx)
+}
+
+func (f *Fanout) stopIfEmpty(ctx actor.Context) {
+	if len(f.sockets) == 0 && len(f.pending) == 0 && f.n.Fanouts.ReleaseIfIdle(f.key, ctx.Self()) {
+		ctx.Stop(ctx.Self())
+	}
+}

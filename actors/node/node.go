@@ -1,0 +1,81 @@
+// Package node is what every actor of one herald node shares, given to each actor when it is
+// made: the clock, the logger and telemetry, the apps, where channel and user grains are, the
+// node's fan-out actors, where webhook events go, the cluster's members and the timings the config
+// sets. Actors read it; none of them reaches into the Engine that built it.
+package node
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/jonboulle/clockwork"
+
+	"github.com/herald-io/herald/configs"
+	"github.com/herald-io/herald/protocol"
+	"github.com/herald-io/herald/telemetry"
+)
+
+// Node is one herald node as its actors see it.
+type Node struct {
+	// Name tells this node apart in traces and logs.
+	Name string
+	// Root sends messages from outside an actor: timers, the transport.
+	Root *actor.RootContext
+	// Clock is the time of every timer and time check, so that tests can move it.
+	Clock clockwork.Clock
+	Log   *slog.Logger
+	// Tel traces and measures; nil does neither.
+	Tel *telemetry.Telemetry
+
+	Apps *Apps
+	// Grains finds channel and user grains (local actors on one node, cluster grains in a cluster).
+	Grains Locator
+	// Fanouts are this node's fan-out actors, one per channel with local subscribers.
+	Fanouts *Registry
+	// LocalGrains are the cluster grains active on this node, told when a member leaves.
+	LocalGrains *PIDSet
+	// Webhooks takes the webhook events the grains produce.
+	Webhooks WebhookSink
+	// Members lists the addresses of the cluster's members; this node alone without a cluster.
+	Members func() []string
+
+	Timing Timing
+}
+
+// Timing is the timers the config sets for the actors.
+type Timing struct {
+	// WebhookDelay is how long channel_vacated and member_removed wait to see whether the
+	// channel or the member is back (webhooks.delay; Pusher: 3 s).
+	WebhookDelay time.Duration
+	// RebuildTimeout bounds how long a re-activated grain waits for members' state.
+	RebuildTimeout time.Duration
+}
+
+// After sends msg to pid once d has passed on the node's clock. The timer can be stopped.
+func (n *Node) After(d time.Duration, pid *actor.PID, msg any) clockwork.Timer {
+	root := n.Root
+	return n.Clock.AfterFunc(d, func() { root.Send(pid, msg) })
+}
+
+// WebhookSink takes the webhook events of an app. Emit never blocks; delivery (batching,
+// signing, POSTs, retries) happens at the network edge, outside the actors.
+type WebhookSink interface {
+	Emit(app *configs.App, ev *protocol.WebhookEvent)
+}
+
+// NoWebhooks drops every event: for a node without webhook delivery (tests).
+type NoWebhooks struct{}
+
+// Emit drops ev.
+func (NoWebhooks) Emit(*configs.App, *protocol.WebhookEvent) {}
+
+// Sink is one client socket as the actors see it. The transport implements it.
+type Sink interface {
+	// Send queues a frame for the socket and returns at once. Frames are shared between
+	// recipients and must not be modified. A socket whose queue is over its limit closes itself.
+	Send(frame []byte)
+	// Close sends a close frame with a Pusher close code after the frames already queued, and
+	// closes the socket.
+	Close(code int, reason string)
+}
