@@ -26,7 +26,7 @@ func (e *Engine) Connect(app *App, sink Sink) (*Connection, error) {
 		return nil, ErrOverQuota
 	}
 	socketID := e.socketPrefix + "." + strconv.FormatUint(e.socketSeq.Add(1), 10)
-	pid := e.system.Root.Spawn(connection.Props(e.n, app, socketID, sink))
+	pid := connection.Start(e.n, app, socketID, sink)
 	return &Connection{pid: pid, socketID: socketID, root: e.system.Root}, nil
 }
 

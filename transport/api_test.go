@@ -1,6 +1,8 @@
 package transport_test
 
 import (
+	"github.com/jonboulle/clockwork"
+
 	"encoding/json"
 	"io"
 	"maps"
@@ -12,9 +14,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/herald-io/herald/actors"
 	"github.com/herald-io/herald/bench/pusherclient"
+	"github.com/herald-io/herald/configs"
 	"github.com/herald-io/herald/protocol"
+	"github.com/herald-io/herald/transport"
 )
 
 func TestAPITrigger(t *testing.T) {
@@ -232,8 +235,8 @@ func TestAPITriggerRejected(t *testing.T) {
 		}
 		return map[string]any{"batch": b}
 	}
-	maxData := protocol.DefaultLimits.MaxEventDataSize
-	maxName := protocol.DefaultLimits.MaxEventNameLength
+	maxData := defaultLimits.MaxEventDataSize
+	maxName := defaultLimits.MaxEventNameLength
 
 	cases := []struct {
 		name   string
@@ -430,7 +433,7 @@ func TestAPIChannels(t *testing.T) {
 func TestAPIAuth(t *testing.T) {
 	app := newApp("1")
 	appB := newApp("2")
-	disabled := newApp("3", func(a *actors.App) { a.Enabled = false })
+	disabled := newApp("3", func(a *configs.App) { a.Enabled = false })
 	ws, httpBase, _, _ := startServer(t, app, appB, disabled)
 	api := apiFor(httpBase, app)
 	c := dial(t, ws, app)
@@ -593,4 +596,28 @@ func plainRequest(t *testing.T, method, u string, body []byte) (int, []byte, htt
 		t.Fatal(err)
 	}
 	return resp.StatusCode, b, resp.Header
+}
+
+// TestReplayOutsideTimestampWindow: a request captured when signed is accepted, and the same
+// bytes replayed once its auth_timestamp is more than 600 s old are refused with 401. The
+// server's clock is a fake one, moved past the window.
+func TestReplayOutsideTimestampWindow(t *testing.T) {
+	app := newApp("1")
+	clock := clockwork.NewFakeClockAt(time.Now().Truncate(time.Second)) // timestamps are whole seconds
+	_, httpBase, _, _ := startServerWith(t, testOpts{deps: transport.Deps{Clock: clock}}, app)
+	api := apiFor(httpBase, app)
+	path := api.AppPath("/events")
+	body := mustJSON(t, map[string]any{"name": "replayed", "channel": "replay", "data": "{}"})
+	q := url.Values{}
+	protocol.SignHTTPRequest(app.Key, app.Secret, http.MethodPost, path, q, body, clock.Now())
+	if status, resp := apiDo(t, api, http.MethodPost, path, q, body); status != http.StatusOK {
+		t.Fatalf("first send: %d %s", status, resp)
+	}
+	clock.Advance(protocol.HTTPTimestampWindow)
+	if status, resp := apiDo(t, api, http.MethodPost, path, q, body); status != http.StatusOK {
+		t.Fatalf("replayed at the edge of the window: %d %s", status, resp)
+	}
+	clock.Advance(time.Second)
+	status, resp := apiDo(t, api, http.MethodPost, path, q, body)
+	assertAPIError(t, status, resp, http.StatusUnauthorized)
 }

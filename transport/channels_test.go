@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/herald-io/herald/actors"
 	"github.com/herald-io/herald/bench/pusherclient"
+	"github.com/herald-io/herald/configs"
 	"github.com/herald-io/herald/protocol"
 )
 
@@ -364,7 +364,7 @@ func assertUsers(t *testing.T, api *pusherclient.API, ch string, want ...string)
 }
 
 func TestPresenceLimits(t *testing.T) {
-	app := newApp("1", func(a *actors.App) { a.Limits.MaxPresenceMembers = 2 })
+	app := newApp("1", func(a *configs.App) { a.Limits.MaxPresenceMembers = 2 })
 	ws, httpBase, _, eng := startServer(t, app)
 	api := apiFor(httpBase, app)
 	const ch = "presence-small"
@@ -400,7 +400,7 @@ func TestPresenceUserInfoLimit(t *testing.T) {
 	app := newApp("1")
 	ws, _, _, _ := startServer(t, app)
 	c := dial(t, ws, app)
-	limit := protocol.DefaultLimits.MaxPresenceMemberSize
+	limit := defaultLimits.MaxPresenceMemberSize
 	// user_info is a JSON string: its quotes count, so limit-2 characters make limit bytes.
 	fits := strings.Repeat("x", limit-2)
 	r := subscribePresence(t, c, app, "presence-a", "u", fits)
@@ -459,38 +459,38 @@ func TestClientEvents(t *testing.T) {
 	})
 
 	t.Run("refused", func(t *testing.T) {
-		noEvents := newApp("2", func(a *actors.App) { a.ClientEvents = false })
+		noEvents := newApp("2", func(a *configs.App) { a.ClientEvents = false })
 		ws2, httpBase2, _, _ := startServer(t, noEvents)
 		cases := []struct {
 			name    string
-			app     *actors.App
+			app     *configs.App
 			ws      string
 			api     *pusherclient.API
 			channel string
-			join    func(t *testing.T, c *pusherclient.Client, app *actors.App, ch string)
-			sender  func(t *testing.T, c *pusherclient.Client, app *actors.App, ch string)
+			join    func(t *testing.T, c *pusherclient.Client, app *configs.App, ch string)
+			sender  func(t *testing.T, c *pusherclient.Client, app *configs.App, ch string)
 			event   string
 			data    any
 		}{
 			{name: "public channel", app: app, ws: ws, api: api, channel: "public-chat",
-				join: func(t *testing.T, c *pusherclient.Client, _ *actors.App, ch string) { subscribePublic(t, c, ch) }},
+				join: func(t *testing.T, c *pusherclient.Client, _ *configs.App, ch string) { subscribePublic(t, c, ch) }},
 			{name: "encrypted channel", app: app, ws: ws, api: api, channel: "private-encrypted-chat",
 				join: subscribePrivate},
 			{name: "client events disabled", app: noEvents, ws: ws2, api: apiFor(httpBase2, noEvents), channel: "private-chat",
 				join: subscribePrivate},
 			{name: "sender not subscribed", app: app, ws: ws, api: api, channel: "private-members",
-				join: subscribePrivate, sender: func(*testing.T, *pusherclient.Client, *actors.App, string) {}},
+				join: subscribePrivate, sender: func(*testing.T, *pusherclient.Client, *configs.App, string) {}},
 			{name: "sender unsubscribed", app: app, ws: ws, api: api, channel: "private-left",
-				join: subscribePrivate, sender: func(t *testing.T, c *pusherclient.Client, app *actors.App, ch string) {
+				join: subscribePrivate, sender: func(t *testing.T, c *pusherclient.Client, app *configs.App, ch string) {
 					subscribePrivate(t, c, app, ch)
 					if err := c.Unsubscribe(ch); err != nil {
 						t.Fatal(err)
 					}
 				}},
 			{name: "data over 10 KB", app: app, ws: ws, api: api, channel: "private-big",
-				join: subscribePrivate, data: map[string]string{"s": strings.Repeat("x", protocol.DefaultLimits.MaxEventDataSize)}},
+				join: subscribePrivate, data: map[string]string{"s": strings.Repeat("x", defaultLimits.MaxEventDataSize)}},
 			{name: "name over 200", app: app, ws: ws, api: api, channel: "private-long",
-				join: subscribePrivate, event: "client-" + strings.Repeat("n", protocol.DefaultLimits.MaxEventNameLength)},
+				join: subscribePrivate, event: "client-" + strings.Repeat("n", defaultLimits.MaxEventNameLength)},
 		}
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
@@ -580,7 +580,7 @@ func TestSignin(t *testing.T) {
 }
 
 func TestSigninRequired(t *testing.T) {
-	app := newApp("1", func(a *actors.App) {
+	app := newApp("1", func(a *configs.App) {
 		a.UserAuthentication = true
 		a.UserAuthenticationTimeout = 500 * time.Millisecond
 	})

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/herald-io/herald/bench/pusherclient"
+	"github.com/herald-io/herald/configs"
 	"github.com/herald-io/herald/protocol"
-	"github.com/herald-io/herald/transport"
 )
 
 func TestEventsArriveInOrder(t *testing.T) {
@@ -48,7 +48,7 @@ func TestSlowConsumerIsDisconnected(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ws, httpBase, _, _ := startServerOn(t, smallSendBuffers{l, 32 << 10}, transport.Options{WriteQueueBytes: queueLimit}, app)
+	ws, httpBase, _, eng := startServerOn(t, smallSendBuffers{l, 32 << 10}, testOpts{config: func(c *configs.Config) { c.WriteQueueBytes = queueLimit }}, app)
 	api := apiFor(httpBase, app)
 	const ch = "firehose"
 
@@ -63,7 +63,8 @@ func TestSlowConsumerIsDisconnected(t *testing.T) {
 		t.Fatal(err)
 	}
 	slow.expectEvent(t, protocol.EventSubscriptionSucceeded)
-	waitConnections(t, app, 2)
+	waitConnections(t, eng, app, 2)
+	run := running(t, eng, app)
 
 	// Events go out in batches of 4 x 8 KB, each only once the fast subscriber has read the one
 	// before: it is never more than 32 KB behind, half the queue limit, so only the slow
@@ -82,7 +83,7 @@ func TestSlowConsumerIsDisconnected(t *testing.T) {
 		received++
 	}
 	start := time.Now()
-	for sent < budget && app.Connections() == 2 {
+	for sent < budget && run.Connections() == 2 {
 		for received < sent {
 			receive()
 		}
@@ -95,7 +96,7 @@ func TestSlowConsumerIsDisconnected(t *testing.T) {
 		}
 		sent += batch
 	}
-	if app.Connections() == 2 {
+	if run.Connections() == 2 {
 		t.Fatalf("the slow consumer was still connected after %d events of %d bytes (%.0f MB, %v)",
 			sent, len(payload), float64(sent*len(payload))/1e6, time.Since(start))
 	}

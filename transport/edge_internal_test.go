@@ -16,32 +16,6 @@ import (
 	"time"
 )
 
-func TestGCRA(t *testing.T) {
-	g := newGCRA(4) // one each 250 ms, bursts of 4
-	var tat int64
-	now := time.Unix(1000, 0).UnixNano()
-	for i := range 4 {
-		if !g.allow(&tat, now) {
-			t.Fatalf("event %d of the burst refused", i)
-		}
-	}
-	if g.allow(&tat, now) {
-		t.Fatal("fifth event of the burst admitted")
-	}
-	if g.allow(&tat, now+int64(249*time.Millisecond)) {
-		t.Fatal("admitted before an interval passed")
-	}
-	if !g.allow(&tat, now+int64(250*time.Millisecond)) {
-		t.Fatal("refused after an interval")
-	}
-	if !g.allow(&tat, now+int64(10*time.Second)) || !g.allow(&tat, now+int64(10*time.Second)) {
-		t.Fatal("refused after a long pause")
-	}
-	if newGCRA(0) != nil || newGCRA(-1) != nil {
-		t.Fatal("a rate of 0 or less must mean no limiter")
-	}
-}
-
 func TestRateByAddr(t *testing.T) {
 	r := newRateByAddr(1, []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")})
 	now := time.Unix(1000, 0)
@@ -69,7 +43,7 @@ func TestRateByAddr(t *testing.T) {
 	later := now.Add(11 * time.Second)
 	r.allow("192.0.2.9:1", later)
 	r.mu.Lock()
-	n := len(r.tat)
+	n := len(r.limiters)
 	r.mu.Unlock()
 	if n != 1 {
 		t.Errorf("%d addresses kept after the sweep, want 1", n)

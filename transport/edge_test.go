@@ -1,12 +1,13 @@
 package transport_test
 
 import (
+	"github.com/jonboulle/clockwork"
+
 	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
-	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -14,8 +15,8 @@ import (
 
 	"github.com/lxzan/gws"
 
-	"github.com/herald-io/herald/actors"
 	"github.com/herald-io/herald/bench/pusherclient"
+	"github.com/herald-io/herald/configs"
 	"github.com/herald-io/herald/protocol"
 	"github.com/herald-io/herald/transport"
 )
@@ -128,7 +129,7 @@ func TestTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	app := newApp("1")
-	ws, _, _, _ := startServerWith(t, transport.Options{TLS: tlsConf}, app)
+	ws, _, _, _ := startServerWith(t, testOpts{deps: transport.Deps{TLS: tlsConf}}, app)
 	host := strings.TrimPrefix(ws, "ws://")
 	clientTLS := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 
@@ -171,11 +172,10 @@ func TestTLS(t *testing.T) {
 func TestAllowedOrigins(t *testing.T) {
 	guarded := newApp("1")
 	open := newApp("2")
-	ws, _, _, _ := startServerWith(t, transport.Options{Apps: map[string]transport.AppPolicy{
-		guarded.ID: {AllowedOrigins: []string{"https://example.com", "https://*.example.org", "HTTP://LOCALHOST:8080/"}},
-	}}, guarded, open)
+	guarded.AllowedOrigins = []string{"https://example.com", "https://*.example.org", "HTTP://LOCALHOST:8080/"}
+	ws, _, _, eng := startServerWith(t, testOpts{}, guarded, open)
 	cases := []struct {
-		app     *actors.App
+		app     *configs.App
 		origin  string
 		allowed bool
 	}{
@@ -210,7 +210,7 @@ func TestAllowedOrigins(t *testing.T) {
 			}
 		})
 	}
-	waitConnections(t, guarded, 0) // refused sockets were never counted; the allowed ones closed
+	waitConnections(t, eng, guarded, 0) // refused sockets were never counted; the allowed ones closed
 }
 
 // TestConnectionRatePerIP: more new sockets from one address than its rate allows are refused
@@ -236,7 +236,7 @@ func TestConnectionRatePerIP(t *testing.T) {
 	}
 
 	t.Run("limited", func(t *testing.T) {
-		ws, _, _, _ := startServerWith(t, transport.Options{ConnectionRatePerIP: rate}, app)
+		ws, _, _, _ := startServerWith(t, testOpts{config: func(c *configs.Config) { c.ConnectionRatePerIP, c.ConnectionRateExempt = rate, nil }}, app)
 		// A burst of rate, then one each 1/rate s: 20 quick dials cannot all pass.
 		accepted, refused := dialMany(ws, 20)
 		if accepted < rate || refused == 0 {
@@ -257,8 +257,9 @@ func TestConnectionRatePerIP(t *testing.T) {
 		}
 	})
 	t.Run("exempt", func(t *testing.T) {
-		ws, _, _, _ := startServerWith(t, transport.Options{ConnectionRatePerIP: rate,
-			ConnectionRateExempt: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}, app)
+		ws, _, _, _ := startServerWith(t, testOpts{config: func(c *configs.Config) {
+			c.ConnectionRatePerIP, c.ConnectionRateExempt = rate, []string{"127.0.0.0/8"}
+		}}, app)
 		if accepted, refused := dialMany(ws, 20); refused != 0 {
 			t.Fatalf("exempt address: %d accepted, %d refused", accepted, refused)
 		}
@@ -269,9 +270,8 @@ func TestConnectionRatePerIP(t *testing.T) {
 // rate with 4100 and leaves other apps alone.
 func TestConnectionRatePerApp(t *testing.T) {
 	limited, other := newApp("1"), newApp("2")
-	ws, _, _, _ := startServerWith(t, transport.Options{Apps: map[string]transport.AppPolicy{
-		limited.ID: {MaxConnectionsPerSecond: 2},
-	}}, limited, other)
+	limited.Limits.MaxConnectionsPerSecond = 2
+	ws, _, _, _ := startServerWith(t, testOpts{}, limited, other)
 	if refused := dialFlood(t, ws, limited, 20); refused == 0 {
 		t.Fatal("20 quick connections at 2 per second: none refused")
 	}
@@ -285,9 +285,9 @@ func TestConnectionRatePerApp(t *testing.T) {
 func TestSubscribeRate(t *testing.T) {
 	app := newApp("1")
 	const rate = 5
-	ws, httpBase, _, _ := startServerWith(t, transport.Options{Apps: map[string]transport.AppPolicy{
-		app.ID: {MaxSubscribesPerSecond: rate},
-	}}, app)
+	app.Limits.MaxSubscribesPerSecond = rate
+	clock := clockwork.NewFakeClockAt(time.Now())
+	ws, httpBase, _, _ := startServerWith(t, testOpts{deps: transport.Deps{Clock: clock}}, app)
 	c := dial(t, ws, app)
 	// Sent at once, read after: the server sees them as one burst.
 	const n = 50
@@ -316,9 +316,9 @@ func TestSubscribeRate(t *testing.T) {
 		t.Fatalf("%d subscribed, %d limited of a burst of %d at %d/s", succeeded, limited, n, rate)
 	}
 	t.Logf("%d subscribed, %d limited", succeeded, limited)
-	// Still open, and subscribing works again after a pause (the only way to see a rate refill).
+	// Still open, and subscribing works again after a second.
 	pingPong(t, c)
-	time.Sleep(time.Second)
+	clock.Advance(time.Second)
 	subscribePublic(t, c, "after-storm")
 	barrier(t, apiFor(httpBase, app), "after-storm", c)
 	// Other sockets have their own allowance.

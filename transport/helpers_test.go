@@ -24,6 +24,7 @@ import (
 
 	"github.com/herald-io/herald/actors"
 	"github.com/herald-io/herald/bench/pusherclient"
+	"github.com/herald-io/herald/configs"
 	"github.com/herald-io/herald/protocol"
 	"github.com/herald-io/herald/transport"
 )
@@ -34,36 +35,39 @@ const waitTimeout = 10 * time.Second
 
 var discardLogger = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-// newApp is an enabled app with client events on and Pusher's default limits; ID "1" gives
-// key "1-key" and secret "1-secret". edit, when given, adjusts it before the server starts.
-func newApp(id string, edit ...func(*actors.App)) *actors.App {
-	a := &actors.App{
-		ID: id, Key: id + "-key", Secret: id + "-secret",
-		Enabled: true, ClientEvents: true,
-		UserAuthenticationTimeout: 30 * time.Second,
-		Limits:                    protocol.DefaultLimits,
-	}
+// newApp is the default app of configs/default.yaml with client events on and credentials from
+// id: ID "1" gives key "1-key" and secret "1-secret". edit, when given, adjusts it before the
+// server starts.
+func newApp(id string, edit ...func(*configs.App)) *configs.App {
+	a := configs.DefaultApp(id, id+"-key", id+"-secret")
+	a.ClientEvents = true
 	for _, f := range edit {
-		f(a)
+		f(&a)
 	}
-	return a
+	return &a
 }
 
 // creds are an app's credentials as a client and backend hold them.
-func creds(a *actors.App) pusherclient.App {
+func creds(a *configs.App) pusherclient.App {
 	return pusherclient.App{ID: a.ID, Key: a.Key, Secret: a.Secret}
 }
 
+// testOpts adjust a test server: its config beyond the apps, and its dependencies.
+type testOpts struct {
+	config func(*configs.Config)
+	deps   transport.Deps
+}
+
 // startServer starts an engine and server with default options on 127.0.0.1:0.
-func startServer(t *testing.T, apps ...*actors.App) (wsBase, httpBase string, srv *transport.Server, eng *actors.Engine) {
+func startServer(t *testing.T, apps ...*configs.App) (wsBase, httpBase string, srv *transport.Server, eng *actors.Engine) {
 	t.Helper()
-	return startServerWith(t, transport.Options{}, apps...)
+	return startServerWith(t, testOpts{}, apps...)
 }
 
 // startServerWith starts an engine and a server with opts over apps, listening on 127.0.0.1:0,
 // and stops both in t.Cleanup (after the clients the test opens later, since cleanups run last
 // registered first).
-func startServerWith(t *testing.T, opts transport.Options, apps ...*actors.App) (wsBase, httpBase string, srv *transport.Server, eng *actors.Engine) {
+func startServerWith(t *testing.T, opts testOpts, apps ...*configs.App) (wsBase, httpBase string, srv *transport.Server, eng *actors.Engine) {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -73,17 +77,28 @@ func startServerWith(t *testing.T, opts transport.Options, apps ...*actors.App) 
 }
 
 // startServerOn is startServerWith on a listener the test made.
-func startServerOn(t *testing.T, l net.Listener, opts transport.Options, apps ...*actors.App) (wsBase, httpBase string, srv *transport.Server, eng *actors.Engine) {
+func startServerOn(t *testing.T, l net.Listener, opts testOpts, apps ...*configs.App) (wsBase, httpBase string, srv *transport.Server, eng *actors.Engine) {
 	t.Helper()
-	eng, err := actors.NewEngine(actors.Options{Apps: apps, Logger: discardLogger, AskTimeout: 5 * time.Second})
+	cfg := configs.Default()
+	cfg.Apps = cfg.Apps[:0]
+	for _, a := range apps {
+		cfg.Apps = append(cfg.Apps, *a)
+	}
+	if opts.config != nil {
+		opts.config(cfg)
+	}
+	eng, err := actors.New(cfg, actors.Deps{Logger: discardLogger, Clock: opts.deps.Clock})
 	if err != nil {
 		_ = l.Close()
 		t.Fatalf("engine: %v", err)
 	}
-	if opts.Logger == nil {
-		opts.Logger = discardLogger
+	if opts.deps.Logger == nil {
+		opts.deps.Logger = discardLogger
 	}
-	srv = transport.New(eng, opts)
+	srv, err = transport.New(eng, cfg, opts.deps)
+	if err != nil {
+		t.Fatalf("server: %v", err)
+	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(l) }()
 	t.Cleanup(func() {
@@ -106,6 +121,16 @@ func startServerOn(t *testing.T, l net.Listener, opts transport.Options, apps ..
 	return "ws://" + addr, "http://" + addr, srv, eng
 }
 
+// running is app as the engine runs it: its counters.
+func running(t *testing.T, eng *actors.Engine, app *configs.App) *actors.App {
+	t.Helper()
+	a, ok := eng.AppByID(app.ID)
+	if !ok {
+		t.Fatalf("app %s is not running", app.ID)
+	}
+	return a
+}
+
 // testCtx is a context that ends with the test or after waitTimeout.
 func testCtx(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
@@ -114,12 +139,12 @@ func testCtx(t *testing.T) context.Context {
 }
 
 // dial connects a pusherclient to app and closes it at the end of the test.
-func dial(t *testing.T, wsBase string, app *actors.App) *pusherclient.Client {
+func dial(t *testing.T, wsBase string, app *configs.App) *pusherclient.Client {
 	t.Helper()
 	return dialOpts(t, wsBase, app, pusherclient.Options{})
 }
 
-func dialOpts(t *testing.T, wsBase string, app *actors.App, opts pusherclient.Options) *pusherclient.Client {
+func dialOpts(t *testing.T, wsBase string, app *configs.App, opts pusherclient.Options) *pusherclient.Client {
 	t.Helper()
 	c, err := pusherclient.DialOptions(testCtx(t), creds(app).WebSocketURL(wsBase), opts)
 	if err != nil {
@@ -130,7 +155,7 @@ func dialOpts(t *testing.T, wsBase string, app *actors.App, opts pusherclient.Op
 }
 
 // apiFor is a signed HTTP API client of app.
-func apiFor(httpBase string, app *actors.App) *pusherclient.API {
+func apiFor(httpBase string, app *configs.App) *pusherclient.API {
 	return &pusherclient.API{BaseURL: httpBase, App: creds(app)}
 }
 
@@ -211,7 +236,7 @@ func subscribePublic(t *testing.T, c *pusherclient.Client, channel string) {
 	subscribe(t, c, channel, "", "")
 }
 
-func subscribePrivate(t *testing.T, c *pusherclient.Client, app *actors.App, channel string) {
+func subscribePrivate(t *testing.T, c *pusherclient.Client, app *configs.App, channel string) {
 	t.Helper()
 	subscribe(t, c, channel, creds(app).ChannelAuth(c.SocketID(), channel, ""), "")
 }
@@ -225,7 +250,7 @@ type presenceRoster struct {
 	} `json:"presence"`
 }
 
-func subscribePresence(t *testing.T, c *pusherclient.Client, app *actors.App, channel, userID string, userInfo any) presenceRoster {
+func subscribePresence(t *testing.T, c *pusherclient.Client, app *configs.App, channel, userID string, userInfo any) presenceRoster {
 	t.Helper()
 	auth, data, err := creds(app).PresenceAuth(c.SocketID(), channel, userID, userInfo)
 	if err != nil {
@@ -279,18 +304,20 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func waitConnections(t *testing.T, app *actors.App, n int64) {
+func waitConnections(t *testing.T, eng *actors.Engine, app *configs.App, n int64) {
 	t.Helper()
-	eventually(t, fmt.Sprintf("app %s to have %d connections", app.ID, n), func() bool { return app.Connections() == n })
+	a := running(t, eng, app)
+	eventually(t, fmt.Sprintf("app %s to have %d connections", app.ID, n), func() bool { return a.Connections() == n })
 }
 
 // waitSubscriptions waits until the channel grain counts n subscriptions: a leave has then gone
 // through the node fan-out, which sends it on to the grain after dropping the socket.
-func waitSubscriptions(t *testing.T, eng *actors.Engine, app *actors.App, channel string, n int64) {
+func waitSubscriptions(t *testing.T, eng *actors.Engine, app *configs.App, channel string, n int64) {
 	t.Helper()
 	ctx := testCtx(t)
+	a := running(t, eng, app)
 	eventually(t, fmt.Sprintf("%s to have %d subscriptions", channel, n), func() bool {
-		info, err := eng.ChannelInfo(ctx, app, channel, false)
+		info, err := eng.ChannelInfo(ctx, a, channel, false)
 		return err == nil && info.SubscriptionCount == n
 	})
 }
@@ -537,7 +564,7 @@ func parseRaw(t *testing.T, b []byte) rawFrame {
 }
 
 // appPath is the path and query pusher-js connects with.
-func appPath(app *actors.App) string {
+func appPath(app *configs.App) string {
 	return "/app/" + app.Key + "?protocol=7&client=js&version=8.4.0&flash=false"
 }
 
@@ -584,7 +611,7 @@ func (l smallSendBuffers) Accept() (net.Conn, error) {
 
 // dialFlood opens n connections to app as fast as it can, closing each that is admitted, and
 // returns how many were refused with 4100 (over capacity). Any other failure fails the test.
-func dialFlood(t *testing.T, ws string, app *actors.App, n int) (refused int) {
+func dialFlood(t *testing.T, ws string, app *configs.App, n int) (refused int) {
 	t.Helper()
 	for range n {
 		c, err := pusherclient.Dial(testCtx(t), creds(app).WebSocketURL(ws))
@@ -600,3 +627,6 @@ func dialFlood(t *testing.T, ws string, app *actors.App, n int) (refused int) {
 	}
 	return refused
 }
+
+// defaultLimits are the limits of configs/default.yaml, which every test app starts from.
+var defaultLimits = configs.Default().Apps[0].Limits

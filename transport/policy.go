@@ -2,52 +2,58 @@ package transport
 
 import (
 	"strings"
+	"sync"
+
+	"golang.org/x/time/rate"
+
+	"github.com/herald-io/herald/actors"
+	"github.com/herald-io/herald/configs"
 )
 
-// AppPolicy is what the transport enforces for one app at its edge, on top of the limits the
-// actors apply. The zero value enforces nothing.
-type AppPolicy struct {
-	// AllowedOrigins are the browser origins whose pages may open sockets, such as
-	// "https://example.com" or "https://*.example.com" (any subdomain); "*" or an empty list
-	// allows any. A socket from another origin is refused with pusher:error and close 4009.
-	AllowedOrigins []string
-	// MaxConnectionsPerSecond bounds new sockets of the app on this node, in bursts of as many;
-	// over it: close 4100. 0 is no limit.
-	MaxConnectionsPerSecond int
-	// MaxSubscribesPerSecond bounds pusher:subscribe per socket, in bursts of as many; over it
-	// the subscribe gets pusher:subscription_error LimitReached with status 429. 0 is no limit.
-	MaxSubscribesPerSecond int
+// edgePolicy is what the transport enforces for one app at its edge, before a socket reaches
+// the actors: which browser origins may connect, and how many new sockets a second. It is made
+// from the app's settings and made again when they change.
+type edgePolicy struct {
+	settings *configs.App  // the settings it was made from
+	origins  []string      // lower-cased; nil allows any
+	connects *rate.Limiter // nil: no limit
 }
 
-// appPolicy is an AppPolicy ready to apply.
-type appPolicy struct {
-	origins     []string // lower-cased; nil allows any
-	connectRate *rateShared
-	subscribe   *gcra // nil: no limit
-}
-
-func newAppPolicy(p AppPolicy) *appPolicy {
-	ap := &appPolicy{subscribe: newGCRA(p.MaxSubscribesPerSecond)}
-	if g := newGCRA(p.MaxConnectionsPerSecond); g != nil {
-		ap.connectRate = &rateShared{rate: g}
+func newEdgePolicy(settings *configs.App) *edgePolicy {
+	p := &edgePolicy{settings: settings}
+	if n := settings.Limits.MaxConnectionsPerSecond; n > 0 {
+		p.connects = rate.NewLimiter(rate.Limit(n), n)
 	}
-	for _, o := range p.AllowedOrigins {
+	for _, o := range settings.AllowedOrigins {
 		o = strings.ToLower(strings.TrimSuffix(strings.TrimSpace(o), "/"))
 		if o == "*" {
-			ap.origins = nil
+			p.origins = nil
 			break
 		}
 		if o != "" {
-			ap.origins = append(ap.origins, o)
+			p.origins = append(p.origins, o)
 		}
 	}
-	return ap
+	return p
+}
+
+// edgePolicies keeps one edgePolicy per app id.
+type edgePolicies struct{ m sync.Map } // app id -> *edgePolicy
+
+func (e *edgePolicies) of(app *actors.App) *edgePolicy {
+	settings := app.Settings()
+	if v, ok := e.m.Load(app.ID); ok && v.(*edgePolicy).settings == settings {
+		return v.(*edgePolicy)
+	}
+	p := newEdgePolicy(settings)
+	e.m.Store(app.ID, p)
+	return p
 }
 
 // originAllowed reports whether a handshake with this Origin header may proceed. A handshake
 // without one is allowed: browsers always send it, and it is a browser protection only, since
 // any other client can claim whatever origin it likes.
-func (p *appPolicy) originAllowed(origin string) bool {
+func (p *edgePolicy) originAllowed(origin string) bool {
 	if len(p.origins) == 0 || origin == "" {
 		return true
 	}

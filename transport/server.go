@@ -7,78 +7,77 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/jonboulle/clockwork"
 	"github.com/lxzan/gws"
 
 	"github.com/herald-io/herald/actors"
+	"github.com/herald-io/herald/configs"
 	"github.com/herald-io/herald/protocol"
 	"github.com/herald-io/herald/telemetry"
 )
 
-// Options configure a Server. Zero values take the defaults noted.
-type Options struct {
-	ActivityTimeout time.Duration // default protocol.DefaultActivityTimeout
-	PongTimeout     time.Duration // default protocol.PongTimeout
-	WriteQueueBytes int           // default 1 MiB
-	Logger          *slog.Logger
-	Now             func() time.Time // the HTTP API's clock; default time.Now
-	Telemetry       *telemetry.Telemetry
+// Engine is what the transport needs of the actors: apps, admitting a socket, publishing, and
+// the channel queries of the HTTP API. *actors.Engine implements it.
+type Engine interface {
+	AppByKey(key string) (*actors.App, bool)
+	AppByID(id string) (*actors.App, bool)
+	Connect(app *actors.App, sink actors.Sink) (*actors.Connection, error)
+	Publish(ctx context.Context, app *actors.App, ev actors.Event) error
+	PublishToUser(app *actors.App, userID string, ev actors.Event)
+	TerminateUser(app *actors.App, userID string)
+	ChannelInfo(ctx context.Context, app *actors.App, channel string, withUsers bool) (*actors.ChannelInfo, error)
+	Channels(ctx context.Context, app *actors.App, prefix string) ([]string, error)
+}
 
+// Deps are what a Server uses besides its config. Zero fields: no logging, no telemetry, the
+// real clock, plain ws:// and http://.
+type Deps struct {
+	Logger    *slog.Logger
+	Telemetry *telemetry.Telemetry
+	Clock     clockwork.Clock
 	// TLS, when set, makes the listener serve wss:// and https:// (see LoadTLS).
 	TLS *tls.Config
-	// ConnectionRatePerIP bounds new WebSocket connections per second from one remote address
-	// (an IPv6 /64), in bursts of as many; over it the socket gets pusher:error and close 4100
-	// (reconnect after backing off). 0 is no limit.
-	ConnectionRatePerIP int
-	// ConnectionRateExempt are remote addresses ConnectionRatePerIP does not apply to: local
-	// clients, and proxies that many users connect through.
-	ConnectionRateExempt []netip.Prefix
-	// Apps are the per-app edge policies by app id; an app without one has none.
-	Apps map[string]AppPolicy
 }
 
 // Server serves the WebSocket endpoint and the HTTP API of one node.
 type Server struct {
-	engine   *actors.Engine
-	opts     Options
+	engine   Engine
+	cfg      *configs.Config
 	log      *slog.Logger
+	tel      *telemetry.Telemetry
+	clock    clockwork.Clock
+	tls      *tls.Config
 	upgrader *gws.Upgrader
 	http     *http.Server
 	mux      *http.ServeMux
 	sockets  socketSet
-	limiters sync.Map // app id -> *appLimiter
-	policies map[string]*appPolicy
+	edges    edgePolicies
+	rates    apiLimits
 	perIP    *rateByAddr // nil: no per-address connection rate
 	draining atomic.Bool
 	stop     chan struct{}
 	stopOnce sync.Once
 }
 
-// New builds a Server over engine.
-func New(engine *actors.Engine, opts Options) *Server {
-	if opts.ActivityTimeout <= 0 {
-		opts.ActivityTimeout = protocol.DefaultActivityTimeout
+// New builds a Server over engine with the listener settings of cfg.
+func New(engine Engine, cfg *configs.Config, deps Deps) (*Server, error) {
+	if deps.Logger == nil {
+		deps.Logger = slog.New(slog.DiscardHandler)
 	}
-	if opts.PongTimeout <= 0 {
-		opts.PongTimeout = protocol.PongTimeout
+	if deps.Clock == nil {
+		deps.Clock = clockwork.NewRealClock()
 	}
-	if opts.WriteQueueBytes <= 0 {
-		opts.WriteQueueBytes = 1 << 20
+	exempt, err := cfg.ExemptPrefixes()
+	if err != nil {
+		return nil, err
 	}
-	if opts.Logger == nil {
-		opts.Logger = slog.Default()
-	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
-	s := &Server{engine: engine, opts: opts, log: opts.Logger, stop: make(chan struct{}),
-		policies: map[string]*appPolicy{}, perIP: newRateByAddr(opts.ConnectionRatePerIP, opts.ConnectionRateExempt)}
-	for id, p := range opts.Apps {
-		s.policies[id] = newAppPolicy(p)
+	s := &Server{
+		engine: engine, cfg: cfg, log: deps.Logger, tel: deps.Telemetry, clock: deps.Clock, tls: deps.TLS,
+		stop: make(chan struct{}), perIP: newRateByAddr(cfg.ConnectionRatePerIP, exempt),
 	}
 	s.upgrader = gws.NewUpgrader(&wsHandler{server: s}, &gws.ServerOption{
 		ReadMaxPayloadSize: 1 << 20, // the per-app max_message_size is checked per message
@@ -90,22 +89,12 @@ func New(engine *actors.Engine, opts Options) *Server {
 	// IdleTimeout: an idle keep-alive connection of the HTTP API must not hold a descriptor forever.
 	// ErrorLog: failed TLS handshakes (scanners, plain HTTP on the TLS port) are debug noise.
 	s.http = &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
-		ErrorLog: slog.NewLogLogger(opts.Logger.Handler(), slog.LevelDebug)}
-	if opts.TLS != nil {
-		s.http.TLSConfig = opts.TLS
+		ErrorLog: slog.NewLogLogger(deps.Logger.Handler(), slog.LevelDebug)}
+	if deps.TLS != nil {
+		s.http.TLSConfig = deps.TLS
 	}
-	return s
+	return s, nil
 }
-
-// policy is app's edge policy; an app without one gets the zero policy.
-func (s *Server) policy(app *actors.App) *appPolicy {
-	if p, ok := s.policies[app.ID]; ok {
-		return p
-	}
-	return noPolicy
-}
-
-var noPolicy = newAppPolicy(AppPolicy{})
 
 // Handler is the server's HTTP handler (WebSocket upgrades and HTTP API).
 func (s *Server) Handler() http.Handler { return s.mux }
@@ -113,10 +102,10 @@ func (s *Server) Handler() http.Handler { return s.mux }
 // Serve accepts connections on l until Shutdown.
 func (s *Server) Serve(l net.Listener) error {
 	go s.sweepActivity()
-	if s.opts.TLS != nil {
+	if s.tls != nil {
 		// net/http runs each handshake on the connection's own goroutine, under the
 		// ReadHeaderTimeout, so a client that stalls it holds nothing else up.
-		l = tls.NewListener(l, s.opts.TLS)
+		l = tls.NewListener(l, s.tls)
 	}
 	err := s.http.Serve(l)
 	if errors.Is(err, http.ErrServerClosed) {
@@ -134,6 +123,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for _, sock := range s.sockets.all() {
 		sock.Close(protocol.CodeGenericReconnect, "server shutting down")
 	}
+	// Polled on the real clock: it waits for sockets to close, not for a protocol timer.
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for s.sockets.len() > 0 {
@@ -144,37 +134,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 	}
 	return err
-}
-
-// sweepActivity pings clients silent for the activity timeout and closes with 4201 those that
-// do not answer within the pong timeout. One goroutine for all sockets, not a timer each.
-func (s *Server) sweepActivity() {
-	interval := min(s.opts.ActivityTimeout, s.opts.PongTimeout) / 4
-	interval = max(interval, 50*time.Millisecond)
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-s.stop:
-			return
-		case now := <-tick.C:
-			n := now.UnixNano()
-			for _, sock := range s.sockets.all() {
-				if sent := sock.pingSent.Load(); sent != 0 {
-					if time.Duration(n-sent) > s.opts.PongTimeout {
-						// no queue flush: a client that does not answer may not be reading either
-						sock.closeOnce(protocol.CodePongNotReceived, "Pong reply not received")
-					}
-					continue
-				}
-				if time.Duration(n-sock.lastSeen.Load()) > s.opts.ActivityTimeout {
-					sock.pingSent.Store(n)
-					sock.Send(protocol.PingFrame)
-					sock.conn.Async(func() { _ = sock.conn.WritePing(nil) })
-				}
-			}
-		}
-	}
 }
 
 // socketSet is the node's open sockets, for the activity sweep and shutdown.

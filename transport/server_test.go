@@ -1,16 +1,17 @@
 package transport_test
 
 import (
+	"github.com/jonboulle/clockwork"
+
 	"context"
-	"encoding/json"
 	"errors"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/herald-io/herald/actors"
 	"github.com/herald-io/herald/bench/pusherclient"
+	"github.com/herald-io/herald/configs"
 	"github.com/herald-io/herald/protocol"
 	"github.com/herald-io/herald/transport"
 )
@@ -92,7 +93,7 @@ func TestBadFramesKeepConnectionOpen(t *testing.T) {
 		`{"event":"pusher:subscribe","data":42}`,
 		`[1,2,3]`,
 		// Over the app's max_message_size of 32 KB.
-		`{"event":"client-big","channel":"private-x","data":"` + strings.Repeat("x", protocol.DefaultLimits.MaxMessageSize) + `"}`,
+		`{"event":"client-big","channel":"private-x","data":"` + strings.Repeat("x", defaultLimits.MaxMessageSize) + `"}`,
 	} {
 		if err := c.SendRaw([]byte(frame)); err != nil {
 			t.Fatal(err)
@@ -115,50 +116,39 @@ func TestBadFramesKeepConnectionOpen(t *testing.T) {
 }
 
 // TestServerPingsSilentClients: a client silent for the activity timeout gets pusher:ping; one
-// that answers with pusher:pong stays, one that does not is closed with 4201.
+// that answers with pusher:pong stays, one that does not is closed with 4201. The server's clock
+// is a fake one, moved by the test: default.yaml's timeouts, no waiting.
 func TestServerPingsSilentClients(t *testing.T) {
 	app := newApp("1")
-	ws, _, _, _ := startServerWith(t, transport.Options{
-		// Short, but the pong timeout leaves the answering client's reader plenty of slack.
-		ActivityTimeout: 200 * time.Millisecond,
-		PongTimeout:     600 * time.Millisecond,
-	}, app)
+	clock := clockwork.NewFakeClock()
+	cfg := configs.Default()
+	ws, _, _, _ := startServerWith(t, testOpts{deps: transport.Deps{Clock: clock}}, app)
+	sweep := max(min(cfg.ActivityTimeout, cfg.PongTimeout)/4, 50*time.Millisecond)
 
-	// answering replies to pusher:ping and to nothing else (not WebSocket pings).
-	answering := dialRaw(t, ws, appPath(app), 0)
+	answering := dialRaw(t, ws, appPath(app), 0) // replies to pusher:ping, not to WebSocket pings
 	answering.expectEvent(t, protocol.EventConnectionEstablished)
-	msgs := make(chan rawMsg, 64)
-	readerDone := make(chan error, 1)
-	go func() {
-		for {
-			m, err := answering.next(waitTimeout)
-			if err != nil {
-				readerDone <- err
-				return
-			}
-			if !m.close {
-				var f rawFrame
-				if json.Unmarshal(m.text, &f) == nil && f.Event == protocol.EventPing {
-					if err := answering.writeText(protocol.PongFrame); err != nil {
-						readerDone <- err
-						return
-					}
-				}
-			}
-			msgs <- m
-			if m.close {
-				readerDone <- nil
-				return
-			}
-		}
-	}()
-
+	silent := dialRaw(t, ws, appPath(app), 0)
+	silent.expectEvent(t, protocol.EventConnectionEstablished)
 	// NoAutoPong: the pusherclient does not answer pusher:ping (it does answer WebSocket pings).
 	noPong := dialOpts(t, ws, app, pusherclient.Options{NoAutoPong: true})
 
-	silent := dialRaw(t, ws, appPath(app), 0)
-	silent.expectEvent(t, protocol.EventConnectionEstablished)
+	if err := clock.BlockUntilContext(testCtx(t), 1); err != nil { // the activity sweep's ticker
+		t.Fatal(err)
+	}
+	clock.Advance(cfg.ActivityTimeout + sweep)
+	answering.expectEvent(t, protocol.EventPing)
 	silent.expectEvent(t, protocol.EventPing)
+	expectNext(t, noPong, protocol.EventPing, "")
+	if err := answering.writeText(protocol.PongFrame); err != nil {
+		t.Fatal(err)
+	}
+	// A round trip after the pong: the server has read it when this pong comes back.
+	if err := answering.writeText([]byte(`{"event":"pusher:ping","data":{}}`)); err != nil {
+		t.Fatal(err)
+	}
+	answering.expectEvent(t, protocol.EventPong)
+
+	clock.Advance(cfg.PongTimeout + sweep)
 	m, err := silent.next(waitTimeout)
 	if err != nil {
 		t.Fatalf("silent client: %v", err)
@@ -166,45 +156,20 @@ func TestServerPingsSilentClients(t *testing.T) {
 	if !m.close || m.code != protocol.CodePongNotReceived {
 		t.Fatalf("silent client: got %+v (%s), want close %d", m, m.text, protocol.CodePongNotReceived)
 	}
-
-	expectNext(t, noPong, protocol.EventPing, "")
-
-	// The answering client was dialed first: had it not counted as alive it would be closed by now.
+	// The answering client is still there, and was not pinged again.
 	if err := answering.writeText([]byte(`{"event":"pusher:ping","data":{}}`)); err != nil {
 		t.Fatalf("answering client was closed: %v", err)
 	}
-	sawPing := false
-	for {
-		select {
-		case m := <-msgs:
-			if m.close {
-				t.Fatalf("answering client closed with %d %q", m.code, m.reason)
-			}
-			f := parseRaw(t, m.text)
-			switch f.Event {
-			case protocol.EventPing:
-				sawPing = true
-				continue
-			case protocol.EventPong:
-			default:
-				t.Fatalf("answering client got %s", m.text)
-			}
-		case err := <-readerDone:
-			t.Fatalf("answering client's reader ended: %v", err)
-		case <-time.After(waitTimeout):
-			t.Fatal("answering client got no pusher:pong")
-		}
-		break
-	}
-	if !sawPing {
-		t.Error("answering client was never sent pusher:ping")
+	m, err = answering.next(waitTimeout)
+	if err != nil || m.close || parseRaw(t, m.text).Event != protocol.EventPong {
+		t.Fatalf("answering client: got %+v (%s), %v; want pusher:pong", m, m.text, err)
 	}
 }
 
 func TestConnectRefusals(t *testing.T) {
 	enabled := newApp("1")
-	disabled := newApp("2", func(a *actors.App) { a.Enabled = false })
-	ws, _, _, _ := startServer(t, enabled, disabled)
+	disabled := newApp("2", func(a *configs.App) { a.Enabled = false })
+	ws, _, _, eng := startServer(t, enabled, disabled)
 	cases := []struct {
 		name, path string
 		code       int
@@ -253,7 +218,7 @@ func TestConnectRefusals(t *testing.T) {
 		})
 	}
 	// Refusals leave the app's count alone, and good connections work after them.
-	if n := enabled.Connections(); n != 0 {
+	if n := running(t, eng, enabled).Connections(); n != 0 {
 		t.Errorf("%d connections counted after refusals", n)
 	}
 	pingPong(t, dial(t, ws, enabled))
@@ -272,9 +237,9 @@ func TestOlderProtocolVersionsAccepted(t *testing.T) {
 }
 
 func TestMaxConnections(t *testing.T) {
-	app := newApp("1", func(a *actors.App) { a.Limits.MaxConnections = 2 })
+	app := newApp("1", func(a *configs.App) { a.Limits.MaxConnections = 2 })
 	other := newApp("2")
-	ws, _, _, _ := startServer(t, app, other)
+	ws, _, _, eng := startServer(t, app, other)
 	a := dial(t, ws, app)
 	dial(t, ws, app)
 
@@ -290,7 +255,7 @@ func TestMaxConnections(t *testing.T) {
 	if err := a.Close(); err != nil {
 		t.Fatal(err)
 	}
-	waitConnections(t, app, 1)
+	waitConnections(t, eng, app, 1)
 	c := dial(t, ws, app)
 	pingPong(t, c)
 	_, err = pusherclient.Dial(testCtx(t), creds(app).WebSocketURL(ws))
@@ -302,12 +267,12 @@ func TestMaxConnections(t *testing.T) {
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}
-	waitConnections(t, app, 1)
+	waitConnections(t, eng, app, 1)
 	r := dialRaw(t, ws, appPath(app), 0)
 	r.expectEvent(t, protocol.EventConnectionEstablished)
-	waitConnections(t, app, 2)
+	waitConnections(t, eng, app, 2)
 	_ = r.conn.Close()
-	waitConnections(t, app, 1)
+	waitConnections(t, eng, app, 1)
 	pingPong(t, dial(t, ws, app))
 }
 

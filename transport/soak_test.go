@@ -16,10 +16,9 @@ import (
 
 	"github.com/lxzan/gws"
 
-	"github.com/herald-io/herald/actors"
 	"github.com/herald-io/herald/bench/pusherclient"
+	"github.com/herald-io/herald/configs"
 	"github.com/herald-io/herald/protocol"
-	"github.com/herald-io/herald/transport"
 )
 
 // soakDurationEnv sets TestSoak's churn time (a Go duration); the default keeps CI under a
@@ -48,12 +47,11 @@ func TestSoak(t *testing.T) {
 		channels  = 24      // a fixed pool: grains for each exist after the warm-up
 		maxCycles = 500_000 // a bound besides the duration
 	)
-	app := newApp("1", func(a *actors.App) { a.Limits.MaxPresenceMembers = 1000 })
+	app := newApp("1", func(a *configs.App) { a.Limits.MaxPresenceMembers = 1000 })
 	throttled := newApp("2")
-	ws, httpBase, _, _ := startServerWith(t, transport.Options{Apps: map[string]transport.AppPolicy{
-		app.ID:       {MaxSubscribesPerSecond: 100},
-		throttled.ID: {MaxConnectionsPerSecond: 5},
-	}}, app, throttled)
+	app.Limits.MaxSubscribesPerSecond = 100
+	throttled.Limits.MaxConnectionsPerSecond = 5
+	ws, httpBase, _, eng := startServerWith(t, testOpts{}, app, throttled)
 	httpClient := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}, Timeout: waitTimeout}
 	api := &pusherclient.API{BaseURL: httpBase, App: creds(app), HTTP: httpClient}
 
@@ -204,8 +202,8 @@ func TestSoak(t *testing.T) {
 		return firstErr
 	}
 	settle := func() {
-		waitConnections(t, app, 0)
-		waitConnections(t, throttled, 0)
+		waitConnections(t, eng, app, 0)
+		waitConnections(t, eng, throttled, 0)
 		httpClient.CloseIdleConnections()
 	}
 

@@ -19,9 +19,6 @@ type socket struct {
 	server *Server
 	app    *actors.App
 	actor  *actors.Connection
-	policy *appPolicy
-
-	subscribeTAT int64 // the subscribe rate's state; only the read loop touches it
 
 	lastSeen  atomic.Int64 // unix nanos of the last frame read
 	closeCode atomic.Int32 // the close code herald sent, 0 when the client closed
@@ -130,7 +127,7 @@ func (s *socket) closeOnce(code int, reason string) {
 
 func (s *socket) writeClose(code int, reason string) {
 	s.closeCode.CompareAndSwap(0, int32(code))
-	_ = s.conn.SetWriteDeadline(time.Now().Add(time.Second))
+	_ = s.conn.SetWriteDeadline(time.Now().Add(time.Second)) // a socket deadline: the real clock
 	_ = s.conn.WriteClose(uint16(code), []byte(reason))
 }
 

@@ -25,15 +25,15 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // gws has answered the bad handshake
 	}
-	sock := &socket{conn: conn, server: s, limit: s.opts.WriteQueueBytes}
-	sock.lastSeen.Store(time.Now().UnixNano())
+	sock := &socket{conn: conn, server: s, limit: s.cfg.WriteQueueBytes}
+	sock.lastSeen.Store(s.clock.Now().UnixNano())
 	conn.Session().Store(sessionKey, sock)
 	if code, msg := s.admit(sock, r); code != 0 {
 		sock.sendError(code, msg)
 	} else {
 		sock.app.Metrics.Connected()
 		s.sockets.add(sock)
-		sock.Send(protocol.ConnectionEstablishedFrame(sock.actor.SocketID(), int(s.opts.ActivityTimeout/time.Second)))
+		sock.Send(protocol.ConnectionEstablishedFrame(sock.actor.SocketID(), int(s.cfg.ActivityTimeout/time.Second)))
 	}
 	go conn.ReadLoop()
 }
@@ -41,7 +41,8 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 // admit checks the path, protocol version and app, and starts the connection actor.
 func (s *Server) admit(sock *socket, r *http.Request) (code int, message string) {
 	// First, so that a flood is refused before it costs a lookup or an actor.
-	if s.perIP != nil && !s.perIP.allow(r.RemoteAddr, time.Now()) {
+	now := s.clock.Now()
+	if s.perIP != nil && !s.perIP.allow(r.RemoteAddr, now) {
 		return protocol.CodeOverCapacity, "Over capacity: too many new connections from your address, reconnect later"
 	}
 	key, ok := strings.CutPrefix(r.URL.Path, "/app/")
@@ -63,14 +64,14 @@ func (s *Server) admit(sock *socket, r *http.Request) (code int, message string)
 	if !ok {
 		return protocol.CodeAppNotFound, "App key " + key + " does not exist"
 	}
-	if !app.Enabled {
+	if !app.Settings().Enabled {
 		return protocol.CodeAppDisabled, "App is disabled"
 	}
-	policy := s.policy(app)
+	policy := s.edges.of(app)
 	if !policy.originAllowed(r.Header.Get("Origin")) {
 		return protocol.CodeUnauthorized, "origin not allowed"
 	}
-	if !policy.connectRate.allow(time.Now()) {
+	if policy.connects != nil && !policy.connects.AllowN(now, 1) {
 		return protocol.CodeOverCapacity, "Over capacity: too many new connections to this app, reconnect later"
 	}
 	conn, err := s.engine.Connect(app, sock)
@@ -80,7 +81,7 @@ func (s *Server) admit(sock *socket, r *http.Request) (code int, message string)
 	if err != nil {
 		return protocol.CodeOverCapacity, err.Error()
 	}
-	sock.app, sock.actor, sock.policy = app, conn, policy
+	sock.app, sock.actor = app, conn
 	return 0, ""
 }
 
@@ -126,7 +127,7 @@ func (h *wsHandler) OnClose(c *gws.Conn, err error) {
 	s.queue, s.queued = nil, 0
 	s.mu.Unlock()
 	h.server.sockets.remove(s)
-	s.actor.Tell(&actors.SocketClosed{})
+	s.actor.Closed()
 	code := int(s.closeCode.Load())
 	if code == 0 {
 		code = 1006 // no close frame
@@ -163,7 +164,7 @@ func (h *wsHandler) OnMessage(c *gws.Conn, msg *gws.Message) {
 		s.Send(protocol.ErrorFrame(0, "Binary frames are not supported"))
 		return
 	}
-	if limit := s.app.Limits.MaxMessageSize; limit > 0 && msg.Data.Len() > limit {
+	if limit := s.app.Settings().Limits.MaxMessageSize; msg.Data.Len() > limit {
 		s.Send(protocol.ErrorFrame(0, "Message is larger than the limit of "+strconv.Itoa(limit)+" bytes"))
 		return
 	}
@@ -189,37 +190,26 @@ func (h *wsHandler) dispatch(s *socket, f protocol.Frame) {
 			s.Send(protocol.ErrorFrame(0, err.Error()))
 			return
 		}
-		// gws reads a socket's messages one at a time, so subscribeTAT needs no lock.
-		if limit := s.policy.subscribe; limit != nil && !limit.allow(&s.subscribeTAT, time.Now().UnixNano()) {
-			s.Send(protocol.SubscriptionErrorFrame(d.Channel, protocol.SubscriptionErrorLimitReached,
-				"over the app's limit of subscribes per second per connection; retry later", http.StatusTooManyRequests))
-			return
-		}
-		s.actor.Tell(&actors.ClientSubscribe{Channel: d.Channel, Auth: d.Auth, ChannelData: d.ChannelData})
+		s.actor.Subscribe(d.Channel, d.Auth, d.ChannelData)
 	case f.Event == protocol.EventUnsubscribe:
 		var d protocol.SubscribeData
 		if err := protocol.DecodeData(f.Data, &d); err != nil {
 			s.Send(protocol.ErrorFrame(0, err.Error()))
 			return
 		}
-		s.actor.Tell(&actors.ClientUnsubscribe{Channel: d.Channel})
+		s.actor.Unsubscribe(d.Channel)
 	case f.Event == protocol.EventSignin:
 		var d protocol.SigninData
 		if err := protocol.DecodeData(f.Data, &d); err != nil {
 			s.Send(protocol.ErrorFrame(protocol.CodeUnauthorized, err.Error()))
 			return
 		}
-		s.actor.Tell(&actors.ClientSignin{Auth: d.Auth, UserData: d.UserData})
+		s.actor.Signin(d.Auth, d.UserData)
 	case protocol.IsClientEvent(f.Event):
-		s.actor.Tell(&actors.ClientEvent{Event: f.Event, Channel: f.Channel, Data: f.Data})
+		s.actor.ClientEvent(f.Event, f.Channel, f.Data)
 	default:
 		s.Send(protocol.ErrorFrame(0, "Unsupported event received on socket: "+f.Event))
 	}
-}
-
-func (s *socket) seen() {
-	s.lastSeen.Store(time.Now().UnixNano())
-	s.pingSent.Store(0)
 }
 
 func messageKind(event string) telemetry.MessageKind {

@@ -109,10 +109,19 @@ func (m *Member) Leave() {
 	m.c.Shutdown(true)
 }
 
-// Kill stops the member without a word to the others, as a crash would: for tests of a
-// member's death.
+// Kill stops the member as a crash would, for tests of a member's death: every actor of the
+// node stops at once (proto.actor's own included, so nothing more leaves the node), the remote
+// stops accepting, and only then does the membership learn that the member is gone.
 func (m *Member) Kill() {
-	m.c.ActorSystem.Shutdown()
+	system := m.c.ActorSystem
+	for _, bucket := range system.ProcessRegistry.LocalPIDs.LocalPIDs {
+		for id, item := range bucket.Items() {
+			if p, ok := item.(actor.Process); ok {
+				p.Stop(actor.NewPID(system.Address(), id))
+			}
+		}
+	}
+	system.Shutdown()
 	m.c.Remote.Shutdown(false)
 	_ = m.c.Config.ClusterProvider.Shutdown(false)
 }

@@ -8,6 +8,8 @@
 package connection
 
 import (
+	"sync/atomic"
+
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/jonboulle/clockwork"
 	"golang.org/x/time/rate"
@@ -44,16 +46,27 @@ type subscription struct {
 	confirmed bool // the grain counted the socket: client events are allowed
 }
 
-// Props makes the connection actor of a socket that the node admitted.
-func Props(n *node.Node, app *node.App, socketID string, sink node.Sink) *actor.Props {
-	return actor.PropsFromProducer(func() actor.Actor {
-		l := app.Settings().Limits
-		return &Connection{
-			n: n, app: app, socketID: socketID, sink: sink, subscriptions: map[string]*subscription{},
-			clientEvents: perSecond(l.MaxClientEventsPerSecond),
-			subscribes:   perSecond(l.MaxSubscribesPerSecond),
-		}
-	})
+// Start spawns the connection actor of a socket that the node admitted. An app that requires
+// sign-in gets its deadline armed here, before Start returns, so that it runs from the moment
+// the socket was admitted.
+func Start(n *node.Node, app *node.App, socketID string, sink node.Sink) *actor.PID {
+	settings := app.Settings()
+	c := &Connection{
+		n: n, app: app, socketID: socketID, sink: sink, subscriptions: map[string]*subscription{},
+		clientEvents: perSecond(settings.Limits.MaxClientEventsPerSecond),
+		subscribes:   perSecond(settings.Limits.MaxSubscribesPerSecond),
+	}
+	var self atomic.Pointer[actor.PID]
+	if settings.UserAuthentication {
+		c.signinTimer = n.Clock.AfterFunc(settings.UserAuthenticationTimeout, func() {
+			if pid := self.Load(); pid != nil { // nil only for a deadline shorter than a spawn
+				n.Root.Send(pid, signinDeadline{})
+			}
+		})
+	}
+	pid := n.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return c }))
+	self.Store(pid)
+	return pid
 }
 
 // perSecond allows n a second in bursts of n; 0 or less is no limit.
@@ -71,10 +84,6 @@ func (c *Connection) allow(l *rate.Limiter) bool {
 // Receive handles the socket's frames, the fan-outs' and user grains' answers, and its end.
 func (c *Connection) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
-	case *actor.Started:
-		if settings := c.app.Settings(); settings.UserAuthentication {
-			c.signinTimer = c.n.After(settings.UserAuthenticationTimeout, ctx.Self(), signinDeadline{})
-		}
 	case *messages.ClientSubscribe:
 		c.subscribe(ctx, m)
 	case *messages.ClientUnsubscribe:

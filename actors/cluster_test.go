@@ -1,0 +1,325 @@
+//go:build !race
+
+package actors
+
+// The race detector is off for this file: proto.actor itself races when its remote and cluster
+// run (remote/server.go sets grpc's global logger at every start while other members' gRPC code
+// reads it; cluster/gossip_state_management.go changes gossip state that the remote is
+// serializing). `go tool task test` runs these tests in a step of their own without -race.
+//
+// In-process cluster tests: engines in one process, members of one proto.actor cluster through
+// an in-memory membership (clustertest), their remotes on 127.0.0.1:0. A member's death is
+// Engine.Kill: its actor system and remote stop without a word to the others, and the membership
+// drops it, as the automanaged or etcd provider does when its health checks fail.
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+
+	"github.com/herald-io/herald/actors/cluster/clustertest"
+	"github.com/herald-io/herald/actors/node/nodetest"
+	"github.com/herald-io/herald/configs"
+	"github.com/herald-io/herald/protocol"
+)
+
+type clusterNode struct {
+	e        *Engine
+	app      *App
+	clock    *nodetest.Clock
+	webhooks *nodetest.Webhooks
+}
+
+type testCluster struct {
+	t     *testing.T
+	members *clustertest.Membership
+	name  string
+	app   configs.App
+	nodes []*clusterNode
+}
+
+var clusterSeq atomic.Int64
+
+// newTestCluster starts n engines as one cluster and waits until each sees all of them.
+func newTestCluster(t *testing.T, n int, edit ...func(*configs.App)) *testCluster {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("in-process cluster: seconds per test (go test without -short runs it)")
+	}
+	app := configs.DefaultApp("app", "key", "secret")
+	app.Webhooks = []configs.Webhook{{URL: "http://127.0.0.1:1/unused"}}
+	for _, f := range edit {
+		f(&app)
+	}
+	tc := &testCluster{t: t, members: clustertest.NewMembership(), name: "herald-test-" + strconv.FormatInt(clusterSeq.Add(1), 10), app: app}
+	for range n {
+		tc.add()
+	}
+	tc.waitMembers(n)
+	return tc
+}
+
+// add starts one more member.
+func (tc *testCluster) add() *clusterNode {
+	t := tc.t
+	t.Helper()
+	cfg := configs.Default()
+	cfg.Apps = []configs.App{tc.app}
+	cfg.Cluster.Enabled = true
+	cfg.Cluster.Name = tc.name
+	cfg.Cluster.Address = "127.0.0.1:0"
+	cfg.Cluster.GossipInterval = 100 * time.Millisecond
+	cn := &clusterNode{clock: nodetest.NewClock(), webhooks: &nodetest.Webhooks{}}
+	e, err := New(cfg, Deps{Clock: cn.clock, Webhooks: cn.webhooks, ClusterProvider: tc.members.Provider()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Kill)
+	cn.e = e
+	cn.app, _ = e.AppByID("app")
+	tc.nodes = append(tc.nodes, cn)
+	return cn
+}
+
+// waitMembers waits until every running member sees n members.
+func (tc *testCluster) waitMembers(n int) {
+	tc.t.Helper()
+	eventually(tc.t, fmt.Sprintf("%d members", n), func() bool {
+		for _, cn := range tc.nodes {
+			if !cn.e.stopped.Load() && cn.e.Members() != n {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// channelOn finds a channel name with prefix whose grain is on node i.
+func (tc *testCluster) channelOn(i int, prefix string) string {
+	tc.t.Helper()
+	addr := tc.nodes[i].e.system.Address()
+	for k := range 1000 {
+		ch := prefix + strconv.Itoa(k)
+		if tc.nodes[0].e.n.Grains.ChannelPID("app", ch).Address == addr {
+			return ch
+		}
+	}
+	tc.t.Fatalf("no channel with prefix %s has its grain on node %d", prefix, i)
+	return ""
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func (cn *clusterNode) connect(t *testing.T) (*Connection, *nodetest.Sink) {
+	t.Helper()
+	sink := nodetest.NewSink()
+	c, err := cn.e.Connect(cn.app, sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, sink
+}
+
+// presence subscribes a new socket of userID to channel.
+func (cn *clusterNode) presence(t *testing.T, channel, userID string) *nodetest.Sink {
+	t.Helper()
+	c, sink := cn.connect(t)
+	data := `{"user_id":"` + userID + `"}`
+	c.Subscribe(channel, protocol.ChannelAuth("key", "secret", c.SocketID(), channel, data), data)
+	sink.Expect(t, protocol.EventSubscriptionSucceeded)
+	return sink
+}
+
+func (cn *clusterNode) info(t *testing.T, channel string) *ChannelInfo {
+	t.Helper()
+	info, err := cn.e.ChannelInfo(context.Background(), cn.app, channel, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info
+}
+
+func (cn *clusterNode) publish(t *testing.T, channel, event, data string) {
+	t.Helper()
+	if err := cn.e.Publish(context.Background(), cn.app, Event{Channel: channel, Name: event, Data: data}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestClusterPublishOncePerSocket: a publish on any member reaches every subscriber on every
+// member exactly once.
+func TestClusterPublishOncePerSocket(t *testing.T) {
+	tc := newTestCluster(t, 3)
+	var sinks []*nodetest.Sink
+	for _, cn := range tc.nodes {
+		for range 2 {
+			c, s := cn.connect(t)
+			c.Subscribe("news", "", "")
+			s.Expect(t, protocol.EventSubscriptionSucceeded)
+			sinks = append(sinks, s)
+		}
+	}
+	for i, cn := range tc.nodes {
+		cn.publish(t, "news", "e", strconv.Itoa(i))
+	}
+	tc.nodes[0].publish(t, "news", "end", "")
+	for _, s := range sinks {
+		var got []string
+		for _, f := range s.Until(t, "end") {
+			got = append(got, f.Event+":"+f.DataString(t))
+		}
+		if fmt.Sprint(got) != "[e:0 e:1 e:2]" {
+			t.Fatalf("a subscriber got %v", got)
+		}
+	}
+	if info := tc.nodes[2].info(t, "news"); info.SubscriptionCount != 6 {
+		t.Fatalf("info %+v", info)
+	}
+}
+
+// TestClusterPresenceExactAfterDeath: a member dies with sockets in two presence channels, one
+// whose grain died with it (re-activated on a survivor and rebuilt from what the survivors
+// know) and one whose grain survived (told that the member left). In both, each user whose every
+// socket was on the dead member gets one member_removed at every surviving socket, a user with a
+// socket on a survivor gets none, the roster is exact, and one member_removed webhook is
+// produced per lost user.
+func TestClusterPresenceExactAfterDeath(t *testing.T) {
+	tc := newTestCluster(t, 3)
+	dead := tc.nodes[2]
+	channels := []string{tc.channelOn(2, "presence-dies-"), tc.channelOn(0, "presence-survives-")}
+	watchers := map[string][]*nodetest.Sink{}
+	for _, ch := range channels {
+		s0 := tc.nodes[0].presence(t, ch, "u0")
+		s1 := tc.nodes[1].presence(t, ch, "u1")
+		tc.nodes[1].presence(t, ch, "both")
+		dead.presence(t, ch, "gone")
+		dead.presence(t, ch, "gone") // two sockets, one member
+		dead.presence(t, ch, "both")
+		if info := tc.nodes[0].info(t, ch); info.UserCount != 4 || info.SubscriptionCount != 6 {
+			t.Fatalf("%s before: %+v", ch, info)
+		}
+		tc.nodes[0].publish(t, ch, "before", "")
+		s0.Until(t, "before")
+		s1.Until(t, "before")
+		watchers[ch] = []*nodetest.Sink{s0, s1}
+	}
+
+	dead.e.Kill()
+	tc.waitMembers(2)
+	for _, ch := range channels {
+		for i := range 2 {
+			eventually(t, ch+" exact at node "+strconv.Itoa(i), func() bool {
+				info := tc.nodes[i].info(t, ch)
+				return fmt.Sprint(slices.Sorted(slices.Values(info.UserIds))) == "[both u0 u1]" && info.SubscriptionCount == 3
+			})
+		}
+		// Everything the grain sent before this event reached each socket before it.
+		tc.nodes[1].publish(t, ch, "after", "")
+		for i, s := range watchers[ch] {
+			var got []string
+			for _, f := range s.Until(t, "after") {
+				got = append(got, f.Event+" "+f.DataString(t))
+			}
+			if fmt.Sprint(got) != `[pusher_internal:member_removed {"user_id":"gone"}]` {
+				t.Fatalf("%s: survivor %d got %v, want one member_removed of gone", ch, i, got)
+			}
+		}
+	}
+
+	// member_removed webhooks come after the delay, one per lost user per channel, from the
+	// survivor that holds the channel's grain now.
+	for i := range 2 {
+		tc.nodes[i].clock.Advance(configs.Default().Webhooks.Delay)
+	}
+	for _, ch := range channels {
+		tc.nodes[0].info(t, ch) // the grain has handled its check
+	}
+	var removed []string
+	for i := range 2 {
+		for _, ev := range tc.nodes[i].webhooks.Take() {
+			if ev.Name == protocol.WebhookMemberRemoved {
+				removed = append(removed, ev.Channel+"/"+ev.UserID)
+			}
+		}
+	}
+	slices.Sort(removed)
+	if want := slices.Sorted(slices.Values([]string{channels[0] + "/gone", channels[1] + "/gone"})); fmt.Sprint(removed) != fmt.Sprint(want) {
+		t.Fatalf("member_removed webhooks %v, want %v", removed, want)
+	}
+}
+
+// TestClusterLeaveHandsOver: a member that leaves (SIGTERM) while events are published hands its
+// grains over: every subscriber on the other members gets every event exactly once, in order;
+// publishes to grains that stopped come back as dead letters and are retried.
+func TestClusterLeaveHandsOver(t *testing.T) {
+	tc := newTestCluster(t, 3)
+	leaving := tc.nodes[2]
+	channels := []string{tc.channelOn(2, "moves-"), tc.channelOn(1, "stays-")}
+	type sub struct {
+		ch string
+		s  *nodetest.Sink
+	}
+	var subs []sub
+	for _, ch := range channels {
+		for i := range 2 {
+			c, s := tc.nodes[i].connect(t)
+			c.Subscribe(ch, "", "")
+			s.Expect(t, protocol.EventSubscriptionSucceeded)
+			subs = append(subs, sub{ch, s})
+		}
+	}
+	const events = 200
+	var wg sync.WaitGroup
+	for _, ch := range channels {
+		wg.Go(func() {
+			for i := range events {
+				tc.nodes[0].publish(t, ch, "e", strconv.Itoa(i))
+				time.Sleep(5 * time.Millisecond) // a steady stream across the hand-over
+			}
+		})
+	}
+	time.Sleep(100 * time.Millisecond)
+	leaving.e.Shutdown()
+	wg.Wait()
+	for _, ch := range channels {
+		tc.nodes[0].publish(t, ch, "end", "")
+	}
+	for _, sb := range subs {
+		frames := sb.s.Until(t, "end")
+		if len(frames) != events {
+			t.Fatalf("%s: a subscriber got %d events, want %d", sb.ch, len(frames), events)
+		}
+		for i, f := range frames {
+			if f.DataString(t) != strconv.Itoa(i) {
+				t.Fatalf("%s: event %d is %s", sb.ch, i, f.Raw)
+			}
+		}
+	}
+	tc.waitMembers(2)
+}
+
+// TestClusterConnectionQuota: max_connections counts every member's sockets, shared by gossip.
+func TestClusterConnectionQuota(t *testing.T) {
+	tc := newTestCluster(t, 3, func(a *configs.App) { a.Limits.MaxConnections = 2 })
+	tc.nodes[0].connect(t)
+	tc.nodes[1].connect(t)
+	eventually(t, "node 2 to learn the others' sockets", func() bool { return tc.nodes[2].e.remote.Of("app") == 2 })
+	if _, err := tc.nodes[2].e.Connect(tc.nodes[2].app, nodetest.NewSink()); err != ErrOverQuota {
+		t.Fatalf("a third socket in the cluster: %v, want ErrOverQuota", err)
+	}
+}

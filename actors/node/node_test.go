@@ -1,0 +1,43 @@
+package node
+
+import (
+	"testing"
+
+	"github.com/herald-io/herald/configs"
+)
+
+func TestKey(t *testing.T) {
+	for _, tc := range []struct{ app, name string }{{"app", "presence-x"}, {"app", ""}, {"a", "user\x00with nul"}} {
+		if app, name := SplitKey(Key(tc.app, tc.name)); app != tc.app || name != tc.name {
+			t.Errorf("SplitKey(Key(%q, %q)) = %q, %q", tc.app, tc.name, app, name)
+		}
+	}
+}
+
+func TestAppsUpdate(t *testing.T) {
+	a := configs.DefaultApp("a", "ka", "sa")
+	b := configs.DefaultApp("b", "kb", "sb")
+	apps := NewApps([]configs.App{a, b}, nil)
+	runA, ok := apps.ByKey("ka")
+	if !ok || runA.ID != "a" || runA.Settings().Secret != "sa" {
+		t.Fatalf("ByKey(ka) = %+v, %v", runA, ok)
+	}
+	runA.AddConnections(3)
+
+	a.Secret, a.Key = "rotated", "ka2"
+	c := configs.DefaultApp("c", "kc", "sc")
+	apps.Update([]configs.App{a, c})
+	if _, ok := apps.ByID("b"); ok {
+		t.Fatal("a removed app is still found")
+	}
+	if _, ok := apps.ByKey("ka"); ok {
+		t.Fatal("an app is still found by its old key")
+	}
+	again, ok := apps.ByKey("ka2")
+	if !ok || again != runA || again.Settings().Secret != "rotated" || again.Connections() != 3 {
+		t.Fatalf("a changed app must keep its state and take the new settings: %+v", again)
+	}
+	if _, ok := apps.ByID("c"); !ok || len(apps.All()) != 2 {
+		t.Fatal("a new app is not found")
+	}
+}
