@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/url"
 	"sync"
@@ -53,8 +54,10 @@ type Delivery struct {
 	cancelPost context.CancelFunc
 	stop       chan struct{} // closed by Close: every target loop ends
 
-	mu     sync.RWMutex
-	apps   map[string]*appTargets
+	// index is what Emit looks targets up in, without a lock: replaced whole, under mu, when a
+	// target is added (rarely: once per app and URL).
+	index  atomic.Pointer[index]
+	mu     sync.Mutex
 	closed atomic.Bool // set under mu; read without it by Emit
 	wg     sync.WaitGroup
 
@@ -69,12 +72,19 @@ type Delivery struct {
 	afterStep func()
 }
 
-// appTargets are one app's settings as last emitted, its measurements and its targets.
+// index maps app ids to their entries and app id + URL to targets. It never changes once stored.
+type index struct {
+	apps    map[string]*appTargets
+	targets map[targetKey]*target
+}
+
+type targetKey struct{ app, url string }
+
+// appTargets are one app's settings as last emitted and its measurements.
 type appTargets struct {
 	id      string
 	app     atomic.Pointer[configs.App]
 	metrics *telemetry.AppMetrics
-	targets map[string]*target // by URL; guarded by Delivery.mu
 }
 
 // New makes the delivery of every app's webhooks. cfg is the webhooks: section of a validated
@@ -100,9 +110,9 @@ func New(cfg configs.WebhookDelivery, deps Deps) *Delivery {
 		clock:   deps.Clock,
 		client:  deps.HTTPClient,
 		stop:    make(chan struct{}),
-		apps:    map[string]*appTargets{},
 		drained: make(chan struct{}, 1),
 	}
+	d.index.Store(&index{apps: map[string]*appTargets{}, targets: map[targetKey]*target{}})
 	if d.log == nil {
 		d.log = slog.New(slog.DiscardHandler)
 	}
@@ -161,34 +171,33 @@ func wantedBefore(earlier []configs.Webhook, url, name string) bool {
 
 // appOf returns app's entry, made on its first event; nil once closed.
 func (d *Delivery) appOf(app *configs.App) *appTargets {
-	d.mu.RLock()
-	a := d.apps[app.ID]
-	d.mu.RUnlock()
-	if a != nil {
+	if a := d.index.Load().apps[app.ID]; a != nil {
 		return a
 	}
-	// Outside mu: the metrics' scrape callback takes the metrics' lock, then ours.
+	// Outside mu: the metrics' scrape callback holds the metrics' lock while it reads ours.
 	metrics := d.tel.Metrics().App(app.ID)
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.closed.Load() {
 		return nil
 	}
-	if a = d.apps[app.ID]; a == nil {
-		a = &appTargets{id: app.ID, metrics: metrics, targets: map[string]*target{}}
-		a.app.Store(app)
-		d.apps[app.ID] = a
-		metrics.ObserveWebhookOldestUndelivered(func() time.Duration { return d.oldestUndelivered(a) })
+	old := d.index.Load()
+	if a := old.apps[app.ID]; a != nil {
+		return a
 	}
+	a := &appTargets{id: app.ID, metrics: metrics}
+	a.app.Store(app)
+	next := &index{apps: maps.Clone(old.apps), targets: old.targets}
+	next.apps[app.ID] = a
+	d.index.Store(next)
+	metrics.ObserveWebhookOldestUndelivered(func() time.Duration { return d.oldestUndelivered(a.id) })
 	return a
 }
 
 // targetOf returns a's target for rawURL, started on its first event; nil once closed.
 func (d *Delivery) targetOf(a *appTargets, rawURL string) *target {
-	d.mu.RLock()
-	t := a.targets[rawURL]
-	d.mu.RUnlock()
-	if t != nil {
+	key := targetKey{a.id, rawURL}
+	if t := d.index.Load().targets[key]; t != nil {
 		return t
 	}
 	d.mu.Lock()
@@ -196,12 +205,16 @@ func (d *Delivery) targetOf(a *appTargets, rawURL string) *target {
 	if d.closed.Load() {
 		return nil
 	}
-	if t = a.targets[rawURL]; t == nil {
-		t = newTarget(d, a, rawURL)
-		a.targets[rawURL] = t
-		d.wg.Add(1)
-		go t.loop()
+	old := d.index.Load()
+	if t := old.targets[key]; t != nil {
+		return t
 	}
+	t := newTarget(d, a, rawURL)
+	next := &index{apps: old.apps, targets: maps.Clone(old.targets)}
+	next.targets[key] = t
+	d.index.Store(next)
+	d.wg.Add(1)
+	go t.loop()
 	return t
 }
 
@@ -216,14 +229,9 @@ func redact(raw string) string {
 
 // targets returns the targets of app id, or of every app when id is "".
 func (d *Delivery) targets(id string) []*target {
-	d.mu.RLock()
-	defer d.mu.RUnlock()
 	var out []*target
-	for appID, a := range d.apps {
-		if id != "" && appID != id {
-			continue
-		}
-		for _, t := range a.targets {
+	for key, t := range d.index.Load().targets {
+		if id == "" || key.app == id {
 			out = append(out, t)
 		}
 	}
@@ -247,16 +255,10 @@ func (d *Delivery) Stats(appID string) Stats {
 	return s
 }
 
-// oldestUndelivered is the age of a's oldest event not yet delivered, 0 when there is none.
-func (d *Delivery) oldestUndelivered(a *appTargets) time.Duration {
-	d.mu.RLock()
-	targets := make([]*target, 0, len(a.targets))
-	for _, t := range a.targets {
-		targets = append(targets, t)
-	}
-	d.mu.RUnlock()
+// oldestUndelivered is the age of app id's oldest event not yet delivered, 0 when there is none.
+func (d *Delivery) oldestUndelivered(id string) time.Duration {
 	var oldest time.Time
-	for _, t := range targets {
+	for _, t := range d.targets(id) {
 		if at, ok := t.oldest(); ok && (oldest.IsZero() || at.Before(oldest)) {
 			oldest = at
 		}
@@ -322,10 +324,7 @@ func (d *Delivery) Close() {
 	d.closeOnce.Do(func() {
 		d.mu.Lock()
 		d.closed.Store(true)
-		apps := make([]*appTargets, 0, len(d.apps))
-		for _, a := range d.apps {
-			apps = append(apps, a)
-		}
+		apps := d.index.Load().apps
 		d.mu.Unlock()
 		d.cancelPost()
 		close(d.stop)

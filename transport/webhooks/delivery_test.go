@@ -166,7 +166,10 @@ func TestPostCarriesTraceparent(t *testing.T) {
 // event nobody wants.
 func TestEmitAllocatesOnlyTheQueue(t *testing.T) {
 	r := newReceiver(t, nil, nil)
-	h := start(t, testConfig(func(c *configs.WebhookDelivery) { c.BatchWindow = time.Hour }), Deps{})
+	// Nothing is posted meanwhile: the allocations counted are those of every goroutine.
+	h := start(t, testConfig(func(c *configs.WebhookDelivery) {
+		c.BatchWindow, c.BatchMaxEvents, c.QueueLimit = time.Hour, 1<<20, 1<<20
+	}), Deps{})
 	app := hookApp(configs.Webhook{URL: r.url(), EventTypes: []string{protocol.WebhookChannelOccupied}})
 	ev, unwanted := occupied("a"), &protocol.WebhookEvent{Name: protocol.WebhookMemberAdded, Channel: "presence-a"}
 	h.d.Emit(app, ev) // makes the target
@@ -176,4 +179,29 @@ func TestEmitAllocatesOnlyTheQueue(t *testing.T) {
 	if n := testing.AllocsPerRun(1000, func() { h.d.Emit(app, ev) }); n != 0 {
 		t.Errorf("Emit: %v allocations per event beyond the queue's growth", n)
 	}
+}
+
+func BenchmarkEmit(b *testing.B) {
+	h := start(b, testConfig(func(c *configs.WebhookDelivery) {
+		c.BatchWindow, c.BatchMaxEvents, c.QueueLimit = time.Hour, 1<<30, 1<<30
+	}), Deps{})
+	app := hookApp(configs.Webhook{URL: "http://127.0.0.1:1/hook", EventTypes: []string{protocol.WebhookChannelOccupied}})
+	ev := occupied("a")
+	b.Run("wanted", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				h.d.Emit(app, ev)
+			}
+		})
+	})
+	unwanted := &protocol.WebhookEvent{Name: protocol.WebhookClientEvent, Channel: "private-a"}
+	b.Run("unwanted", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				h.d.Emit(app, unwanted)
+			}
+		})
+	})
 }

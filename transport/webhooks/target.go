@@ -24,24 +24,24 @@ type target struct {
 
 	wake    chan struct{} // capacity 1: Emit or Flush has something for the loop
 	results chan result   // capacity 2: one fresh POST and one retry at most
-	// The timers exist for the target's whole life, stopped when unused, so the loop selects on
-	// fixed channels while Emit re-arms the window.
-	window, retry     clockwork.Timer
-	windowAt, retryAt time.Time // when each fires; zero: not armed
+	// The timers exist for the target's whole life, stopped when unused, so that the loop
+	// selects on fixed channels while Emit re-arms the window.
+	window, retry clockwork.Timer
 
-	mu            sync.Mutex
-	closed        bool
-	queue         []queued // queue[head:] waits for a fresh batch, oldest first
-	head          int
-	scratch       []*protocol.WebhookEvent // the events of the batch being encoded
-	fresh         *batch                   // the fresh POST in flight
-	retrying      *batch                   // the retry POST in flight
-	backlog       backlog                  // failed batches waiting for their retry
-	undelivered   int                      // queued + in a POST + backlog
-	backlogEvents int                      // events of failed batches: backlog + retrying
-	seq           uint64
-	flushSeen     bool
-	stats         Stats // Queued and RetryBacklog unused: undelivered, backlogEvents
+	mu                sync.Mutex
+	windowAt, retryAt time.Time // when each timer fires; zero: not armed
+	closed            bool
+	queue             []queued // queue[head:] waits for a fresh batch, oldest first
+	head              int
+	scratch           []*protocol.WebhookEvent // the events of the batch being encoded
+	fresh             *batch                   // the fresh POST in flight
+	retrying          *batch                   // the retry POST in flight
+	backlog           backlog                  // failed batches waiting for their retry
+	undelivered       int                      // queued + in a POST + backlog
+	backlogEvents     int                      // events of failed batches: backlog + retrying
+	seq               uint64
+	flushSeen         bool
+	stats             Stats // Queued and RetryBacklog unused: undelivered, backlogEvents
 
 	failing      bool // the last POST failed
 	failingSince time.Time
@@ -162,6 +162,9 @@ func (t *target) loop() {
 
 // step starts the POSTs that are due and arms the timers of those that are not. mu is held.
 func (t *target) step() {
+	if t.d.closed.Load() {
+		return // Close is under way: shutdown takes what is left
+	}
 	now := t.d.clock.Now()
 	flushing := t.d.flushing.Load()
 	if flushing && !t.flushSeen {
@@ -242,6 +245,12 @@ func (t *target) finish(r result) {
 	} else {
 		t.retrying = nil
 	}
+	if r.err != nil && t.d.closed.Load() {
+		// Ended by Close, not by the receiver: dropped, not a failure.
+		t.dropUnsent(b.events)
+		t.settle(b)
+		return
+	}
 	now := t.d.clock.Now()
 	if r.err == nil {
 		t.stats.Sent += int64(b.events)
@@ -281,7 +290,7 @@ func (t *target) finish(r result) {
 		t.settle(b)
 		if n, ok := t.giveUpLog.note(now, b.events); ok {
 			t.log.Warn("webhook batches given up after retrying", "events", n, "retry_for", t.d.cfg.RetryFor,
-				"last_attempts", b.attempts)
+				"attempts", b.attempts) // of the batch given up now
 		}
 		return
 	}
