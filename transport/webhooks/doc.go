@@ -6,8 +6,9 @@
 //
 // # Targets and batches
 //
-// A target is one app id and one webhook URL. Each has its own queue and its own goroutine, so
-// a slow or dead receiver never holds up another one. Events a target gets within batch_window
+// A target is one app id and one webhook URL. Each has its own queue and its own goroutine
+// (made on its first event), and each POST in flight a goroutine of its own, so a slow or dead
+// receiver never holds up another one; nothing costs a goroutine per event. Events a target gets within batch_window
 // of the first go in one POST of at most batch_max_events (a full batch goes at once). The body
 // is {"time_ms":T,"events":[...]}, signed with the app secret in X-Pusher-Signature beside
 // X-Pusher-Key, with a traceparent from the POST's client span. Key and secret are read from the
@@ -21,8 +22,10 @@
 //
 // A failed batch goes to the target's retry backlog and is sent again unchanged (same body, so
 // the same time_ms: a receiver can tell a repeat) after initial_backoff, doubling per failure
-// up to max_backoff, each wait less up to 20 % jitter, until retry_for after its first attempt;
-// the last retry happens when retry_for ends, and if it fails too the batch is dropped.
+// up to max_backoff, each wait less up to 20% jitter, until retry_for after its first attempt;
+// the last retry happens when retry_for ends, and if it fails too the batch is dropped. (A
+// retry due while another retry of the target is in flight waits for that one to end, at most
+// one timeout.)
 //
 // A failing target does not hold new events behind its failed batches: fresh batches keep
 // going out at their normal pace while failed ones wait for their back-off, so once the
@@ -39,8 +42,11 @@
 // # Ordering
 //
 // Events reach a receiver in the order they were emitted until a POST fails: a repeated batch
-// arrives after fresh batches delivered meanwhile. Receivers order by time_ms, as Pusher's
-// webhook docs tell them to, not by arrival.
+// arrives after fresh batches delivered meanwhile. Pusher promises no order either; its docs
+// give every body a time_ms, when the webhook was made, for receivers to detect delayed ones.
+// A receiver that needs the order sorts by time_ms, not by arrival: batches are made in the
+// order of their events and a repeat keeps its first time_ms, so time_ms orders batches (and
+// within a batch the events are in order).
 //
 // # Bounds, logs, metrics
 //
