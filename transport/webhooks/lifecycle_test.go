@@ -5,7 +5,9 @@ import (
 	"errors"
 	"net/http"
 	"runtime"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -174,5 +176,61 @@ func checkNothingRunning(t testing.TB) {
 		}
 		// Goroutines that were told to end cannot be awaited from outside: look again shortly.
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestConcurrentEmit: Emit from many goroutines at once, to several apps and targets, while
+// full batches go out; Flush then delivers every event exactly once per target.
+func TestConcurrentEmit(t *testing.T) {
+	r := newReceiver(t, nil, nil)
+	h := start(t, testConfig(nil), Deps{})
+	const emitters, each = 8, 200
+	apps := make([]*configs.App, 3)
+	for i := range apps {
+		apps[i] = hookApp(configs.Webhook{URL: r.url() + "?target=1"}, configs.Webhook{URL: r.url() + "?target=2"})
+		apps[i].ID = "app-" + strconv.Itoa(i)
+	}
+	var wg sync.WaitGroup
+	for e := range emitters {
+		wg.Go(func() {
+			for i := range each {
+				h.d.Emit(apps[(e+i)%len(apps)], occupied(strconv.Itoa(e)+"-"+strconv.Itoa(i)))
+			}
+		})
+	}
+	// Drain the receiver meanwhile: its record channel is smaller than the number of POSTs.
+	seen := map[string]int{}
+	drained := make(chan struct{})
+	go func() {
+		defer close(drained)
+		for p := range r.posts {
+			for _, c := range p.field("channel") {
+				seen[c]++
+			}
+		}
+	}()
+	wg.Wait()
+	h.flush()
+	var sent int64
+	for _, a := range apps {
+		s := h.d.Stats(a.ID)
+		if s.Dropped != 0 || s.Queued != 0 || s.Failed != 0 {
+			t.Errorf("%s: %+v", a.ID, s)
+		}
+		sent += s.Sent
+	}
+	if sent != 2*emitters*each {
+		t.Fatalf("%d events delivered, want %d", sent, 2*emitters*each)
+	}
+	r.srv.Close() // every POST has its answer: no more records
+	close(r.posts)
+	<-drained
+	if len(seen) != emitters*each {
+		t.Fatalf("%d distinct events received, want %d", len(seen), emitters*each)
+	}
+	for c, n := range seen {
+		if n != 2 {
+			t.Fatalf("event %s received %d times, want once per target", c, n)
+		}
 	}
 }
