@@ -22,7 +22,9 @@ import (
 const logInterval = 10 * time.Second
 
 // Deps are what a Delivery uses besides its config. Zero fields: logs discarded, no telemetry,
-// the real clock, an HTTP client of its own that follows no redirects.
+// the real clock, an HTTP client of its own that follows no redirects. A client given here
+// should not follow them either (CheckRedirect returning http.ErrUseLastResponse): a 3xx fails
+// a POST only if the delivery sees it.
 type Deps struct {
 	Logger     *slog.Logger
 	Telemetry  *telemetry.Telemetry
@@ -124,10 +126,13 @@ func New(cfg configs.WebhookDelivery, deps Deps) *Delivery {
 		// A transport of its own, so that Close can drop its idle connections without touching
 		// anyone else's. A 3xx is a failure, as Pusher treats it: never follow it.
 		d.client = &http.Client{
-			Transport:     http.DefaultTransport.(*http.Transport).Clone(),
+			Transport:     http.DefaultTransport,
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		}
-		d.ownClient = true
+		if t, ok := http.DefaultTransport.(*http.Transport); ok {
+			d.client.Transport = t.Clone()
+			d.ownClient = true
+		}
 	}
 	d.postCtx, d.cancelPost = context.WithCancel(context.Background())
 	return d
