@@ -79,6 +79,8 @@ var latencyBuckets = []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 
 //	herald_webhook_posts_retried_total{app}          webhook POSTs that repeated a failed one
 //	herald_webhook_events_dropped_total{app}         webhook events given up
 //	herald_webhook_events_queued{app}                webhook events waiting (gauge)
+//	herald_webhook_retry_backlog{app}                webhook events in failed batches awaiting a retry (gauge)
+//	herald_webhook_oldest_undelivered_seconds{app}   age of the oldest webhook event not yet delivered (gauge, read at scrape)
 //	herald_slow_consumer_disconnects_total{app}      sockets closed because their queue was full
 //	herald_cluster_members                           cluster members this node sees (gauge)
 //
@@ -106,6 +108,7 @@ type Metrics struct {
 	webhookRetried  metric.Int64Counter
 	webhookDropped  metric.Int64Counter
 	webhookQueued   metric.Int64UpDownCounter
+	webhookBacklog  metric.Int64UpDownCounter
 	slowConsumers   metric.Int64Counter
 
 	clusterMembers   atomic.Int64
@@ -121,13 +124,14 @@ type Metrics struct {
 // measurementOpts is one attribute set, pre-bound as the options the instruments take, so a
 // measurement passes an existing slice and allocates nothing.
 type measurementOpts struct {
-	add    []metric.AddOption
-	record []metric.RecordOption
+	add     []metric.AddOption
+	record  []metric.RecordOption
+	observe []metric.ObserveOption
 }
 
 func bind(attrs ...attribute.KeyValue) measurementOpts {
 	opt := metric.WithAttributeSet(attribute.NewSet(attrs...))
-	return measurementOpts{add: []metric.AddOption{opt}, record: []metric.RecordOption{opt}}
+	return measurementOpts{add: []metric.AddOption{opt}, record: []metric.RecordOption{opt}, observe: []metric.ObserveOption{opt}}
 }
 
 type httpKey struct {
@@ -172,6 +176,7 @@ func newMetrics(meter metric.Meter) (*Metrics, error) {
 	m.webhookRetried = counter("herald.webhook.posts.retried", "{request}", "Webhook POSTs that repeated a failed one.")
 	m.webhookDropped = counter("herald.webhook.events.dropped", "{event}", "Webhook events given up: queue full, retries exhausted, or stopped.")
 	m.webhookQueued = gauge("herald.webhook.events.queued", "{event}", "Webhook events waiting to be delivered.")
+	m.webhookBacklog = gauge("herald.webhook.retry_backlog", "{event}", "Webhook events in failed batches waiting for (or in) a retry.")
 	m.slowConsumers = counter("herald.slow_consumer.disconnects", "{connection}", "Connections closed because their write queue was full.")
 	_, err := meter.Int64ObservableGauge("herald.cluster.members",
 		metric.WithUnit("{member}"), metric.WithDescription("Cluster members this node sees, itself included."),
@@ -183,6 +188,10 @@ func newMetrics(meter metric.Meter) (*Metrics, error) {
 			o.Observe(n)
 			return nil
 		}))
+	errs = append(errs, err)
+	_, err = meter.Float64ObservableGauge("herald.webhook.oldest_undelivered",
+		metric.WithUnit("s"), metric.WithDescription("Age of the oldest webhook event not yet delivered (queued, being posted or awaiting a retry); 0 when none."),
+		metric.WithFloat64Callback(m.observeWebhookOldest))
 	errs = append(errs, err)
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
@@ -232,6 +241,28 @@ func (m *Metrics) RecordHTTPRequest(endpoint string, status int, d time.Duration
 	m.httpDuration.Record(context.Background(), d.Seconds(), opts.record...)
 }
 
+// observeWebhookOldest reports herald_webhook_oldest_undelivered_seconds of every app whose
+// webhook delivery registered a reader. The readers run after appsMu is released: they take
+// the delivery's own locks, and the delivery may be creating an App meanwhile.
+func (m *Metrics) observeWebhookOldest(_ context.Context, o metric.Float64Observer) error {
+	type reading struct {
+		fn   func() time.Duration
+		opts []metric.ObserveOption
+	}
+	m.appsMu.RLock()
+	readings := make([]reading, 0, len(m.apps))
+	for _, a := range m.apps {
+		if fn := a.webhookOldest.Load(); fn != nil {
+			readings = append(readings, reading{*fn, a.app.observe})
+		}
+	}
+	m.appsMu.RUnlock()
+	for _, r := range readings {
+		o.Observe(max(r.fn(), 0).Seconds(), r.opts...)
+	}
+	return nil
+}
+
 // SetClusterMembers sets herald_cluster_members.
 func (m *Metrics) SetClusterMembers(n int) {
 	if m != nil {
@@ -257,6 +288,8 @@ type AppMetrics struct {
 	mu          sync.RWMutex
 	codes       map[string]measurementOpts // close code label -> {app, code}
 	channelKind map[string]measurementOpts // channel kind -> {app, kind}
+
+	webhookOldest atomic.Pointer[func() time.Duration]
 }
 
 func newAppMetrics(m *Metrics, appID string) *AppMetrics {
@@ -425,6 +458,28 @@ func (a *AppMetrics) AddWebhookEventsDropped(n int) {
 func (a *AppMetrics) AddWebhookEventsQueued(delta int) {
 	if a != nil {
 		a.m.webhookQueued.Add(context.Background(), int64(delta), a.app.add...)
+	}
+}
+
+// AddWebhookRetryBacklog adds delta to the webhook events in failed batches waiting for a
+// retry (+n when a batch first fails, -n when it is delivered or given up).
+func (a *AppMetrics) AddWebhookRetryBacklog(delta int) {
+	if a != nil {
+		a.m.webhookBacklog.Add(context.Background(), int64(delta), a.app.add...)
+	}
+}
+
+// ObserveWebhookOldestUndelivered makes herald_webhook_oldest_undelivered_seconds of the app
+// read fn at every scrape: the age of the app's oldest webhook event not yet delivered, 0 when
+// there is none. fn must be safe to call from any goroutine. nil stops the series.
+func (a *AppMetrics) ObserveWebhookOldestUndelivered(fn func() time.Duration) {
+	switch {
+	case a == nil:
+	case fn == nil:
+		a.webhookOldest.Store(nil)
+	default:
+		read := fn // declared here so that only this branch moves it to the heap
+		a.webhookOldest.Store(&read)
 	}
 }
 

@@ -264,6 +264,9 @@ func TestMetricsExposition(t *testing.T) {
 	a.AddWebhookPostRetried()
 	a.AddWebhookEventsDropped(1)
 	a.AddWebhookEventsQueued(4)
+	a.AddWebhookRetryBacklog(3)
+	a.ObserveWebhookOldestUndelivered(func() time.Duration { return 2500 * time.Millisecond })
+	m.App("app-2").ObserveWebhookOldestUndelivered(func() time.Duration { return -time.Second }) // a clock step back reads 0
 	a.AddSlowConsumerDisconnect()
 	m.RecordHTTPRequest("/apps/{app}/events", 200, 2*time.Millisecond)
 	m.SetClusterMembers(3)
@@ -296,6 +299,11 @@ func TestMetricsExposition(t *testing.T) {
 		`herald_webhook_posts_retried_total{app="app-1"} 1`,
 		`herald_webhook_events_dropped_total{app="app-1"} 1`,
 		`herald_webhook_events_queued{app="app-1"} 4`,
+		`# TYPE herald_webhook_retry_backlog gauge`,
+		`herald_webhook_retry_backlog{app="app-1"} 3`,
+		`# TYPE herald_webhook_oldest_undelivered_seconds gauge`,
+		`herald_webhook_oldest_undelivered_seconds{app="app-1"} 2.5`,
+		`herald_webhook_oldest_undelivered_seconds{app="app-2"} 0`,
 		`herald_slow_consumer_disconnects_total{app="app-1"} 1`,
 		`herald_cluster_members 3`,
 		`go_goroutines `,
@@ -483,6 +491,8 @@ func TestDisabledMetricsAreNoOps(t *testing.T) {
 		a.AddMessagesOut(KindAPIEvent, 10)
 		a.AddBytesOut(1000)
 		a.RecordDeliverySince(1)
+		a.AddWebhookRetryBacklog(1)
+		a.ObserveWebhookOldestUndelivered(nil)
 		tel.Metrics().RecordHTTPRequest("/x", 200, time.Millisecond)
 	})
 	if allocs != 0 {
