@@ -162,7 +162,7 @@ func rows(results []*Result) []row {
 	}
 	// Latency rows for every histogram any result has, in a stable order.
 	seen := map[string]bool{}
-	for _, name := range []string{"connect", "subscribe", "delivery", "member_added", "churn_subscribe", "churn_member_added"} {
+	for _, name := range []string{"connect", "subscribe", "delivery", "member_added", "churn_subscribe", "churn_member_added", "churn_member_removed"} {
 		for _, r := range results {
 			if _, ok := r.Latencies[name]; ok && !seen[name] {
 				seen[name] = true
@@ -177,7 +177,8 @@ func rows(results []*Result) []row {
 		}
 	}
 	for _, k := range sortedKeys(extras) {
-		rs = append(rs, row{k, func(r *Result) (float64, bool) { v, ok := r.Extra[k]; return v, ok }, "f1"})
+		// "n": counts print as integers, rates and seconds keep a decimal.
+		rs = append(rs, row{k, func(r *Result) (float64, bool) { v, ok := r.Extra[k]; return v, ok }, "n"})
 	}
 	return rs
 }
