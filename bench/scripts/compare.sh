@@ -3,6 +3,7 @@
 # `herald-bench compare` against the three, and stops them. Usage, from the repository root:
 #   bench/scripts/compare.sh <scenario> [herald-bench flags...]
 # e.g. bench/scripts/compare.sh fanout --subscribers 10000 --rate 20 --duration 20s --json out.json --png out.png
+#      bench/scripts/compare.sh rooms --users 2000 --rooms 200 --rooms-per-user 2 --churn-rate 50 --churn-duration 20s
 # Ports: herald 6301, soketi 6311 (metrics 9711), baseline 6321 — not the peers' defaults, so
 # that a server someone else started cannot share them (uWebSockets listens with SO_REUSEPORT:
 # a second soketi on the same port silently takes half the connections).
@@ -28,8 +29,15 @@ ulimit -n "$(ulimit -Hn)"
 hpid=$!; pids+=("$hpid")
 bin/baseline --listen 127.0.0.1:6321 >/tmp/bench-baseline.log 2>&1 &
 bpid=$!; pids+=("$bpid")
+# soketi's start script lives in the shared folder beside the repository (or its worktree);
+# SOKETI_START points elsewhere.
+soketi_start=${SOKETI_START:-$(git -C "$root" rev-parse --show-toplevel)/../shared/peers/soketi/start.sh}
+if [[ ! -x $soketi_start ]]; then
+  echo "compare.sh: no soketi start script at $soketi_start (set SOKETI_START)" >&2
+  exit 1
+fi
 export PEER_DIR=${PEER_DIR:-/tmp/peer-soketi-bench}
-spid=$(/work/shared/peers/soketi/start.sh "$root/bench/configs/soketi-bench.json")
+spid=$("$soketi_start" "$root/bench/configs/soketi-bench.json")
 pids+=("$spid")
 for port in 6301 6321; do
   for _ in $(seq 1 50); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done

@@ -189,7 +189,7 @@ var flagDefs = []flagDef{
 	{"app-id", nil, "app id", func(fs *flag.FlagSet, c *cli, n, u string) { fs.StringVar(&c.target.App.ID, n, "app-id", u) }},
 	{"key", nil, "app key", func(fs *flag.FlagSet, c *cli, n, u string) { fs.StringVar(&c.target.App.Key, n, "app-key", u) }},
 	{"secret", nil, "app secret", func(fs *flag.FlagSet, c *cli, n, u string) { fs.StringVar(&c.target.App.Secret, n, "app-secret", u) }},
-	{"server-pid", nil, "server process id, to read CPU seconds and RSS from /proc; repeat it or separate with commas for a cluster (summed)", func(fs *flag.FlagSet, c *cli, n, u string) { fs.Var(&c.pids, n, u) }},
+	{"server-pid", nil, "server process id, to read CPU seconds and RSS from /proc (0: none); repeat it or separate with commas for a cluster (summed)", func(fs *flag.FlagSet, c *cli, n, u string) { fs.Var(&c.pids, n, u) }},
 	{"target", nil, "compare: name=..,ws=..,http=..,pid=..[,app-id=..,key=..,secret=..] (repeat for each server; ws= and pid= repeat within one for a cluster; the first target is compared with the others)", func(fs *flag.FlagSet, c *cli, n, u string) { fs.Var(&c.targetSpecs, n, u) }},
 	{"rounds", nil, "compare: rounds, each running every target once in turn", func(fs *flag.FlagSet, c *cli, n, u string) { fs.IntVar(&c.rounds, n, 1, u) }},
 	{"settle", nil, "compare: pause between runs", func(fs *flag.FlagSet, c *cli, n, u string) { fs.DurationVar(&c.settle, n, 3*time.Second, u) }},
@@ -364,10 +364,12 @@ func (c *cli) targets() ([]bench.Target, error) {
 	t.WS = c.ws.vals
 	for _, p := range c.pids.vals {
 		n, err := strconv.Atoi(p)
-		if err != nil || n <= 0 {
+		if err != nil || n < 0 {
 			return nil, usagef("--server-pid %q is not a process id", p)
 		}
-		t.PIDs = append(t.PIDs, n)
+		if n > 0 { // 0: unknown (the Taskfile's default)
+			t.PIDs = append(t.PIDs, n)
+		}
 	}
 	if err := t.Validate(); err != nil {
 		return nil, usageError{err.Error()}
