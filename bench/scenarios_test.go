@@ -185,8 +185,9 @@ func roomsExact(t *testing.T, r *Result) {
 	if r.Extra["users API: rooms checked"] != 4 || r.Extra["users API: rooms whose users differ"] != 0 {
 		t.Errorf("users API %v; notes %v", r.Extra, r.Notes)
 	}
-	if r.Extra["churn: errors"] != 0 || r.MemPerConn == 0 || r.Extra["join: rooms joined per server CPU-s"] <= 0 {
-		t.Errorf("extras %v, RSS per socket %v", r.Extra, r.MemPerConn)
+	// The server figures were sampled (their values depend on timing and are not checked).
+	if r.Extra["churn: errors"] != 0 || r.ServerSetup == nil || r.Server == nil || r.ServerAfter == nil {
+		t.Errorf("extras %v, server samples %v %v %v", r.Extra, r.ServerSetup, r.Server, r.ServerAfter)
 	}
 }
 
