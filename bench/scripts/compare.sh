@@ -21,7 +21,15 @@ go build -o bin/herald-bench ./cmd/herald-bench
 go build -o bin/baseline ./bench/baseline/cmd/baseline
 
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+# soketi is not this shell's child (its start script detaches it), so wait for every process by
+# polling, up to 10 s, before the next run may reuse the ports.
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do
+    for _ in $(seq 1 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+  done
+  wait 2>/dev/null || true
+}
 trap cleanup EXIT
 
 ulimit -n "$(ulimit -Hn)"
