@@ -69,11 +69,13 @@ type Config struct {
 	// at a time (JoinRate paces them when > 0). Then for ChurnDuration, ChurnRate users per second
 	// rejoin: a share ReconnectShare of them by closing the socket and opening a new one that
 	// subscribes to all its rooms at once (a page reload), the others by unsubscribing from one
-	// room and subscribing again.
-	Users          int     `json:"users,omitempty"`
-	Rooms          int     `json:"rooms,omitempty"`
-	RoomsPerUser   int     `json:"rooms_per_user,omitempty"`
-	ReconnectShare float64 `json:"reconnect_share"`
+	// room and subscribing again. At most ChurnConcurrency rejoins are in flight: one that would
+	// exceed it is skipped (and counted), so a slow server gets fewer, not a longer run.
+	ChurnConcurrency int     `json:"churn_concurrency,omitempty"`
+	Users            int     `json:"users,omitempty"`
+	Rooms            int     `json:"rooms,omitempty"`
+	RoomsPerUser     int     `json:"rooms_per_user,omitempty"`
+	ReconnectShare   float64 `json:"reconnect_share"`
 	// Timeout bounds the whole run, setup included.
 	Timeout time.Duration `json:"timeout,omitempty"`
 	// Progress, when set, receives a progress line about once a second.
@@ -87,7 +89,7 @@ func DefaultConfig() Config {
 		Subscribers: 1000, Channels: 0, Rate: 20, Payload: 100,
 		Duration: 10 * time.Second, Drain: 5 * time.Second, Batch: 10, HTTPWorkers: 32,
 		Members: 1000, Observers: 10, JoinConcurrency: 50, ChurnRate: 20, ChurnDuration: 5 * time.Second,
-		Pairs: 100, Users: 1000, Rooms: 100, RoomsPerUser: 2, ReconnectShare: 0.5, Timeout: 5 * time.Minute,
+		Pairs: 100, Users: 1000, Rooms: 100, RoomsPerUser: 2, ReconnectShare: 0.5, ChurnConcurrency: 200, Timeout: 5 * time.Minute,
 	}
 }
 
@@ -136,6 +138,8 @@ func (c Config) validate(scenario string) error {
 			return fmt.Errorf("bench: reconnect-share %v must be in [0, 1]", c.ReconnectShare)
 		case c.ChurnRate < 0:
 			return fmt.Errorf("bench: churn-rate must not be negative")
+		case c.ChurnConcurrency <= 0:
+			return fmt.Errorf("bench: churn-concurrency must be positive")
 		}
 	case "client-events":
 		if c.Pairs <= 0 || c.Rate <= 0 || c.Duration <= 0 {

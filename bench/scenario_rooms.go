@@ -492,7 +492,7 @@ func (run *roomsRun) expectedJoinAdds() int64 {
 }
 
 // churn has cfg.ChurnRate users per second rejoin for cfg.ChurnDuration, at most
-// cfg.JoinConcurrency at a time, then checks every view.
+// cfg.ChurnConcurrency at a time, then checks every view.
 func (run *roomsRun) churn(ctx context.Context, afterJoin *ProcSample) error {
 	r, cfg := run.r, run.r.cfg
 	run.churning.Store(true)
@@ -503,7 +503,7 @@ func (run *roomsRun) churn(ctx context.Context, afterJoin *ProcSample) error {
 	})
 	// A seeded generator: every target gets the same sequence of choices.
 	rng := rand.New(rand.NewPCG(uint64(run.users), uint64(run.rooms)))
-	sem := make(chan struct{}, cfg.JoinConcurrency)
+	sem := make(chan struct{}, cfg.ChurnConcurrency)
 	var wg sync.WaitGroup
 	cpu0 := selfCPU()
 	start := time.Now()

@@ -101,7 +101,7 @@ func TestScenariosAgainstBaseline(t *testing.T) {
 		// One churn action at a time, so that every other member is subscribed when a user
 		// leaves and the counts are exact: 4 rooms of 10, 45 member_added per room to fill it,
 		// and each unsubscribe+subscribe gives 9 member_removed and 9 member_added.
-		{"rooms", func(c *Config) { c.JoinConcurrency, c.ReconnectShare = 1, 0 }, func(t *testing.T, r *Result) {
+		{"rooms", func(c *Config) { c.ChurnConcurrency, c.ReconnectShare = 1, 0 }, func(t *testing.T, r *Result) {
 			roomsExact(t, r)
 			actions := r.Extra["churn: rejoins"]
 			if actions == 0 || r.Extra["churn: room unsubscribe+subscribe"] != actions || r.Extra["churn: reconnects"] != 0 {
@@ -117,7 +117,7 @@ func TestScenariosAgainstBaseline(t *testing.T) {
 		}},
 		// Reconnects too: a reload gives member_removed and member_added for each room, or
 		// neither, so the two counts match.
-		{"rooms", func(c *Config) { c.JoinConcurrency, c.ReconnectShare, c.ChurnRate = 1, 0.5, 40 }, func(t *testing.T, r *Result) {
+		{"rooms", func(c *Config) { c.ChurnConcurrency, c.ReconnectShare, c.ChurnRate = 1, 0.5, 40 }, func(t *testing.T, r *Result) {
 			roomsExact(t, r)
 			if r.Extra["churn: reconnects"] == 0 || r.Extra["churn: room unsubscribe+subscribe"] == 0 {
 				t.Fatalf("churn mix %v", r.Extra)

@@ -231,7 +231,7 @@ var flagDefs = []flagDef{
 	{"rooms-per-user", []string{"rooms"}, "rooms each user is in: user i joins rooms (i*K + j) mod rooms, j < K", func(fs *flag.FlagSet, c *cli, n, u string) {
 		fs.IntVar(&c.cfg.RoomsPerUser, n, c.cfg.RoomsPerUser, u)
 	}},
-	{"join-concurrency", presenceLoads, "users joining at a time; rooms: also rejoins in flight during churn", func(fs *flag.FlagSet, c *cli, n, u string) {
+	{"join-concurrency", presenceLoads, "users joining at a time", func(fs *flag.FlagSet, c *cli, n, u string) {
 		fs.IntVar(&c.cfg.JoinConcurrency, n, c.cfg.JoinConcurrency, u)
 	}},
 	{"join-rate", presenceLoads, "joins per second (0: as fast as join-concurrency allows)", func(fs *flag.FlagSet, c *cli, n, u string) {
@@ -242,6 +242,9 @@ var flagDefs = []flagDef{
 	}},
 	{"churn-duration", presenceLoads, "churn phase", func(fs *flag.FlagSet, c *cli, n, u string) {
 		fs.DurationVar(&c.cfg.ChurnDuration, n, c.cfg.ChurnDuration, u)
+	}},
+	{"churn-concurrency", []string{"rooms"}, "rejoins in flight at most; one more is skipped and counted", func(fs *flag.FlagSet, c *cli, n, u string) {
+		fs.IntVar(&c.cfg.ChurnConcurrency, n, c.cfg.ChurnConcurrency, u)
 	}},
 	{"reconnect-share", []string{"rooms"}, "share of rejoins done by reconnecting (a page reload: new socket, all rooms at once); the others unsubscribe from one room and subscribe again", func(fs *flag.FlagSet, c *cli, n, u string) {
 		fs.Float64Var(&c.cfg.ReconnectShare, n, c.cfg.ReconnectShare, u)
