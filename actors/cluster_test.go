@@ -22,7 +22,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/herald-io/herald/actors/cluster/clustertest"
 	"github.com/herald-io/herald/actors/node/nodetest"
 	"github.com/herald-io/herald/configs"
@@ -37,11 +36,11 @@ type clusterNode struct {
 }
 
 type testCluster struct {
-	t     *testing.T
+	t       *testing.T
 	members *clustertest.Membership
-	name  string
-	app   configs.App
-	nodes []*clusterNode
+	name    string
+	app     configs.App
+	nodes   []*clusterNode
 }
 
 var clusterSeq atomic.Int64

@@ -47,6 +47,25 @@ func ReadProc(pid int) (ProcSample, error) {
 	return s, nil
 }
 
+// ReadProcs samples several processes (the nodes of a cluster) and sums their figures.
+func ReadProcs(pids []int) (ProcSample, error) {
+	var sum ProcSample
+	for i, pid := range pids {
+		s, err := ReadProc(pid)
+		if err != nil {
+			return sum, err
+		}
+		if i == 0 {
+			sum.At = s.At
+		}
+		sum.CPUSeconds += s.CPUSeconds
+		sum.RSSBytes += s.RSSBytes
+		sum.HWMBytes += s.HWMBytes
+		sum.Threads += s.Threads
+	}
+	return sum, nil
+}
+
 // parseStatCPU reads utime + stime (fields 14 and 15) of /proc/PID/stat, in seconds. The command
 // name (field 2) is in parentheses and may hold spaces and parentheses itself, so the fields are
 // counted from the last ')'.

@@ -105,6 +105,11 @@ func rows(results []*Result) []row {
 	count := func(f func(*Result) int64) func(*Result) (float64, bool) {
 		return func(r *Result) (float64, bool) { return float64(f(r)), true }
 	}
+	// sends counts only for scenarios that send events: in rooms a row of zeros would only
+	// hide the figures that matter.
+	sends := func(f func(*Result) int64) func(*Result) (float64, bool) {
+		return func(r *Result) (float64, bool) { return float64(f(r)), r.Sent > 0 || r.Offered > 0 }
+	}
 	rs := []row{
 		{"connections", count(func(r *Result) int64 { return r.Connections }), "n"},
 		{"connect errors", count(func(r *Result) int64 { return r.ConnectErrors }), "n"},
@@ -112,17 +117,17 @@ func rows(results []*Result) []row {
 		{"subscribe errors", count(func(r *Result) int64 { return r.SubscribeErrors }), "n"},
 		{"closed by server", count(func(r *Result) int64 { return r.Disconnects }), "n"},
 		{"pusher:error frames", count(func(r *Result) int64 { return r.PusherErrors }), "n"},
-		{"events sent", count(func(r *Result) int64 { return r.Sent }), "n"},
-		{"send errors", count(func(r *Result) int64 { return r.SendErrors }), "n"},
-		{"deliveries offered", count(func(r *Result) int64 { return r.Offered }), "n"},
+		{"events sent", sends(func(r *Result) int64 { return r.Sent }), "n"},
+		{"send errors", sends(func(r *Result) int64 { return r.SendErrors }), "n"},
+		{"deliveries offered", sends(func(r *Result) int64 { return r.Offered }), "n"},
 		{"deliveries offered/s", func(r *Result) (float64, bool) { return r.OfferedRate, r.Offered > 0 }, "n"},
-		{"delivered", count(func(r *Result) int64 { return r.Delivered }), "n"},
+		{"delivered", sends(func(r *Result) int64 { return r.Delivered }), "n"},
 		{"delivered %", func(r *Result) (float64, bool) {
 			return 100 * float64(r.Delivered) / float64(max(r.Offered, 1)), r.Offered > 0
 		}, "pct"},
-		{"lost", count(func(r *Result) int64 { return r.Lost }), "n"},
-		{"duplicated", count(func(r *Result) int64 { return r.Duplicated }), "n"},
-		{"reordered", count(func(r *Result) int64 { return r.Reordered }), "n"},
+		{"lost", sends(func(r *Result) int64 { return r.Lost }), "n"},
+		{"duplicated", sends(func(r *Result) int64 { return r.Duplicated }), "n"},
+		{"reordered", sends(func(r *Result) int64 { return r.Reordered }), "n"},
 		{"deliveries/s", func(r *Result) (float64, bool) { return r.DeliveryRate, r.Delivered > 0 }, "n"},
 		{"machine load average at start", func(r *Result) (float64, bool) { return r.LoadAvg, r.LoadAvg > 0 }, "f2"},
 		{"measured phase (s)", func(r *Result) (float64, bool) { return r.Elapsed, true }, "f1"},
@@ -162,7 +167,7 @@ func rows(results []*Result) []row {
 	}
 	// Latency rows for every histogram any result has, in a stable order.
 	seen := map[string]bool{}
-	for _, name := range []string{"connect", "subscribe", "delivery", "member_added", "churn_subscribe", "churn_member_added"} {
+	for _, name := range []string{"connect", "subscribe", "delivery", "member_added", "churn_subscribe", "churn_member_added", "churn_member_removed"} {
 		for _, r := range results {
 			if _, ok := r.Latencies[name]; ok && !seen[name] {
 				seen[name] = true
@@ -177,7 +182,8 @@ func rows(results []*Result) []row {
 		}
 	}
 	for _, k := range sortedKeys(extras) {
-		rs = append(rs, row{k, func(r *Result) (float64, bool) { v, ok := r.Extra[k]; return v, ok }, "f1"})
+		// "n": counts print as integers, rates and seconds keep a decimal.
+		rs = append(rs, row{k, func(r *Result) (float64, bool) { v, ok := r.Extra[k]; return v, ok }, "n"})
 	}
 	return rs
 }

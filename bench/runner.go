@@ -54,6 +54,8 @@ func Run(ctx context.Context, scenario string, t Target, cfg Config) (*Result, e
 		err = r.broadcast(ctx, cfg.Channels, cfg.Subscribers, cfg.Batch)
 	case "presence":
 		err = r.presence(ctx)
+	case "rooms":
+		err = r.rooms(ctx)
 	case "client-events":
 		err = r.clientEvents(ctx)
 	}
@@ -106,12 +108,13 @@ func selfCPU() float64 {
 	return s.CPUSeconds
 }
 
-// sample reads the server's /proc figures, or returns nil when the target has no PID.
+// sample reads the server's /proc figures (summed over its processes), or returns nil when the
+// target has no PID.
 func (r *runner) sample() *ProcSample {
-	if r.t.PID == 0 {
+	if len(r.t.PIDs) == 0 {
 		return nil
 	}
-	s, err := ReadProc(r.t.PID)
+	s, err := ReadProcs(r.t.PIDs)
 	if err != nil {
 		r.res.note("%v", err)
 		return nil
@@ -133,7 +136,6 @@ func (r *runner) dialAll(ctx context.Context, n int, connectH *Histogram, opts f
 	then func(ctx context.Context, i int, c *pusherclient.Client) error, progress *atomic.Int64,
 ) []*pusherclient.Client {
 	clients := make([]*pusherclient.Client, n)
-	url := r.t.App.WebSocketURL(r.t.WS)
 	sem := make(chan struct{}, r.cfg.ConnectConcurrency)
 	var wg sync.WaitGroup
 	pace(ctx, r.cfg.ConnectRate, 0, int64(n), func(i int64) {
@@ -149,7 +151,7 @@ func (r *runner) dialAll(ctx context.Context, n int, connectH *Histogram, opts f
 			dctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 			defer cancel()
 			start := time.Now()
-			c, err := pusherclient.DialOptions(dctx, url, opts(int(i)))
+			c, err := pusherclient.DialOptions(dctx, r.t.wsURL(int(i)), opts(int(i)))
 			if err != nil {
 				atomic.AddInt64(&r.res.ConnectErrors, 1)
 				r.countError(err)

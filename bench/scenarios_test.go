@@ -34,7 +34,7 @@ func startBaseline(t *testing.T, name string) Target {
 	})
 	addr := l.Addr().String()
 	return Target{
-		Name: name, WS: "ws://" + addr, HTTP: "http://" + addr, PID: os.Getpid(),
+		Name: name, WS: []string{"ws://" + addr}, HTTP: "http://" + addr, PIDs: []int{os.Getpid()},
 		App: pusherclient.App{ID: "app-id", Key: "app-key", Secret: "app-secret"},
 	}
 }
@@ -49,6 +49,7 @@ func tinyConfig() Config {
 	c.Members, c.Observers, c.JoinConcurrency = 20, 3, 5
 	c.ChurnRate, c.ChurnDuration = 20, 300*time.Millisecond
 	c.Pairs = 4
+	c.Users, c.Rooms, c.RoomsPerUser, c.ReconnectShare = 20, 4, 2, 0.5
 	c.Timeout = 30 * time.Second
 	return c
 }
@@ -97,6 +98,34 @@ func TestScenariosAgainstBaseline(t *testing.T) {
 				t.Fatalf("churn %v", r.Extra)
 			}
 		}},
+		// One churn action at a time, so that every other member is subscribed when a user
+		// leaves and the counts are exact: 4 rooms of 10, 45 member_added per room to fill it,
+		// and each unsubscribe+subscribe gives 9 member_removed and 9 member_added.
+		{"rooms", func(c *Config) { c.ChurnConcurrency, c.ReconnectShare = 1, 0 }, func(t *testing.T, r *Result) {
+			roomsExact(t, r)
+			actions := r.Extra["churn: rejoins"]
+			if actions == 0 || r.Extra["churn: room unsubscribe+subscribe"] != actions || r.Extra["churn: reconnects"] != 0 {
+				t.Fatalf("churn %v", r.Extra)
+			}
+			if r.Extra["churn: member_removed received"] != 9*actions || r.Extra["churn: member_added received"] != 9*actions {
+				t.Fatalf("%v rejoins: member_removed %v member_added %v, want %v each", actions,
+					r.Extra["churn: member_removed received"], r.Extra["churn: member_added received"], 9*actions)
+			}
+			if r.Latencies["churn_member_removed"].Count != int64(9*actions) || r.Latencies["churn_subscribe"].Count != int64(actions) {
+				t.Fatalf("churn latencies %+v", r.Latencies)
+			}
+		}},
+		// Reconnects too: a reload gives member_removed and member_added for each room, or
+		// neither, so the two counts match.
+		{"rooms", func(c *Config) { c.ChurnConcurrency, c.ReconnectShare, c.ChurnRate = 1, 0.5, 40 }, func(t *testing.T, r *Result) {
+			roomsExact(t, r)
+			if r.Extra["churn: reconnects"] == 0 || r.Extra["churn: room unsubscribe+subscribe"] == 0 {
+				t.Fatalf("churn mix %v", r.Extra)
+			}
+			if a, rm := r.Extra["churn: member_added received"], r.Extra["churn: member_removed received"]; a != rm || a > 9*2*r.Extra["churn: rejoins"] {
+				t.Fatalf("churn member_added %v, member_removed %v", a, rm)
+			}
+		}},
 		{"client-events", nil, func(t *testing.T, r *Result) {
 			deliveredAll(t, r)
 			if r.Subscribed != 8 {
@@ -125,6 +154,40 @@ func TestScenariosAgainstBaseline(t *testing.T) {
 				t.Fatalf("markdown: %v\n%s", err, md.String())
 			}
 		})
+	}
+}
+
+// roomsExact checks a rooms run of tinyConfig's 20 users in 4 rooms of 10: every join
+// answered, every view exact after both phases, member_added counts as Pusher's semantics make
+// them.
+func roomsExact(t *testing.T, r *Result) {
+	t.Helper()
+	if r.Connections != 20 || r.Subscribed != 40 || r.SubscribeErrors != 0 {
+		t.Fatalf("connections %d joined %d errors %d; notes %v", r.Connections, r.Subscribed, r.SubscribeErrors, r.Notes)
+	}
+	for _, phase := range []string{"check after join", "check after churn"} {
+		if r.Extra[phase+": views checked"] != 40 {
+			t.Errorf("%s: %v views checked, want 40", phase, r.Extra[phase+": views checked"])
+		}
+		for _, k := range []string{": WRONG VIEWS", ": view entries missing (member_added lost)", ": view entries extra (member_removed lost)",
+			": duplicate member_added", ": member_removed for a user not in the view", ": member events for users not in the room"} {
+			if v := r.Extra[phase+k]; v != 0 {
+				t.Errorf("%s%s = %v; notes %v", phase, k, v, r.Notes)
+			}
+		}
+	}
+	if r.Extra["join: member_added received"] != 180 || r.Extra["join: member_added expected"] != 180 {
+		t.Errorf("join member_added %v, expected %v, want 180", r.Extra["join: member_added received"], r.Extra["join: member_added expected"])
+	}
+	if r.Latencies["subscribe"].Count != 40 || r.Latencies["member_added"].Count != 180 {
+		t.Errorf("join latencies %+v", r.Latencies)
+	}
+	if r.Extra["users API: rooms checked"] != 4 || r.Extra["users API: rooms whose users differ"] != 0 {
+		t.Errorf("users API %v; notes %v", r.Extra, r.Notes)
+	}
+	// The server figures were sampled (their values depend on timing and are not checked).
+	if r.Extra["churn: errors"] != 0 || r.ServerSetup == nil || r.Server == nil || r.ServerAfter == nil {
+		t.Errorf("extras %v, server samples %v %v %v", r.Extra, r.ServerSetup, r.Server, r.ServerAfter)
 	}
 }
 
@@ -186,7 +249,7 @@ func TestCompareWritesTableJSONAndChart(t *testing.T) {
 func TestTargets(t *testing.T) {
 	def := Target{App: pusherclient.App{ID: "i", Key: "k", Secret: "s"}}
 	got, err := ParseTarget("name=h,ws=ws://127.0.0.1:6001,http=http://127.0.0.1:6001,pid=42,key=k2", def)
-	if err != nil || got.Name != "h" || got.PID != 42 || got.App.Key != "k2" || got.App.ID != "i" {
+	if err != nil || got.Name != "h" || len(got.PIDs) != 1 || got.PIDs[0] != 42 || got.App.Key != "k2" || got.App.ID != "i" {
 		t.Fatalf("%+v %v", got, err)
 	}
 	for _, bad := range []string{

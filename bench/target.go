@@ -10,24 +10,33 @@ import (
 	"github.com/herald-io/herald/bench/pusherclient"
 )
 
-// Target is one server under test.
+// Target is one server under test: one process, or a cluster of several nodes.
 type Target struct {
 	Name string `json:"name"`
-	WS   string `json:"ws"`   // WebSocket base, such as ws://127.0.0.1:6001
-	HTTP string `json:"http"` // HTTP API base, such as http://127.0.0.1:6001
+	// WS is the WebSocket base of each node, such as ws://127.0.0.1:6001. With several (a
+	// cluster), sockets are spread over them round-robin.
+	WS   []string `json:"ws"`
+	HTTP string   `json:"http"` // HTTP API base (any one node), such as http://127.0.0.1:6001
 	App  pusherclient.App
-	PID  int `json:"pid,omitempty"` // the server process, for CPU and RSS; 0 when unknown
+	// PIDs are the server's processes (one per node), whose CPU time and RSS are summed; none
+	// when unknown.
+	PIDs []int `json:"pids,omitempty"`
+}
+
+// wsURL is the WebSocket URL the i-th socket connects to: the nodes in turn.
+func (t Target) wsURL(i int) string {
+	return t.App.WebSocketURL(t.WS[i%len(t.WS)])
 }
 
 // Validate checks the target is complete and on loopback: the bench never loads anything else.
 func (t Target) Validate() error {
-	if t.WS == "" || t.HTTP == "" {
+	if len(t.WS) == 0 || t.HTTP == "" {
 		return fmt.Errorf("bench: target %q needs ws and http URLs", t.Name)
 	}
 	if t.App.ID == "" || t.App.Key == "" || t.App.Secret == "" {
 		return fmt.Errorf("bench: target %q needs app id, key and secret", t.Name)
 	}
-	for _, raw := range []string{t.WS, t.HTTP} {
+	for _, raw := range append([]string{t.HTTP}, t.WS...) {
 		u, err := url.Parse(raw)
 		if err != nil {
 			return fmt.Errorf("bench: target %q: %w", t.Name, err)
@@ -41,9 +50,12 @@ func (t Target) Validate() error {
 }
 
 // ParseTarget reads "name=herald,ws=ws://...,http=http://...,pid=123,app-id=..,key=..,secret=.."
-// with any field missing taken from def.
+// with any field missing taken from def. ws and pid may repeat, for a cluster:
+// "name=cluster,ws=ws://127.0.0.1:6001,ws=ws://127.0.0.1:6002,pid=11,pid=12,http=...".
 func ParseTarget(spec string, def Target) (Target, error) {
 	t := def
+	var ws []string
+	var pids []int
 	for _, part := range strings.Split(spec, ",") {
 		k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
 		if !ok {
@@ -53,7 +65,7 @@ func ParseTarget(spec string, def Target) (Target, error) {
 		case "name":
 			t.Name = v
 		case "ws":
-			t.WS = v
+			ws = append(ws, v)
 		case "http":
 			t.HTTP = v
 		case "pid":
@@ -61,7 +73,7 @@ func ParseTarget(spec string, def Target) (Target, error) {
 			if err != nil {
 				return t, fmt.Errorf("bench: target pid %q: %w", v, err)
 			}
-			t.PID = n
+			pids = append(pids, n)
 		case "app-id", "app_id", "id":
 			t.App.ID = v
 		case "key":
@@ -72,8 +84,14 @@ func ParseTarget(spec string, def Target) (Target, error) {
 			return t, fmt.Errorf("bench: unknown target field %q", k)
 		}
 	}
-	if t.Name == "" {
-		t.Name = t.WS
+	if ws != nil {
+		t.WS = ws
+	}
+	if pids != nil {
+		t.PIDs = pids
+	}
+	if t.Name == "" && len(t.WS) > 0 {
+		t.Name = t.WS[0]
 	}
 	return t, t.Validate()
 }

@@ -1,7 +1,8 @@
 // Package baseline is the bench's physical-limit reference: the least Go + gws server that can
 // serve every bench scenario. It accepts /app/{key}, sends connection_established, answers
 // pusher:subscribe (with a roster on presence channels, and member_added / member_removed to the
-// others), pusher:ping, client events, and POST /apps/{id}/events and batch_events, encoding each
+// others), pusher:ping, client events, POST /apps/{id}/events and batch_events, and the presence
+// roster at GET /apps/{id}/channels/{name}/users (for the rooms scenario's check), encoding each
 // event once and writing it to each subscriber with one synchronous write (in parallel chunks on
 // big channels). It checks no signature and enforces no Pusher rule: whatever a real server does
 // beyond this is the cost of being a real server. Its one concession to correctness is order:
@@ -78,6 +79,7 @@ func New() *Server {
 	mux.HandleFunc("GET /app/{key}", s.serveWS)
 	mux.HandleFunc("POST /apps/{id}/events", s.serveEvents)
 	mux.HandleFunc("POST /apps/{id}/batch_events", s.serveBatch)
+	mux.HandleFunc("GET /apps/{id}/channels/{name}/users", s.serveUsers)
 	mux.HandleFunc("GET /", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "OK") })
 	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	return s
@@ -404,6 +406,31 @@ func (s *Server) serveBatch(w http.ResponseWriter, r *http.Request) {
 		s.trigger(ev)
 	}
 	writeJSON(w, http.StatusOK, "{}")
+}
+
+// serveUsers lists a presence channel's members, as the HTTP API does.
+func (s *Server) serveUsers(w http.ResponseWriter, r *http.Request) {
+	ch := s.channel(r.PathValue("name"), false)
+	if ch == nil || ch.members == nil {
+		if !strings.HasPrefix(r.PathValue("name"), "presence-") {
+			writeJSON(w, http.StatusBadRequest, `{"error":"not a presence channel"}`)
+			return
+		}
+		writeJSON(w, http.StatusOK, `{"users":[]}`)
+		return
+	}
+	ch.mu.RLock()
+	b := []byte(`{"users":[`)
+	first := true
+	for id := range ch.members {
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		b = append(append(append(b, `{"id":`...), protocol.AppendJSONString(nil, id)...), '}')
+	}
+	ch.mu.RUnlock()
+	writeJSON(w, http.StatusOK, string(append(b, "]}"...)))
 }
 
 func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {

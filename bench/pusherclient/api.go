@@ -10,15 +10,13 @@ import (
 	"net/url"
 	"strings"
 	"time"
-
-	"github.com/herald-io/herald/protocol"
 )
 
 // maxResponse bounds how much of an HTTP API response is read.
 const maxResponse = 16 << 20
 
 // API is a client of a Pusher server's HTTP API that signs every request as the Pusher server
-// libraries do (protocol.SignHTTPRequest).
+// libraries do (this package's own signing, see sign.go).
 type API struct {
 	// BaseURL is the server's scheme, host and port, such as http://127.0.0.1:6001; paths are
 	// appended to it and signed as given.
@@ -151,7 +149,7 @@ func (a *API) Do(ctx context.Context, method, path string, query url.Values, bod
 		if a.Now != nil {
 			now = a.Now
 		}
-		protocol.SignHTTPRequest(a.App.Key, a.App.Secret, method, path, q, body, now())
+		signQuery(a.App.Key, a.App.Secret, method, path, q, body, now())
 	}
 	u, err := url.Parse(a.BaseURL)
 	if err != nil {

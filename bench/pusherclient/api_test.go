@@ -1,45 +1,126 @@
 package pusherclient
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/herald-io/herald/protocol"
 )
 
-func TestAppSigning(t *testing.T) {
-	docs := App{ID: "3", Key: "278d425bdf160c739803", Secret: "7ad3773142a6692b25b8"}
-	const want = "278d425bdf160c739803:58df8b0c36d6982b82c3ecf6b4662e34fe8c25bba48f5369f135bf843651c3a4"
-	if got := docs.ChannelAuth("1234.1234", "private-foobar", ""); got != want {
-		t.Fatalf("ChannelAuth = %s, want the Pusher docs' %s", got, want)
+// Pusher's documented worked examples (library auth reference: auth signatures, and the HTTP
+// API's request signing), all with key 278d425bdf160c739803 and secret 7ad3773142a6692b25b8.
+var docsApp = App{ID: "3", Key: "278d425bdf160c739803", Secret: "7ad3773142a6692b25b8"}
+
+func TestSigningAgainstPusherDocs(t *testing.T) {
+	tests := []struct {
+		name string
+		got  func() string
+		want string
+	}{
+		{"private channel auth", func() string { return docsApp.ChannelAuth("1234.1234", "private-foobar", "") },
+			"278d425bdf160c739803:58df8b0c36d6982b82c3ecf6b4662e34fe8c25bba48f5369f135bf843651c3a4"},
+		{"presence channel auth", func() string {
+			return docsApp.ChannelAuth("1234.1234", "presence-foobar", `{"user_id":10,"user_info":{"name":"Mr. Pusher"}}`)
+		}, "278d425bdf160c739803:afaed3695da2ffd16931f457e338e6c9f2921fa133ce7dac49f529792be6304c"},
+		{"user authentication", func() string { return docsApp.UserAuth("1234.1234", `{"id":"12345"}`) },
+			"278d425bdf160c739803:4708d583dada6a56435fb8bc611c77c359a31eebde13337c16ab43aa6de336ba"},
+		{"HTTP API body_md5", func() string {
+			q := url.Values{}
+			signQuery(docsApp.Key, docsApp.Secret, http.MethodPost, "/apps/3/events", q, []byte(docsEventBody), time.Unix(1353088179, 0))
+			return q.Get("body_md5")
+		}, "ec365a775a4cd0599faeb73354201b6f"},
+		{"HTTP API string to sign", func() string {
+			q := url.Values{}
+			signQuery(docsApp.Key, docsApp.Secret, http.MethodPost, "/apps/3/events", q, []byte(docsEventBody), time.Unix(1353088179, 0))
+			return stringToSign(http.MethodPost, "/apps/3/events", q)
+		}, "POST\n/apps/3/events\nauth_key=278d425bdf160c739803&auth_timestamp=1353088179&auth_version=1.0&body_md5=ec365a775a4cd0599faeb73354201b6f"},
+		{"HTTP API auth_signature", func() string {
+			q := url.Values{}
+			signQuery(docsApp.Key, docsApp.Secret, http.MethodPost, "/apps/3/events", q, []byte(docsEventBody), time.Unix(1353088179, 0))
+			return q.Get("auth_signature")
+		}, "da454824c97ba181a32ccc17a72625ba02771f50b50e1e7430e47a1f3f457e6c"},
 	}
-	userData := `{"id":"u1"}`
-	if got := docs.UserAuth("1.2", userData); !protocol.VerifyUserAuth(docs.Key, docs.Secret, "1.2", userData, got) {
-		t.Fatalf("UserAuth %s does not verify", got)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.got(); got != tt.want {
+				t.Fatalf("got  %s\nwant %s", got, tt.want)
+			}
+		})
 	}
-	auth, channelData, err := docs.PresenceAuth("1.2", "presence-a", "u\"1", nil)
+}
+
+// docsEventBody is the body of the HTTP API example: an event to project-3.
+const docsEventBody = `{"name":"foo","channels":["project-3"],"data":"{\"some\":\"data\"}"}`
+
+func TestStringToSign(t *testing.T) {
+	tests := []struct {
+		name  string
+		query url.Values
+		want  string
+	}{
+		{"keys lower-cased and sorted, signature left out", url.Values{"B": {"2"}, "a": {"1"}, "auth_signature": {"x"}}, "GET\n/p\na=1&b=2"},
+		{"values not escaped", url.Values{"filter_by_prefix": {"presence-"}, "info": {"user_count,subscription_count"}}, "GET\n/p\nfilter_by_prefix=presence-&info=user_count,subscription_count"},
+		{"sorted by key, not by pair", url.Values{"a": {"x"}, "a1": {"y"}}, "GET\n/p\na=x&a1=y"},
+		{"no query", url.Values{}, "GET\n/p\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := stringToSign("get", "/p", tt.query); got != tt.want {
+				t.Fatalf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
+	// No body, no body_md5.
+	q := url.Values{}
+	signQuery("k", "s", http.MethodGet, "/p", q, nil, time.Unix(1, 0))
+	if q.Has("body_md5") || q.Get("auth_timestamp") != "1" || q.Get("auth_version") != "1.0" || len(q.Get("auth_signature")) != 64 {
+		t.Fatalf("signed GET query %v", q)
+	}
+}
+
+func TestPresenceAuth(t *testing.T) {
+	auth, channelData, err := docsApp.PresenceAuth("1.2", "presence-a", "u\"1", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if channelData != `{"user_id":"u\"1"}` {
 		t.Fatalf("channelData = %s", channelData)
 	}
-	if !protocol.VerifyChannelAuth(docs.Key, docs.Secret, "1.2", "presence-a", channelData, auth) {
-		t.Fatal("PresenceAuth does not verify")
+	if want := docsApp.ChannelAuth("1.2", "presence-a", channelData); auth != want {
+		t.Fatalf("PresenceAuth = %s, want the signature of its own channel_data %s", auth, want)
 	}
-	pd, err := protocol.ParsePresenceChannelData(channelData)
-	if err != nil || pd.UserID != "u\"1" {
-		t.Fatalf("channel data parses to %+v, %v", pd, err)
+	_, channelData, err = docsApp.PresenceAuth("1.2", "presence-a", "7", map[string]string{"name": "m7"})
+	if err != nil || channelData != `{"user_id":"7","user_info":{"name":"m7"}}` {
+		t.Fatalf("channelData = %s, %v", channelData, err)
 	}
-	if _, _, err := docs.PresenceAuth("1.2", "presence-a", "u", func() {}); err == nil {
+	if _, _, err := docsApp.PresenceAuth("1.2", "presence-a", "u", func() {}); err == nil {
 		t.Fatal("PresenceAuth accepted unencodable user_info")
 	}
-	if got := docs.WebSocketURL("ws://127.0.0.1:6001"); got != "ws://127.0.0.1:6001/app/278d425bdf160c739803?protocol=7&client=go&version=0.1&flash=false" {
+	if got := docsApp.WebSocketURL("ws://127.0.0.1:6001"); got != "ws://127.0.0.1:6001/app/278d425bdf160c739803?protocol=7&client=go&version=0.1&flash=false" {
 		t.Fatalf("WebSocketURL = %s", got)
+	}
+}
+
+func TestSubscribeFrame(t *testing.T) {
+	var f struct {
+		Event string `json:"event"`
+		Data  struct {
+			Channel     string `json:"channel"`
+			Auth        string `json:"auth"`
+			ChannelData string `json:"channel_data"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(SubscribeFrame("presence-a", "k:s", `{"user_id":"1"}`), &f); err != nil {
+		t.Fatal(err)
+	}
+	if f.Event != EventSubscribe || f.Data.Channel != "presence-a" || f.Data.Auth != "k:s" || f.Data.ChannelData != `{"user_id":"1"}` {
+		t.Fatalf("frame %+v", f)
+	}
+	if b := string(SubscribeFrame("public", "", "")); strings.Contains(b, "auth") || strings.Contains(b, "channel_data") {
+		t.Fatalf("public subscribe carries auth fields: %s", b)
 	}
 }
 
@@ -158,7 +239,7 @@ func TestAPIDo(t *testing.T) {
 
 	// A signed body that is not the body sent is refused.
 	q := url.Values{}
-	protocol.SignHTTPRequest(testApp.Key, testApp.Secret, http.MethodPost, "/apps/1/events", q, []byte(`{"name":"a"}`), time.Now())
+	signQuery(testApp.Key, testApp.Secret, http.MethodPost, "/apps/1/events", q, []byte(`{"name":"a"}`), time.Now())
 	status, body, err = api.Do(ctx, http.MethodPost, "/apps/1/events", q, []byte(`{"name":"b"}`))
 	if err != nil || status != http.StatusUnauthorized || !strings.Contains(string(body), "body_md5") {
 		t.Fatalf("tampered body: %d %s %v", status, body, err)

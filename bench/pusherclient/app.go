@@ -3,8 +3,6 @@ package pusherclient
 import (
 	"encoding/json"
 	"fmt"
-
-	"github.com/herald-io/herald/protocol"
 )
 
 // App is an app's credentials, to sign what its auth endpoint and backend would sign.
@@ -15,12 +13,12 @@ type App struct {
 // ChannelAuth is the auth a private, encrypted or presence subscription sends, "key:signature";
 // channelData is "" except on presence channels.
 func (a App) ChannelAuth(socketID, channel, channelData string) string {
-	return protocol.ChannelAuth(a.Key, a.Secret, socketID, channel, channelData)
+	return channelAuth(a.Key, a.Secret, socketID, channel, channelData)
 }
 
 // UserAuth is the auth pusher:signin sends with userData.
 func (a App) UserAuth(socketID, userData string) string {
-	return protocol.UserAuth(a.Key, a.Secret, socketID, userData)
+	return userAuth(a.Key, a.Secret, socketID, userData)
 }
 
 // PresenceAuth returns the channel_data for a presence member and the auth signing it, ready

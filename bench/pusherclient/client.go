@@ -12,8 +12,6 @@ import (
 	"time"
 
 	"github.com/lxzan/gws"
-
-	"github.com/herald-io/herald/protocol"
 )
 
 // DefaultQueueSize is how many received messages a Client holds for Next before its reader waits.
@@ -304,11 +302,6 @@ func (c *Client) removeWaiter(w *waiter) {
 	c.waitMu.Unlock()
 }
 
-type subscribeFrame struct {
-	Event string                 `json:"event"`
-	Data  protocol.SubscribeData `json:"data"`
-}
-
 // Subscribe sends pusher:subscribe and waits for the answer: the
 // pusher_internal:subscription_succeeded message (whose data holds the presence roster on
 // presence channels), or a *SubscriptionError for pusher:subscription_error, or a *PusherError
@@ -316,12 +309,12 @@ type subscribeFrame struct {
 // auth and channelData may be empty; App.ChannelAuth and App.PresenceAuth make them. Other
 // messages received meanwhile are discarded, as Expect does.
 func (c *Client) Subscribe(ctx context.Context, channel, auth, channelData string) (Message, error) {
-	frame := subscribeFrame{Event: protocol.EventSubscribe, Data: protocol.SubscribeData{Channel: channel, Auth: auth, ChannelData: channelData}}
+	frame := subscribeFrame{Event: EventSubscribe, Data: subscribeData{Channel: channel, Auth: auth, ChannelData: channelData}}
 	m, err := c.sendExpect(ctx, frame, func(m Message) bool {
 		switch m.Event {
-		case protocol.EventSubscriptionSucceeded, protocol.EventSubscriptionError:
+		case EventSubscriptionSucceeded, EventSubscriptionError:
 			return m.Channel == channel
-		case protocol.EventError:
+		case EventError:
 			return true
 		}
 		return false
@@ -337,18 +330,16 @@ func (c *Client) Subscribe(ctx context.Context, channel, auth, channelData strin
 
 // Unsubscribe sends pusher:unsubscribe; the protocol has no answer to wait for.
 func (c *Client) Unsubscribe(channel string) error {
-	return c.Send(subscribeFrame{Event: protocol.EventUnsubscribe, Data: protocol.SubscribeData{Channel: channel}})
+	return c.Send(subscribeFrame{Event: EventUnsubscribe, Data: subscribeData{Channel: channel}})
 }
 
 // Signin sends pusher:signin with user_data and its auth (see App.UserAuth) and waits for
 // pusher:signin_success, or returns a *PusherError (and the frame) for a pusher:error.
 func (c *Client) Signin(ctx context.Context, auth, userData string) (Message, error) {
-	frame := struct {
-		Event string              `json:"event"`
-		Data  protocol.SigninData `json:"data"`
-	}{protocol.EventSignin, protocol.SigninData{Auth: auth, UserData: userData}}
+	frame := signinFrame{Event: EventSignin}
+	frame.Data.Auth, frame.Data.UserData = auth, userData
 	m, err := c.sendExpect(ctx, frame, func(m Message) bool {
-		return m.Event == protocol.EventSigninSuccess || m.Event == protocol.EventError
+		return m.Event == EventSigninSuccess || m.Event == EventError
 	})
 	if err != nil {
 		return Message{}, err
@@ -413,7 +404,7 @@ func (h *handler) OnMessage(socket *gws.Conn, msg *gws.Message) {
 	select {
 	case <-c.estab:
 	default:
-		if m.Event == protocol.EventConnectionEstablished {
+		if m.Event == EventConnectionEstablished {
 			var data struct {
 				SocketID        string `json:"socket_id"`
 				ActivityTimeout int    `json:"activity_timeout"`
@@ -425,8 +416,8 @@ func (h *handler) OnMessage(socket *gws.Conn, msg *gws.Message) {
 		}
 	}
 
-	if m.Event == protocol.EventPing && !c.opts.NoAutoPong {
-		_ = socket.WriteMessage(gws.OpcodeText, protocol.PongFrame)
+	if m.Event == EventPing && !c.opts.NoAutoPong {
+		_ = socket.WriteMessage(gws.OpcodeText, pongFrame)
 	}
 	if c.nwait.Load() > 0 {
 		c.waitMu.Lock()

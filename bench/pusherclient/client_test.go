@@ -10,8 +10,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/herald-io/herald/protocol"
 )
 
 func testContext(t *testing.T) context.Context {
@@ -31,27 +29,36 @@ func dial(t *testing.T, fs *fakeServer, opts Options) *Client {
 	return c
 }
 
+// validSocketID is the shape Pusher gives socket ids: two runs of digits joined by a dot.
+func validSocketID(s string) bool {
+	a, b, ok := strings.Cut(s, ".")
+	isDigits := func(x string) bool {
+		return x != "" && strings.Trim(x, "0123456789") == ""
+	}
+	return ok && isDigits(a) && isDigits(b)
+}
+
 func TestDial(t *testing.T) {
 	fs := newFakeServer(t)
 	c := dial(t, fs, Options{})
-	if !protocol.ValidSocketID(c.SocketID()) {
+	if !validSocketID(c.SocketID()) {
 		t.Errorf("SocketID() = %q", c.SocketID())
 	}
 	if c.ActivityTimeout() != 30 {
 		t.Errorf("ActivityTimeout() = %d", c.ActivityTimeout())
 	}
-	if e := c.Established(); e.Event != protocol.EventConnectionEstablished || len(e.Raw) == 0 {
+	if e := c.Established(); e.Event != EventConnectionEstablished || len(e.Raw) == 0 {
 		t.Errorf("Established() = %+v", e)
 	}
 	if c.Err() != nil {
 		t.Errorf("Err() = %v on an open connection", c.Err())
 	}
 	// connection_established is Dial's, not Next's: the first message is the answer to a ping.
-	if err := c.Send(map[string]any{"event": protocol.EventPing, "data": map[string]any{}}); err != nil {
+	if err := c.Send(map[string]any{"event": EventPing, "data": map[string]any{}}); err != nil {
 		t.Fatal(err)
 	}
 	m, err := c.Next(testContext(t))
-	if err != nil || m.Event != protocol.EventPong {
+	if err != nil || m.Event != EventPong {
 		t.Fatalf("Next = %+v, %v; want pusher:pong", m, err)
 	}
 }
@@ -60,7 +67,7 @@ func TestDialUnknownApp(t *testing.T) {
 	fs := newFakeServer(t)
 	_, err := Dial(testContext(t), fs.wsURL("no-such-key"))
 	var ce *CloseError
-	if !errors.As(err, &ce) || ce.Code != protocol.CodeAppNotFound || ce.Reason != "App key not found" {
+	if !errors.As(err, &ce) || ce.Code != codeAppNotFound || ce.Reason != "App key not found" {
 		t.Fatalf("Dial = %v, want CloseError 4001", err)
 	}
 }
@@ -101,7 +108,7 @@ func TestSubscribe(t *testing.T) {
 	c := dial(t, fs, Options{})
 	ctx := testContext(t)
 
-	if m, err := c.Subscribe(ctx, "public-room", "", ""); err != nil || m.Event != protocol.EventSubscriptionSucceeded || m.Channel != "public-room" {
+	if m, err := c.Subscribe(ctx, "public-room", "", ""); err != nil || m.Event != EventSubscriptionSucceeded || m.Channel != "public-room" {
 		t.Fatalf("public: %+v, %v", m, err)
 	}
 	if _, err := c.Subscribe(ctx, "private-room", testApp.ChannelAuth(c.SocketID(), "private-room", ""), ""); err != nil {
@@ -133,11 +140,11 @@ func TestSubscribe(t *testing.T) {
 	wrong := App{Key: testApp.Key, Secret: "wrong"}
 	_, err = c.Subscribe(ctx, "private-x", wrong.ChannelAuth(c.SocketID(), "private-x", ""), "")
 	var se *SubscriptionError
-	if !errors.As(err, &se) || se.Channel != "private-x" || se.Type != protocol.SubscriptionErrorAuth || se.Status != 401 || se.Message != "Invalid signature" {
+	if !errors.As(err, &se) || se.Channel != "private-x" || se.Type != SubscriptionErrorAuth || se.Status != 401 || se.Message != "Invalid signature" {
 		t.Fatalf("bad auth: %v", err)
 	}
 	_, err = c.Subscribe(ctx, "bad channel", "", "")
-	if !errors.As(err, &se) || se.Type != protocol.SubscriptionErrorInvalid || se.Status != 400 {
+	if !errors.As(err, &se) || se.Type != SubscriptionErrorInvalid || se.Status != 400 {
 		t.Fatalf("bad name: %v", err)
 	}
 	// The connection is still usable after the errors.
@@ -153,8 +160,8 @@ func TestSubscribePusherError(t *testing.T) {
 	fs := newFakeServer(t)
 	c := dial(t, fs, Options{})
 	// The fake server answers a subscribe whose data is not an object with pusher:error.
-	_, err := c.sendExpect(testContext(t), map[string]any{"event": protocol.EventSubscribe, "data": 5}, func(m Message) bool {
-		return m.Event == protocol.EventError
+	_, err := c.sendExpect(testContext(t), map[string]any{"event": EventSubscribe, "data": 5}, func(m Message) bool {
+		return m.Event == EventError
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -164,7 +171,7 @@ func TestSubscribePusherError(t *testing.T) {
 	}
 	m, err := c.Subscribe(testContext(t), "room", "", "")
 	var pe *PusherError
-	if !errors.As(err, &pe) || pe.Code != 0 || pe.Message != "bad frame" || m.Event != protocol.EventError {
+	if !errors.As(err, &pe) || pe.Code != 0 || pe.Message != "bad frame" || m.Event != EventError {
 		t.Fatalf("Subscribe = %+v, %v; want the pusher:error", m, err)
 	}
 }
@@ -175,12 +182,12 @@ func TestSignin(t *testing.T) {
 	ctx := testContext(t)
 	userData := `{"id":"u1","user_info":{"name":"Ann"}}`
 	m, err := c.Signin(ctx, testApp.UserAuth(c.SocketID(), userData), userData)
-	if err != nil || m.Event != protocol.EventSigninSuccess {
+	if err != nil || m.Event != EventSigninSuccess {
 		t.Fatalf("Signin = %+v, %v", m, err)
 	}
 	_, err = c.Signin(ctx, testApp.UserAuth("1.1", userData), userData)
 	var pe *PusherError
-	if !errors.As(err, &pe) || pe.Code != protocol.CodeUnauthorized {
+	if !errors.As(err, &pe) || pe.Code != codeUnauthorized {
 		t.Fatalf("bad signin: %v", err)
 	}
 }
@@ -241,7 +248,7 @@ func TestAutoPong(t *testing.T) {
 				t.Fatal(err)
 			}
 			// The ping is still delivered; the pong was written before it was.
-			if m, err := c.Next(ctx); err != nil || m.Event != protocol.EventPing {
+			if m, err := c.Next(ctx); err != nil || m.Event != EventPing {
 				t.Fatalf("Next = %+v, %v; want pusher:ping", m, err)
 			}
 			if err := c.Send(map[string]string{"event": "test:report-pongs"}); err != nil {
@@ -291,7 +298,7 @@ func TestServerClose(t *testing.T) {
 	fs := newFakeServer(t)
 	c := dial(t, fs, Options{})
 	ctx := testContext(t)
-	if err := c.Send(map[string]any{"event": "test:close", "data": map[string]any{"code": protocol.CodePongNotReceived, "reason": "Pong reply not received"}}); err != nil {
+	if err := c.Send(map[string]any{"event": "test:close", "data": map[string]any{"code": codePongNotReceived, "reason": "Pong reply not received"}}); err != nil {
 		t.Fatal(err)
 	}
 	// What was sent before the close is still read first.
@@ -300,7 +307,7 @@ func TestServerClose(t *testing.T) {
 	}
 	_, err := c.Next(ctx)
 	var ce *CloseError
-	if !errors.As(err, &ce) || ce.Code != protocol.CodePongNotReceived || ce.Reason != "Pong reply not received" {
+	if !errors.As(err, &ce) || ce.Code != codePongNotReceived || ce.Reason != "Pong reply not received" {
 		t.Fatalf("Next = %v, want CloseError 4201", err)
 	}
 	<-c.Done()
@@ -419,7 +426,7 @@ func TestCallbackMode(t *testing.T) {
 	if len(got) != 53 {
 		t.Fatalf("callback got %d messages, want 53", len(got))
 	}
-	if got[0].Event != protocol.EventSubscriptionSucceeded || got[1].Event != protocol.EventSubscriptionError {
+	if got[0].Event != EventSubscriptionSucceeded || got[1].Event != EventSubscriptionError {
 		t.Fatalf("first messages %s, %s", got[0].Raw, got[1].Raw)
 	}
 	for i, m := range got[2:52] {

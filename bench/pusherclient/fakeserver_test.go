@@ -1,7 +1,11 @@
 package pusherclient
 
 import (
+	"crypto/hmac"
+	"crypto/md5"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -14,8 +18,6 @@ import (
 	"time"
 
 	"github.com/lxzan/gws"
-
-	"github.com/herald-io/herald/protocol"
 )
 
 var testApp = App{ID: "1", Key: "app-key", Secret: "app-secret"}
@@ -70,10 +72,11 @@ func (fs *fakeServer) serveWS(w http.ResponseWriter, r *http.Request) {
 	socket.Session().Store("state", st)
 	go func() {
 		if r.PathValue("key") != testApp.Key {
-			_ = socket.WriteMessage(gws.OpcodeText, protocol.ErrorFrame(protocol.CodeAppNotFound, "App key not found"))
-			_ = socket.WriteClose(protocol.CodeAppNotFound, []byte("App key not found"))
+			_ = socket.WriteMessage(gws.OpcodeText, errorFrame(codeAppNotFound, "App key not found"))
+			_ = socket.WriteClose(codeAppNotFound, []byte("App key not found"))
 		} else if !fs.silent {
-			_ = socket.WriteMessage(gws.OpcodeText, protocol.ConnectionEstablishedFrame(st.socketID, 30))
+			d, _ := json.Marshal(map[string]any{"socket_id": st.socketID, "activity_timeout": fakeActivityTimeout})
+			_ = socket.WriteMessage(gws.OpcodeText, eventFrame(EventConnectionEstablished, "", string(d)))
 		}
 		socket.ReadLoop()
 	}()
@@ -89,9 +92,12 @@ func (fs *fakeServer) OnMessage(socket *gws.Conn, msg *gws.Message) {
 	v, _ := socket.Session().Load("state")
 	st := v.(*connState)
 	send := func(b []byte) { _ = socket.WriteMessage(gws.OpcodeText, b) }
-	f, err := protocol.DecodeFrame(msg.Bytes())
-	if err != nil {
-		send(protocol.ErrorFrame(0, "bad frame"))
+	var f struct {
+		Event string          `json:"event"`
+		Data  json.RawMessage `json:"data"`
+	}
+	if err := json.Unmarshal(msg.Bytes(), &f); err != nil || f.Event == "" {
+		send(errorFrame(0, "bad frame"))
 		return
 	}
 	var arg struct {
@@ -99,64 +105,71 @@ func (fs *fakeServer) OnMessage(socket *gws.Conn, msg *gws.Message) {
 		Code   int    `json:"code"`
 		Reason string `json:"reason"`
 	}
-	_ = protocol.DecodeData(f.Data, &arg)
+	_ = decodeData(f.Data, &arg)
 	switch f.Event {
-	case protocol.EventPing:
-		send(protocol.PongFrame)
-	case protocol.EventPong:
+	case EventPing:
+		send(pongFrame)
+	case EventPong:
 		st.pongs.Add(1)
-	case protocol.EventSubscribe:
-		var sd protocol.SubscribeData
-		if err := protocol.DecodeData(f.Data, &sd); err != nil {
-			send(protocol.ErrorFrame(0, err.Error()))
+	case EventSubscribe:
+		var sd subscribeData
+		if err := decodeData(f.Data, &sd); err != nil {
+			send(errorFrame(0, err.Error()))
 			return
 		}
-		ch, err := protocol.ParseChannel(sd.Channel, 0)
-		if err != nil {
-			send(protocol.SubscriptionErrorFrame(sd.Channel, protocol.SubscriptionErrorInvalid, err.Error(), 400))
+		if sd.Channel == "" || strings.ContainsAny(sd.Channel, " ,:") {
+			send(subscriptionErrorFrame(sd.Channel, SubscriptionErrorInvalid, "invalid channel name", 400))
 			return
 		}
-		if ch.Kind.NeedsAuth() && !protocol.VerifyChannelAuth(testApp.Key, testApp.Secret, st.socketID, sd.Channel, sd.ChannelData, sd.Auth) {
-			send(protocol.SubscriptionErrorFrame(sd.Channel, protocol.SubscriptionErrorAuth, "Invalid signature", 401))
+		presence := strings.HasPrefix(sd.Channel, "presence-")
+		if (presence || strings.HasPrefix(sd.Channel, "private-")) && !verifyAuth(sd.Auth, channelAuth(testApp.Key, testApp.Secret, st.socketID, sd.Channel, sd.ChannelData)) {
+			send(subscriptionErrorFrame(sd.Channel, SubscriptionErrorAuth, "Invalid signature", 401))
 			return
 		}
 		data := "{}"
-		if ch.Kind == protocol.Presence {
-			pd, err := protocol.ParsePresenceChannelData(sd.ChannelData)
-			if err != nil {
-				send(protocol.SubscriptionErrorFrame(sd.Channel, protocol.SubscriptionErrorAuth, err.Error(), 400))
+		if presence {
+			var cd struct {
+				UserID   string          `json:"user_id"`
+				UserInfo json.RawMessage `json:"user_info"`
+			}
+			if err := json.Unmarshal([]byte(sd.ChannelData), &cd); err != nil || cd.UserID == "" {
+				send(subscriptionErrorFrame(sd.Channel, SubscriptionErrorAuth, "bad channel_data", 400))
 				return
 			}
-			info := string(pd.UserInfo)
+			info := string(cd.UserInfo)
 			if info == "" {
 				info = "null"
 			}
-			id := string(protocol.AppendJSONString(nil, pd.UserID))
-			data = `{"presence":{"ids":[` + id + `],"hash":{` + id + `:` + info + `},"count":1}}`
+			id, _ := json.Marshal(cd.UserID)
+			data = `{"presence":{"ids":[` + string(id) + `],"hash":{` + string(id) + `:` + info + `},"count":1}}`
 		}
-		send(protocol.AppendEvent(nil, protocol.EventSubscriptionSucceeded, sd.Channel, data, ""))
-	case protocol.EventSignin:
-		var sd protocol.SigninData
-		if err := protocol.DecodeData(f.Data, &sd); err != nil || !protocol.VerifyUserAuth(testApp.Key, testApp.Secret, st.socketID, sd.UserData, sd.Auth) {
-			send(protocol.ErrorFrame(protocol.CodeUnauthorized, "Invalid signature"))
+		send(eventFrame(EventSubscriptionSucceeded, sd.Channel, data))
+	case EventSignin:
+		var sd struct {
+			Auth     string `json:"auth"`
+			UserData string `json:"user_data"`
+		}
+		if err := decodeData(f.Data, &sd); err != nil || !verifyAuth(sd.Auth, userAuth(testApp.Key, testApp.Secret, st.socketID, sd.UserData)) {
+			send(errorFrame(codeUnauthorized, "Invalid signature"))
 			return
 		}
 		b, _ := json.Marshal(map[string]string{"user_data": sd.UserData})
-		send(protocol.AppendEvent(nil, protocol.EventSigninSuccess, "", string(b), ""))
+		send(eventFrame(EventSigninSuccess, "", string(b)))
 	case "test:echo-client-event":
 		// What another member would receive from a client event on a presence channel.
-		send(protocol.AppendEventRawData(nil, "client-echo", "presence-room", f.Data, "user-7"))
+		b, _ := json.Marshal(map[string]any{"event": "client-echo", "channel": "presence-room", "data": f.Data, "user_id": "user-7"})
+		send(b)
 	case "test:burst":
 		for i := range arg.N {
-			send(protocol.AppendEvent(nil, "burst", "c", strconv.Itoa(i), ""))
+			send(eventFrame("burst", "c", strconv.Itoa(i)))
 		}
-		send(protocol.AppendEvent(nil, "burst-done", "c", "", ""))
+		send(eventFrame("burst-done", "c", ""))
 	case "test:send-ping":
-		send(protocol.PingFrame)
+		send([]byte(`{"event":"pusher:ping","data":"{}"}`))
 	case "test:report-pongs":
-		send(protocol.AppendEvent(nil, "pongs", "", strconv.FormatInt(st.pongs.Load(), 10), ""))
+		send(eventFrame("pongs", "", strconv.FormatInt(st.pongs.Load(), 10)))
 	case "test:close":
-		send(protocol.AppendEvent(nil, "closing", "", "", ""))
+		send(eventFrame("closing", "", ""))
 		_ = socket.WriteClose(uint16(arg.Code), []byte(arg.Reason))
 	case "test:drop":
 		_ = socket.NetConn().Close()
@@ -165,6 +178,68 @@ func (fs *fakeServer) OnMessage(socket *gws.Conn, msg *gws.Message) {
 	case "test:ws-ping":
 		_ = socket.WritePing([]byte("hello"))
 	}
+}
+
+// Pusher close and error codes the tests use.
+const (
+	codeAppNotFound     = 4001
+	codeUnauthorized    = 4009
+	codePongNotReceived = 4201
+	httpTimestampWindow = 600 * time.Second
+	fakeActivityTimeout = 30
+)
+
+// eventFrame encodes a server frame with data as a JSON string, the protocol's double encoding.
+func eventFrame(event, channel, data string) []byte {
+	f := map[string]string{"event": event, "data": data}
+	if channel != "" {
+		f["channel"] = channel
+	}
+	b, _ := json.Marshal(f)
+	return b
+}
+
+func errorFrame(code int, message string) []byte {
+	var c any
+	if code != 0 {
+		c = code
+	}
+	d, _ := json.Marshal(map[string]any{"code": c, "message": message})
+	b, _ := json.Marshal(map[string]any{"event": EventError, "data": json.RawMessage(d)})
+	return b
+}
+
+func subscriptionErrorFrame(channel, typ, message string, status int) []byte {
+	d, _ := json.Marshal(map[string]any{"type": typ, "error": message, "status": status})
+	return eventFrame(EventSubscriptionError, channel, string(d))
+}
+
+func verifyAuth(got, want string) bool { return hmac.Equal([]byte(got), []byte(want)) }
+
+// verifyRequest checks a signed HTTP API request as a Pusher server must: every auth field
+// present, the timestamp within the window, body_md5 and the signature.
+func verifyRequest(r *http.Request, body []byte) error {
+	q := r.URL.Query()
+	if q.Get("auth_key") == "" || q.Get("auth_timestamp") == "" || q.Get("auth_version") == "" || q.Get("auth_signature") == "" {
+		return errors.New("missing auth_key, auth_timestamp, auth_version or auth_signature")
+	}
+	if q.Get("auth_key") != testApp.Key {
+		return errors.New("unknown auth_key")
+	}
+	ts, err := strconv.ParseInt(q.Get("auth_timestamp"), 10, 64)
+	if d := time.Since(time.Unix(ts, 0)); err != nil || d > httpTimestampWindow || d < -httpTimestampWindow {
+		return errors.New("auth_timestamp outside the window")
+	}
+	if len(body) > 0 || q.Has("body_md5") {
+		sum := md5.Sum(body)
+		if q.Get("body_md5") != hex.EncodeToString(sum[:]) {
+			return errors.New("body_md5 does not match the body")
+		}
+	}
+	if !verifyAuth(q.Get("auth_signature"), hmacHex(testApp.Secret, stringToSign(r.Method, r.URL.Path, q))) {
+		return errors.New("invalid auth_signature")
+	}
+	return nil
 }
 
 // serveAPI answers /apps/{id}/... after checking the signature as a Pusher server must.
@@ -179,7 +254,7 @@ func (fs *fakeServer) serveAPI(w http.ResponseWriter, r *http.Request) {
 		writeJSON(http.StatusNotFound, map[string]string{"error": "unknown app"})
 		return
 	}
-	if err := protocol.VerifyHTTPRequest(testApp.Key, testApp.Secret, r.Method, r.URL.Path, r.URL.Query(), body, time.Now(), protocol.HTTPTimestampWindow); err != nil {
+	if err := verifyRequest(r, body); err != nil {
 		writeJSON(http.StatusUnauthorized, map[string]string{"error": err.Error()})
 		return
 	}

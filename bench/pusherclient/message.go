@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"time"
-
-	"github.com/herald-io/herald/protocol"
 )
 
 // Message is one frame received from the server.
@@ -40,7 +38,7 @@ func (m Message) DataString() (string, error) {
 
 // Decode unmarshals the data into v, whether it is a JSON object or a string holding one.
 func (m Message) Decode(v any) error {
-	return protocol.DecodeData(m.Data, v)
+	return decodeData(m.Data, v)
 }
 
 // parseMessage fills a Message from raw frame bytes; raw is kept, not copied.
@@ -86,7 +84,7 @@ func (e *CloseError) Error() string {
 // SubscriptionError is a pusher:subscription_error answering a subscribe.
 type SubscriptionError struct {
 	Channel string `json:"-"`
-	Type    string `json:"type"`  // protocol.SubscriptionErrorAuth, ...Invalid, ...LimitReached, or the server's own
+	Type    string `json:"type"`  // SubscriptionErrorAuth, ...Invalid, ...LimitReached, or the server's own
 	Message string `json:"error"` // the data's "error" field
 	Status  int    `json:"status"`
 }
@@ -108,13 +106,13 @@ func (e *PusherError) Error() string {
 // asError turns a subscription_error or pusher:error message into its error value.
 func asError(m Message) error {
 	switch m.Event {
-	case protocol.EventSubscriptionError:
+	case EventSubscriptionError:
 		e := &SubscriptionError{Channel: m.Channel}
 		if err := m.Decode(e); err != nil {
 			e.Message = string(m.Data)
 		}
 		return e
-	case protocol.EventError:
+	case EventError:
 		e := &PusherError{}
 		if err := m.Decode(e); err != nil {
 			e.Message = string(m.Data)

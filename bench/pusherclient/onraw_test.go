@@ -5,8 +5,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/herald-io/herald/protocol"
 )
 
 func TestOnRawConsumesWhatItClaims(t *testing.T) {
@@ -33,7 +31,7 @@ func TestOnRawConsumesWhatItClaims(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.Event == protocol.EventSubscriptionSucceeded {
+	if m.Event == EventSubscriptionSucceeded {
 		m, err = c.Next(ctx)
 		if err != nil {
 			t.Fatal(err)
@@ -49,7 +47,7 @@ func TestOnRawConsumesWhatItClaims(t *testing.T) {
 	if err := c.Send(map[string]any{"event": "test:send-ping"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Expect(ctx, func(m Message) bool { return m.Event == protocol.EventPing }); err != nil {
+	if _, err := c.Expect(ctx, func(m Message) bool { return m.Event == EventPing }); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.Send(map[string]any{"event": "test:report-pongs"}); err != nil {

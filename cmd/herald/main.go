@@ -15,9 +15,9 @@ import (
 
 	"github.com/herald-io/herald/actors"
 	"github.com/herald-io/herald/configs"
-	"github.com/herald-io/herald/protocol"
 	"github.com/herald-io/herald/telemetry"
 	"github.com/herald-io/herald/transport"
+	"github.com/herald-io/herald/transport/webhooks"
 )
 
 func main() {
@@ -58,43 +58,24 @@ func run() error {
 		return err
 	}
 
-	w := cfg.Webhooks
-	engine, err := actors.NewEngine(actors.Options{
-		Apps: appsFromConfig(cfg), Logger: logger, Cluster: clusterFromConfig(cfg),
-		Webhooks: actors.WebhookOptions{
-			BatchWindow: w.BatchWindow, BatchMaxEvents: w.BatchMaxEvents, Timeout: w.Timeout,
-			InitialBackoff: w.InitialBackoff, MaxBackoff: w.MaxBackoff, RetryFor: w.RetryFor, QueueLimit: w.QueueLimit,
-		},
-		WebhookDelay: w.Delay,
-		Telemetry:    tel,
-		NodeName:     tc.NodeName,
-	})
+	webhookDelivery := webhooks.New(cfg.Webhooks, webhooks.Deps{Logger: logger, Telemetry: tel})
+	engine, err := actors.New(cfg, actors.Deps{Logger: logger, Telemetry: tel, Webhooks: webhookDelivery})
 	if err != nil {
 		return err
 	}
 	defer engine.Shutdown()
-	exempt, err := cfg.ExemptPrefixes()
-	if err != nil {
-		return err
-	}
-	opts := transport.Options{
-		ActivityTimeout:      cfg.ActivityTimeout,
-		PongTimeout:          cfg.PongTimeout,
-		WriteQueueBytes:      cfg.WriteQueueBytes,
-		Logger:               logger,
-		Telemetry:            tel,
-		ConnectionRatePerIP:  cfg.ConnectionRatePerIP,
-		ConnectionRateExempt: exempt,
-		Apps:                 policiesFromConfig(cfg),
-	}
+	deps := transport.Deps{Logger: logger, Telemetry: tel}
 	ws, api := "ws", "http"
 	if cfg.TLS.Enabled() {
-		if opts.TLS, err = transport.LoadTLS(cfg.TLS.CertFile, cfg.TLS.KeyFile); err != nil {
+		if deps.TLS, err = transport.LoadTLS(cfg.TLS.CertFile, cfg.TLS.KeyFile); err != nil {
 			return err
 		}
 		ws, api = "wss", "https"
 	}
-	server := transport.New(engine, opts)
+	server, err := transport.New(engine, cfg, deps)
+	if err != nil {
+		return err
+	}
 	l, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return err
@@ -127,63 +108,8 @@ func run() error {
 	if err := server.Shutdown(shutdownCtx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
-	if err := engine.FlushWebhooks(shutdownCtx); err != nil {
+	if err := webhookDelivery.Flush(shutdownCtx); err != nil {
 		logger.Warn("webhooks not all sent before the grace period ended", "error", err)
 	}
 	return nil
-}
-
-func appsFromConfig(cfg *configs.Config) []*actors.App {
-	apps := make([]*actors.App, len(cfg.Apps))
-	for i, a := range cfg.Apps {
-		l := a.Limits
-		apps[i] = &actors.App{
-			ID: a.ID, Key: a.Key, Secret: a.Secret, Enabled: a.Enabled,
-			ClientEvents: a.ClientEvents, UserAuthentication: a.UserAuthentication,
-			UserAuthenticationTimeout: a.UserAuthenticationTimeout,
-			CacheTTL:                  a.CacheTTL, SubscriptionCount: a.SubscriptionCount,
-			Limits: protocol.Limits{
-				MaxConnections:            l.MaxConnections,
-				MaxClientEventsPerSecond:  l.MaxClientEventsPerSecond,
-				MaxBackendEventsPerSecond: l.MaxBackendEventsPerSecond,
-				MaxReadRequestsPerSecond:  l.MaxReadRequestsPerSecond,
-				MaxPresenceMembers:        l.MaxPresenceMembers,
-				MaxPresenceMemberSize:     l.MaxPresenceMemberSize,
-				MaxEventDataSize:          l.MaxEventDataSize,
-				MaxEventNameLength:        l.MaxEventNameLength,
-				MaxChannelNameLength:      l.MaxChannelNameLength,
-				MaxChannelsPerEvent:       l.MaxChannelsPerEvent,
-				MaxBatchEvents:            l.MaxBatchEvents,
-				MaxMessageSize:            l.MaxMessageSize,
-			},
-		}
-		for _, w := range a.Webhooks {
-			apps[i].Webhooks = append(apps[i].Webhooks, actors.Webhook{URL: w.URL, EventTypes: w.EventTypes})
-		}
-	}
-	return apps
-}
-
-func policiesFromConfig(cfg *configs.Config) map[string]transport.AppPolicy {
-	out := make(map[string]transport.AppPolicy, len(cfg.Apps))
-	for _, a := range cfg.Apps {
-		out[a.ID] = transport.AppPolicy{
-			AllowedOrigins:          a.AllowedOrigins,
-			MaxConnectionsPerSecond: a.Limits.MaxConnectionsPerSecond,
-			MaxSubscribesPerSecond:  a.Limits.MaxSubscribesPerSecond,
-		}
-	}
-	return out
-}
-
-func clusterFromConfig(cfg *configs.Config) *actors.ClusterOptions {
-	c := cfg.Cluster
-	if !c.Enabled {
-		return nil
-	}
-	return &actors.ClusterOptions{
-		Name: c.Name, Address: c.Address, Provider: c.Provider,
-		AutoManagedPort: c.Automanaged.Port, Seeds: c.Automanaged.Seeds,
-		EtcdEndpoints: c.Etcd.Endpoints, EtcdPrefix: c.Etcd.Prefix,
-	}
 }
