@@ -13,6 +13,9 @@ package actors
 // drops it, as the automanaged or etcd provider does when its health checks fail.
 
 import (
+	"log/slog"
+	"os"
+
 	"context"
 	"fmt"
 	"slices"
@@ -75,7 +78,11 @@ func (tc *testCluster) add() *clusterNode {
 	cfg.Cluster.Address = "127.0.0.1:0"
 	cfg.Cluster.GossipInterval = 100 * time.Millisecond
 	cn := &clusterNode{clock: nodetest.NewClock(), webhooks: &nodetest.Webhooks{}}
-	e, err := New(cfg, Deps{Clock: cn.clock, Webhooks: cn.webhooks, ClusterProvider: tc.members.Provider()})
+	deps := Deps{Clock: cn.clock, Webhooks: cn.webhooks, ClusterProvider: tc.members.Provider()}
+	if os.Getenv("HERALD_TEST_LOG") != "" { // the members' logs, proto.actor's included, for debugging
+		deps.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("member", len(tc.nodes))
+	}
+	e, err := New(cfg, deps)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -321,4 +328,63 @@ func TestClusterConnectionQuota(t *testing.T) {
 	if _, err := tc.nodes[2].e.Connect(tc.nodes[2].app, nodetest.NewSink()); err != ErrOverQuota {
 		t.Fatalf("a third socket in the cluster: %v, want ErrOverQuota", err)
 	}
+}
+
+// TestClusterJoinMovesGrains: a member that joins while events are published takes over the
+// grains the hash ring gives it; each rebuilds from the members' sockets, and every subscriber
+// gets every event exactly once, in order.
+func TestClusterJoinMovesGrains(t *testing.T) {
+	tc := newTestCluster(t, 3)
+	const channels = 24 // a new member of four takes about a quarter
+	type sub struct {
+		ch string
+		s  *nodetest.Sink
+	}
+	var subs []sub
+	for k := range channels {
+		ch := "joins-" + strconv.Itoa(k)
+		for i := range 3 {
+			c, s := tc.nodes[i].connect(t)
+			c.Subscribe(ch, "", "")
+			s.Expect(t, protocol.EventSubscriptionSucceeded)
+			subs = append(subs, sub{ch, s})
+		}
+	}
+	const events = 100
+	var wg sync.WaitGroup
+	for k := range channels {
+		wg.Go(func() {
+			for i := range events {
+				tc.nodes[k%3].publish(t, "joins-"+strconv.Itoa(k), "e", strconv.Itoa(i))
+				time.Sleep(10 * time.Millisecond) // a steady stream across the join
+			}
+		})
+	}
+	time.Sleep(200 * time.Millisecond)
+	joined := tc.add()
+	tc.waitMembers(4)
+	wg.Wait()
+	moved := 0
+	for k := range channels {
+		ch := "joins-" + strconv.Itoa(k)
+		tc.nodes[0].publish(t, ch, "end", "")
+		if tc.nodes[0].e.n.Grains.ChannelPID("app", ch).Address == joined.e.system.Address() {
+			moved++
+		}
+	}
+	for _, sb := range subs {
+		frames := sb.s.Until(t, "end")
+		if len(frames) != events {
+			t.Fatalf("%s: a subscriber got %d events, want %d", sb.ch, len(frames), events)
+		}
+		for i, f := range frames {
+			if f.DataString(t) != strconv.Itoa(i) {
+				t.Fatalf("%s: event %d is %s", sb.ch, i, f.Raw)
+			}
+		}
+	}
+	if moved == 0 {
+		t.Fatalf("none of %d channels moved to the new member: the test proves nothing", channels)
+	}
+	t.Logf("%d of %d channels moved to the new member", moved, channels)
 }

@@ -1,19 +1,19 @@
-// Package actors is herald's actor system (proto.actor). It owns the state of every Pusher app
-// on this node and the rules applied to it:
+// Package actors is herald's actor system (proto.actor): it owns the state of every Pusher app
+// on this node and the rules applied to it. Each concept has a room of its own:
 //
-//   - connection: one per socket. Its subscriptions, signed-in user and client-event rate limit.
-//   - channel grain: one per app + channel, the one authority for the channel: which nodes have
-//     subscribers and how many, and the presence roster. It encodes each published event once.
-//   - node fan-out: one per channel per node with local subscribers; writes each frame the grain
-//     sends to every local socket, skipping the excluded one.
-//   - user grain: one per signed-in user: server-to-user events, terminate, watchlists.
-//   - webhooks: one dispatcher per app per node; batches, signs (X-Pusher-Key /
-//     X-Pusher-Signature) and retries with back-off the webhooks that the grains produce, with a
-//     bounded queue per target. A grain produces each webhook once for the whole cluster.
-//   - node actor: one per node (herald-node); answers other members about its sockets.
+//	node/        what every actor of a node shares (node.Node): clock, apps, grain locator,
+//	             registries, webhook sink; the app registry; nodetest for tests
+//	messages/    every message between actors, with the table of who sends what to whom
+//	connection/  the connection actor: one per socket; subscriptions, sign-in, client events, rates
+//	fanout/      the node fan-out actor: one per channel per node; writes each frame to local sockets
+//	channel/     the channel grain: one per app + channel in the cluster; subscribers per node,
+//	             presence roster, cache, webhooks, subscription_count, rebuild
+//	user/        the user grain: signed-in sockets of a user, watchlists, server-to-user events
+//	cluster/     finding grains and members: local and cluster locators, join and leave, the node
+//	             actor, connection-count gossip; clustertest for in-process cluster tests
 //
-// Channel grains are found through a grainLocator, so the same actor runs as a local actor on
-// one node and as a proto.actor cluster grain across many. Messages that may cross nodes are
-// protobuf, in package messages. The transport talks to this package through Engine, and gives
-// it each socket as a Sink: the actors never touch the network.
+// This package is the Engine: it builds a node's context, starts its actors (and joins the
+// cluster when configured), and is the narrow API the transport uses (connect, publish, channel
+// queries, users). Actors never touch the network: the transport owns sockets and HTTP, and
+// webhook events leave through node.WebhookSink to transport/webhooks.
 package actors

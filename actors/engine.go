@@ -59,6 +59,7 @@ type Engine struct {
 	system     *actor.ActorSystem
 	n          *node.Node
 	member     *cluster.Member // nil on a single node
+	nodeActor  *actor.PID
 	remote     *cluster.RemoteConnections
 	ask        time.Duration
 	stopGossip context.CancelFunc
@@ -66,6 +67,7 @@ type Engine struct {
 
 	socketPrefix string // this node's part of every socket id
 	socketSeq    atomic.Uint64
+	publishSeq   atomic.Uint64
 }
 
 // New starts the actor system of one node, and joins the cluster when the config says so.
@@ -111,9 +113,11 @@ func New(cfg *configs.Config, deps Deps) (*Engine, error) {
 			return user.Props(n, appID, userID)
 		}),
 	)
-	if _, err := cluster.SpawnNodeActor(n); err != nil {
+	nodeActor, err := cluster.SpawnNodeActor(n)
+	if err != nil {
 		return nil, fmt.Errorf("node actor: %w", err)
 	}
+	e.nodeActor = nodeActor
 	if cfg.Cluster.Enabled {
 		if err := e.joinCluster(cfg.Cluster, deps.ClusterProvider); err != nil {
 			return nil, err
@@ -127,20 +131,25 @@ func New(cfg *configs.Config, deps Deps) (*Engine, error) {
 
 func (e *Engine) joinCluster(cfg configs.Cluster, provider protocluster.ClusterProvider) error {
 	n := e.n
-	member, err := cluster.Join(e.system, cfg, provider,
+	member, err := cluster.NewMember(e.system, cfg, provider,
 		protocluster.NewKind(node.ChannelKind, channel.ClusterProps(n)),
 		protocluster.NewKind(node.UserKind, user.ClusterProps(n)))
 	if err != nil {
 		return err
 	}
+	// Before the member starts: a grain activated here as soon as it joins must find grains
+	// and members through the cluster, not as a single node.
 	e.member = member
 	n.Grains = member.Locator()
 	n.Members = member.Addresses
 	e.system.EventStream.Subscribe(func(ev any) {
 		if t, ok := ev.(*protocluster.ClusterTopology); ok {
-			e.system.Root.Send(node.NodeActor(e.system.Address()), t)
+			e.system.Root.Send(e.nodeActor, t)
 		}
 	})
+	if err := member.Start(); err != nil {
+		return err
+	}
 	e.remote = &cluster.RemoteConnections{}
 	ctx, cancel := context.WithCancel(context.Background())
 	e.stopGossip = cancel

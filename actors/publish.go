@@ -1,6 +1,8 @@
 package actors
 
 import (
+	"strconv"
+
 	"context"
 	"errors"
 	"fmt"
@@ -31,42 +33,48 @@ func (e *Engine) Publish(ctx context.Context, app *App, ev Event) error {
 	_, err := e.askChannelGrain(ctx, app.ID, ev.Channel, &messages.Publish{
 		AppId: app.ID, Channel: ev.Channel, Event: ev.Name, Data: []byte(ev.Data),
 		ExcludeSocketId: ev.ExcludeSocketID, AcceptedUnixNano: ev.Accepted.UnixNano(), Trace: ev.Trace,
+		PublishId: e.socketPrefix + ":" + strconv.FormatUint(e.publishSeq.Add(1), 10),
 	})
 	return err
 }
 
-// retryBackoff is the first wait before a request to a grain that answered with a dead letter is
-// sent again; it doubles up to retryAttempts, about three seconds in all. It runs on the real
-// clock: it waits for the actor system, not for a protocol timer.
+// A request to a grain is sent again when the grain answers with a dead letter (it was stopping
+// or moving: proto.actor reports it as a DeadLetterResponse or as a future error) or does not
+// answer within attemptTimeout (proto.actor drops, without a word, the requests still in the
+// mailbox of a grain it stops when the topology moves it). Every request sent so is idempotent:
+// a publish carries its publish_id, which the grain takes once. The waits between attempts
+// double from retryBackoff; all of it stays within the caller's deadline and request_timeout.
+// They run on the real clock: they wait for the actor system, not for a protocol timer.
 const (
-	retryBackoff  = 25 * time.Millisecond
-	retryAttempts = 8
+	attemptTimeout = time.Second
+	retryBackoff   = 25 * time.Millisecond
+	maxBackoff     = 400 * time.Millisecond
 )
 
-// askChannelGrain sends msg to a channel's grain as a request and returns its answer. A grain
-// that was stopping or moving answers with a dead letter (proto.actor reports it either as a
-// DeadLetterResponse or as a future error): the request is sent again, to the grain now in
-// charge, with back-off.
+// askChannelGrain sends msg to a channel's grain as a request and returns its answer, sending it
+// again to the grain now in charge after a dead letter or an attempt's timeout.
 func (e *Engine) askChannelGrain(ctx context.Context, appID, channel string, msg any) (any, error) {
+	deadline := time.Now().Add(e.askTimeout(ctx))
 	backoff := retryBackoff
-	for attempt := 1; ; attempt++ {
-		res, err := e.system.Root.RequestFuture(e.n.Grains.ChannelPID(appID, channel), msg, e.askTimeout(ctx)).Result()
-		if err != nil && !errors.Is(err, actor.ErrDeadLetter) {
+	for {
+		wait := min(attemptTimeout, time.Until(deadline))
+		if wait <= 0 {
+			return nil, fmt.Errorf("%w: the channel's grain did not answer in time", ErrUnavailable)
+		}
+		res, err := e.system.Root.RequestFuture(e.n.Grains.ChannelPID(appID, channel), msg, wait).Result()
+		if err != nil && !errors.Is(err, actor.ErrDeadLetter) && !errors.Is(err, actor.ErrTimeout) {
 			return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
 		}
 		if _, dead := res.(*actor.DeadLetterResponse); !dead && err == nil {
 			return res, nil
 		}
 		e.n.Grains.Forget(node.ChannelKind, node.Key(appID, channel))
-		if attempt == retryAttempts {
-			return nil, fmt.Errorf("%w: the channel's grain did not answer", ErrUnavailable)
-		}
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		case <-time.After(backoff):
 		}
-		backoff *= 2
+		backoff = min(2*backoff, maxBackoff)
 	}
 }
 

@@ -62,6 +62,7 @@ type Grain struct {
 	hooks   *webhookDebouncer
 	counts  *countCoalescer
 	rebuild *rebuild // non-nil while rebuilding after a re-activation
+	recent  *recentPublishes
 
 	idleGen   int
 	idleTimer clockwork.Timer // pending idle check, nil when none
@@ -84,7 +85,7 @@ func ClusterProps(n *node.Node) *actor.Props {
 }
 
 func newGrain(n *node.Node) *Grain {
-	return &Grain{n: n, subs: newSubscribers(), hooks: newWebhookDebouncer(), counts: newCountCoalescer()}
+	return &Grain{n: n, subs: newSubscribers(), hooks: newWebhookDebouncer(), counts: newCountCoalescer(), recent: newRecentPublishes()}
 }
 
 func (g *Grain) init(app *node.App, channel string) {
@@ -106,6 +107,19 @@ func (g *Grain) Receive(ctx actor.Context) {
 		return
 	case *cluster.ClusterInit:
 		g.clusterInit(ctx, m)
+		return
+	case *actor.Stopping:
+		// proto.actor stops an activation whose member no longer owns it (the topology moved it),
+		// dropping what it holds: answer the held requests with a dead letter, so that their
+		// senders ask the grain now in charge instead of waiting for their timeout.
+		if g.rebuild != nil {
+			for _, h := range g.rebuild.held {
+				if h.sender != nil {
+					ctx.Send(h.sender, &actor.DeadLetterResponse{Target: ctx.Self()})
+				}
+			}
+			g.rebuild.held = nil
+		}
 		return
 	case *actor.Stopped:
 		g.n.LocalGrains.Remove(ctx.Self())
@@ -148,7 +162,9 @@ func (g *Grain) Receive(ctx actor.Context) {
 func (g *Grain) handle(ctx actor.Context, sender *actor.PID, msg any) {
 	switch m := msg.(type) {
 	case *messages.Publish:
-		g.publish(ctx, m)
+		if !g.recent.seen(m.PublishId) {
+			g.publish(ctx, m)
+		}
 		if sender != nil {
 			ctx.Send(sender, &messages.PublishAck{})
 		}
@@ -403,7 +419,10 @@ func (g *Grain) clusterInit(ctx actor.Context, m *cluster.ClusterInit) {
 	for _, addr := range members {
 		ctx.Request(node.NodeActor(addr), req)
 	}
-	g.n.After(g.n.Timing.RebuildTimeout, ctx.Self(), rebuildDeadline{})
+	// On the real clock, not the node's: it bounds a wait for other members, as request
+	// timeouts do, and must fire in tests that hold the node's clock still.
+	self, root := ctx.Self(), g.n.Root
+	time.AfterFunc(g.n.Timing.RebuildTimeout, func() { root.Send(self, rebuildDeadline{}) })
 }
 
 func (g *Grain) merge(ctx actor.Context, s *messages.NodeState) {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -30,9 +31,11 @@ type Member struct {
 	grains *clusterGrains
 }
 
-// Join makes the actor system a member of the cluster cfg describes, serving the grain kinds
-// given. provider, when not nil, replaces the one cfg names (tests use an in-memory one).
-func Join(system *actor.ActorSystem, cfg configs.Cluster, provider cluster.ClusterProvider, kinds ...*cluster.Kind) (*Member, error) {
+// NewMember prepares the actor system to be a member of the cluster cfg describes, serving the
+// grain kinds given; Start joins. Its Locator and Addresses work from now on, so the node can
+// hand them to its actors before the first grain is activated here. provider, when not nil,
+// replaces the one cfg names (tests use an in-memory one).
+func NewMember(system *actor.ActorSystem, cfg configs.Cluster, provider cluster.ClusterProvider, kinds ...*cluster.Kind) (*Member, error) {
 	host, portText, err := net.SplitHostPort(cfg.Address)
 	if err != nil {
 		return nil, fmt.Errorf("cluster.address %q: %w", cfg.Address, err)
@@ -48,12 +51,11 @@ func Join(system *actor.ActorSystem, cfg configs.Cluster, provider cluster.Clust
 	}
 	c := cluster.New(system, cluster.Configure(cfg.Name, provider, disthash.New(), remote.Configure(host, port),
 		cluster.WithKinds(kinds...)))
-	m := &Member{c: c, grains: &clusterGrains{c: c}}
-	if err := startMember(c); err != nil {
-		return nil, err
-	}
-	return m, nil
+	return &Member{c: c, grains: &clusterGrains{c: c}}, nil
 }
+
+// Start joins the cluster: from now on, other members may activate grains here.
+func (m *Member) Start() error { return startMember(m.c) }
 
 func newProvider(cfg configs.Cluster) (cluster.ClusterProvider, error) {
 	switch cfg.Provider {
@@ -109,20 +111,22 @@ func (m *Member) Leave() {
 	m.c.Shutdown(true)
 }
 
-// Kill stops the member as a crash would, for tests of a member's death: every actor of the
-// node stops at once (proto.actor's own included, so nothing more leaves the node), the remote
-// stops accepting, and only then does the membership learn that the member is gone.
+// Kill stops the member as a crash would, for tests of a member's death: the remote stops
+// accepting, every actor of the node stops at once (proto.actor's gossip and placement
+// included, so nothing more of the member's state leaves it), and only then does the membership
+// learn that the member is gone. The remote's endpoint actors are left running: proto.actor
+// panics when a message for the node arrives once they are gone (they answer dead letters).
 func (m *Member) Kill() {
 	system := m.c.ActorSystem
+	m.c.Remote.Shutdown(false)
 	for _, bucket := range system.ProcessRegistry.LocalPIDs.LocalPIDs {
 		for id, item := range bucket.Items() {
-			if p, ok := item.(actor.Process); ok {
+			if p, ok := item.(actor.Process); ok && !strings.HasPrefix(id, "EndpointSupervisor") {
 				p.Stop(actor.NewPID(system.Address(), id))
 			}
 		}
 	}
 	system.Shutdown()
-	m.c.Remote.Shutdown(false)
 	_ = m.c.Config.ClusterProvider.Shutdown(false)
 }
 

@@ -1,0 +1,49 @@
+// Package messages holds every message herald's actors exchange: the protobuf ones in
+// messages.proto (they may cross nodes, so proto.actor's remote must carry them) and the Go ones
+// in local.go (they carry a socket, so they never leave their node). Timer messages an actor
+// schedules to itself are private to its package and listed last.
+//
+// Every message, who sends it to whom, and why:
+//
+//	message             sender -> receiver                  why
+//	------------------  ----------------------------------  ------------------------------------------
+//	ClientSubscribe     transport -> connection             the socket's pusher:subscribe
+//	ClientUnsubscribe   transport -> connection             the socket's pusher:unsubscribe
+//	ClientEvent         transport -> connection             the socket's client- event
+//	ClientSignin        transport -> connection             the socket's pusher:signin
+//	SocketClosed        transport -> connection             the socket is gone: leave everything, stop
+//	Join                connection -> fan-out (request)     add a local socket to a channel
+//	Leave               connection -> fan-out               remove a local socket from a channel
+//	Subscribed          fan-out -> connection               the grain counted the socket (client events allowed)
+//	SubscribeRefused    fan-out -> connection               the grain refused it: send subscription_error
+//	Subscribe           fan-out -> channel grain (request)  count a socket of the fan-out's node
+//	SubscribeResult     channel grain -> fan-out            the answer: succeeded frame, cache, roster ids, or refusal
+//	Unsubscribe         fan-out -> channel grain            a socket of the node left
+//	Publish             engine (HTTP API) -> channel grain  an event to publish (request: answered by PublishAck)
+//	                    connection -> channel grain         a client event (data_is_json)
+//	PublishAck          channel grain -> engine             the grain took the event; the API answers 200
+//	Deliver             channel grain -> fan-out            one frame for every local subscriber but one
+//	ChannelInfoRequest  engine -> channel grain             counts and members for the HTTP API
+//	                    fan-out -> channel grain            a wake-up after a topology change (grain rebuilds)
+//	ChannelInfo         channel grain -> requester          the answer
+//	NodeStateRequest    channel grain -> node actor         a re-activated grain asks each member for its part
+//	                    node actor -> fan-out (forwarded)
+//	NodeState           fan-out or node actor -> grain      that member's sockets and roster mirror
+//	ListChannelsRequest engine -> every node actor          GET /channels: the node's occupied channels
+//	ListChannelsResponse node actor -> engine               the answer
+//	NodeLeft            node actor -> every local grain     a member is gone: drop its sockets, once
+//	TopologyChanged     node actor -> every local fan-out   resend pending subscribes, wake the grain
+//	NodeConnections     gossip (not a message to an actor)  a member's sockets per app, for max_connections
+//	UserSocketJoined    connection -> user grain (request)  a socket signed in as the user
+//	UserSocketLeft      connection -> user grain            that socket closed
+//	Watch, Unwatch      connection -> user grain            start or stop watching a user (watchlist)
+//	WatchlistEvent      user grain -> connection            a watched user came online or went offline
+//	UserPublish         engine -> user grain                an event to #server-to-user-{id}
+//	TerminateUser       engine -> user grain                terminate_connections
+//	SocketDeliver       user grain -> connection            a frame for that one socket
+//	SocketTerminate     user grain -> connection            close the socket with a code
+//
+// Timers (on the node's clock, private to their package): the channel grain's countTick
+// (subscription_count), vacateCheck and removalCheck (Pusher's webhook delay), idleCheck and
+// rebuildDeadline; the user grain's idleCheck; the connection's signinDeadline.
+package messages
