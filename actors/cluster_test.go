@@ -269,46 +269,62 @@ func TestClusterPresenceExactAfterDeath(t *testing.T) {
 	}
 }
 
-// TestClusterLeaveHandsOver: a member that leaves (SIGTERM) while events are published hands its
-// grains over: every subscriber on the other members gets every event exactly once, in order;
-// publishes to grains that stopped come back as dead letters and are retried.
-func TestClusterLeaveHandsOver(t *testing.T) {
-	tc := newTestCluster(t, 3)
-	leaving := tc.nodes[2]
-	channels := []string{tc.channelOn(2, "moves-"), tc.channelOn(1, "stays-")}
-	type sub struct {
-		ch string
-		s  *nodetest.Sink
-	}
-	var subs []sub
+// stream is a steady flow of events to channels, each with a socket on some members: for tests
+// of grains that move while events flow.
+type stream struct {
+	tc     *testCluster
+	subs   []streamSub
+	wg     sync.WaitGroup
+	events int
+	via    func(k int) *clusterNode // the member channel k's events are published through
+	chans  []string
+}
+
+type streamSub struct {
+	ch string
+	s  *nodetest.Sink
+}
+
+// startStream subscribes a socket on each of the members at nodes to each channel, then
+// publishes events 0..events-1 to each channel, every apart, through via(k) for channel k.
+func (tc *testCluster) startStream(t *testing.T, channels []string, nodes []int, via func(k int) *clusterNode, events int, every time.Duration) *stream {
+	t.Helper()
+	st := &stream{tc: tc, events: events, via: via, chans: channels}
 	for _, ch := range channels {
-		for i := range 2 {
+		for _, i := range nodes {
 			c, s := tc.nodes[i].connect(t)
 			c.Subscribe(ch, "", "")
 			s.Expect(t, protocol.EventSubscriptionSucceeded)
-			subs = append(subs, sub{ch, s})
+			st.subs = append(st.subs, streamSub{ch, s})
 		}
 	}
-	const events = 200
-	var wg sync.WaitGroup
-	for _, ch := range channels {
-		wg.Go(func() {
+	for k, ch := range channels {
+		st.wg.Go(func() {
 			for i := range events {
-				tc.nodes[0].publish(t, ch, "e", strconv.Itoa(i))
-				time.Sleep(5 * time.Millisecond) // a steady stream across the hand-over
+				cn := via(k)
+				if err := cn.e.Publish(context.Background(), cn.app, Event{Channel: ch, Name: "e", Data: strconv.Itoa(i)}); err != nil {
+					t.Errorf("%s: publish %d: %v", ch, i, err)
+					return
+				}
+				time.Sleep(every) // a steady stream across the change under test
 			}
 		})
 	}
-	time.Sleep(100 * time.Millisecond)
-	leaving.e.Shutdown()
-	wg.Wait()
-	for _, ch := range channels {
-		tc.nodes[0].publish(t, ch, "end", "")
+	return st
+}
+
+// check waits for the stream to end and asserts that every subscriber got every event exactly
+// once, in order.
+func (st *stream) check(t *testing.T) {
+	t.Helper()
+	st.wg.Wait()
+	for k, ch := range st.chans {
+		st.via(k).publish(t, ch, "end", "")
 	}
-	for _, sb := range subs {
+	for _, sb := range st.subs {
 		frames := sb.s.Until(t, "end")
-		if len(frames) != events {
-			t.Fatalf("%s: a subscriber got %d events, want %d", sb.ch, len(frames), events)
+		if len(frames) != st.events {
+			t.Fatalf("%s: a subscriber got %d events, want %d", sb.ch, len(frames), st.events)
 		}
 		for i, f := range frames {
 			if f.DataString(t) != strconv.Itoa(i) {
@@ -316,6 +332,18 @@ func TestClusterLeaveHandsOver(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestClusterLeaveHandsOver: a member that leaves (SIGTERM) while events are published hands its
+// grains over: every subscriber on the other members gets every event exactly once, in order;
+// publishes to grains that stopped come back as dead letters and are retried.
+func TestClusterLeaveHandsOver(t *testing.T) {
+	tc := newTestCluster(t, 3)
+	channels := []string{tc.channelOn(2, "moves-"), tc.channelOn(1, "stays-")}
+	st := tc.startStream(t, channels, []int{0, 1}, func(int) *clusterNode { return tc.nodes[0] }, 200, 5*time.Millisecond)
+	time.Sleep(100 * time.Millisecond)
+	tc.nodes[2].e.Shutdown()
+	st.check(t)
 	tc.waitMembers(2)
 }
 
@@ -335,56 +363,23 @@ func TestClusterConnectionQuota(t *testing.T) {
 // gets every event exactly once, in order.
 func TestClusterJoinMovesGrains(t *testing.T) {
 	tc := newTestCluster(t, 3)
-	const channels = 24 // a new member of four takes about a quarter
-	type sub struct {
-		ch string
-		s  *nodetest.Sink
+	var channels []string
+	for k := range 24 { // a new member of four takes about a quarter
+		channels = append(channels, "joins-"+strconv.Itoa(k))
 	}
-	var subs []sub
-	for k := range channels {
-		ch := "joins-" + strconv.Itoa(k)
-		for i := range 3 {
-			c, s := tc.nodes[i].connect(t)
-			c.Subscribe(ch, "", "")
-			s.Expect(t, protocol.EventSubscriptionSucceeded)
-			subs = append(subs, sub{ch, s})
-		}
-	}
-	const events = 100
-	var wg sync.WaitGroup
-	for k := range channels {
-		wg.Go(func() {
-			for i := range events {
-				tc.nodes[k%3].publish(t, "joins-"+strconv.Itoa(k), "e", strconv.Itoa(i))
-				time.Sleep(10 * time.Millisecond) // a steady stream across the join
-			}
-		})
-	}
+	st := tc.startStream(t, channels, []int{0, 1, 2}, func(k int) *clusterNode { return tc.nodes[k%3] }, 100, 10*time.Millisecond)
 	time.Sleep(200 * time.Millisecond)
 	joined := tc.add()
 	tc.waitMembers(4)
-	wg.Wait()
+	st.check(t)
 	moved := 0
-	for k := range channels {
-		ch := "joins-" + strconv.Itoa(k)
-		tc.nodes[0].publish(t, ch, "end", "")
+	for _, ch := range channels {
 		if tc.nodes[0].e.n.Grains.ChannelPID("app", ch).Address == joined.e.system.Address() {
 			moved++
 		}
 	}
-	for _, sb := range subs {
-		frames := sb.s.Until(t, "end")
-		if len(frames) != events {
-			t.Fatalf("%s: a subscriber got %d events, want %d", sb.ch, len(frames), events)
-		}
-		for i, f := range frames {
-			if f.DataString(t) != strconv.Itoa(i) {
-				t.Fatalf("%s: event %d is %s", sb.ch, i, f.Raw)
-			}
-		}
-	}
 	if moved == 0 {
-		t.Fatalf("none of %d channels moved to the new member: the test proves nothing", channels)
+		t.Fatalf("none of %d channels moved to the new member: the test proves nothing", len(channels))
 	}
-	t.Logf("%d of %d channels moved to the new member", moved, channels)
+	t.Logf("%d of %d channels moved to the new member", moved, len(channels))
 }

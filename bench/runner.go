@@ -136,18 +136,9 @@ func (r *runner) dialAll(ctx context.Context, n int, connectH *Histogram, opts f
 	then func(ctx context.Context, i int, c *pusherclient.Client) error, progress *atomic.Int64,
 ) []*pusherclient.Client {
 	clients := make([]*pusherclient.Client, n)
-	sem := make(chan struct{}, r.cfg.ConnectConcurrency)
-	var wg sync.WaitGroup
+	w := newWorkers(r.cfg.ConnectConcurrency)
 	pace(ctx, r.cfg.ConnectRate, 0, int64(n), func(i int64) {
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-			return
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
+		w.Go(ctx, func() {
 			dctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 			defer cancel()
 			start := time.Now()
@@ -170,9 +161,9 @@ func (r *runner) dialAll(ctx context.Context, n int, connectH *Histogram, opts f
 			if progress != nil {
 				progress.Add(1)
 			}
-		}()
+		})
 	})
-	wg.Wait()
+	w.Wait()
 	return clients
 }
 
@@ -271,6 +262,48 @@ func pace(ctx context.Context, rate float64, d time.Duration, n int64, fn func(i
 	}
 	return i
 }
+
+// workers runs tasks in goroutines, at most a fixed number at once.
+type workers struct {
+	slots chan struct{}
+	wg    sync.WaitGroup
+}
+
+func newWorkers(n int) *workers { return &workers{slots: make(chan struct{}, n)} }
+
+// Go runs fn in a goroutine once a slot is free; false when ctx ends first.
+func (w *workers) Go(ctx context.Context, fn func()) bool {
+	select {
+	case w.slots <- struct{}{}:
+	case <-ctx.Done():
+		return false
+	}
+	w.run(fn)
+	return true
+}
+
+// TryGo runs fn in a goroutine if a slot is free now.
+func (w *workers) TryGo(fn func()) bool {
+	select {
+	case w.slots <- struct{}{}:
+	default:
+		return false
+	}
+	w.run(fn)
+	return true
+}
+
+func (w *workers) run(fn func()) {
+	w.wg.Add(1)
+	go func() {
+		defer w.wg.Done()
+		defer func() { <-w.slots }()
+		fn()
+	}()
+}
+
+// Wait waits for every task started.
+func (w *workers) Wait() { w.wg.Wait() }
 
 // startProgress prints line() about once a second until the returned stop is called.
 func (r *runner) startProgress(line func() string) (stop func()) {

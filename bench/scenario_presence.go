@@ -274,28 +274,19 @@ func (r *runner) presence(ctx context.Context) error {
 		join(members[i])
 		joinedOK[i] = !members[i].busy.Load()
 	}
-	sem := make(chan struct{}, cfg.JoinConcurrency)
-	var wg sync.WaitGroup
+	w := newWorkers(cfg.JoinConcurrency)
 	var okMu sync.Mutex
 	pace(ctx, cfg.JoinRate, 0, int64(p-observers), func(i int64) {
 		m := members[observers+int(i)]
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-			return
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
+		w.Go(ctx, func() {
 			m.busy.Store(true)
 			join(m)
 			okMu.Lock()
 			joinedOK[m.idx] = !m.busy.Load()
 			okMu.Unlock()
-		}()
+		})
 	})
-	wg.Wait()
+	w.Wait()
 	joinEnd := time.Unix(0, lastJoin.Load())
 	joinPhase := joinEnd.Sub(start)
 	r.res.Subscribed = joined.Load()
@@ -368,14 +359,13 @@ func (r *runner) presence(ctx context.Context) error {
 		var churns, churnErrors atomic.Int64
 		rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
 		churnStart := time.Now()
+		var churners workers // unbounded: a member churns once at a time, so at most p at once
 		pace(ctx, cfg.ChurnRate, cfg.ChurnDuration, 0, func(int64) {
 			m := members[observers+rng.IntN(p-observers)]
 			if m.client == nil || !joinedOK[m.idx] || !m.busy.CompareAndSwap(false, true) {
 				return
 			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
+			churners.wg.Go(func() {
 				if err := m.client.Unsubscribe(run.channel); err != nil {
 					churnErrors.Add(1)
 					return
@@ -386,9 +376,9 @@ func (r *runner) presence(ctx context.Context) error {
 				}
 				churns.Add(1)
 				m.busy.Store(false)
-			}()
+			})
 		})
-		wg.Wait()
+		churners.Wait()
 		churnPhase := time.Since(churnStart)
 		// Let the last member_removed and member_added arrive: every view complete again.
 		settle := time.Now().Add(cfg.Drain)

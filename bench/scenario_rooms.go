@@ -416,22 +416,13 @@ func (r *runner) rooms(ctx context.Context) error {
 	for j := range all {
 		all[j] = j
 	}
-	sem := make(chan struct{}, cfg.JoinConcurrency)
-	var wg sync.WaitGroup
+	w := newWorkers(cfg.JoinConcurrency)
 	pace(ctx, cfg.JoinRate, 0, int64(run.users), func(i int64) {
 		s := run.userState[i].socket()
 		if s == nil {
 			return
 		}
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-			return
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
+		w.Go(ctx, func() {
 			n, err := s.subscribe(ctx, all)
 			joined.Add(int64(n))
 			if err != nil {
@@ -441,9 +432,9 @@ func (r *runner) rooms(ctx context.Context) error {
 				}
 			}
 			lastJoin.Store(time.Now().UnixNano())
-		}()
+		})
 	})
-	wg.Wait()
+	w.Wait()
 	joinPhase := time.Unix(0, lastJoin.Load()).Sub(start)
 	r.res.Subscribed = joined.Load()
 	r.res.SubscribeErrors = joinErrs.Load()
@@ -503,8 +494,7 @@ func (run *roomsRun) churn(ctx context.Context, afterJoin *ProcSample) error {
 	})
 	// A seeded generator: every target gets the same sequence of choices.
 	rng := rand.New(rand.NewPCG(uint64(run.users), uint64(run.rooms)))
-	sem := make(chan struct{}, cfg.ChurnConcurrency)
-	var wg sync.WaitGroup
+	w := newWorkers(cfg.ChurnConcurrency)
 	cpu0 := selfCPU()
 	start := time.Now()
 	pace(ctx, cfg.ChurnRate, cfg.ChurnDuration, 0, func(int64) {
@@ -515,17 +505,7 @@ func (run *roomsRun) churn(ctx context.Context, afterJoin *ProcSample) error {
 			skipped.Add(1)
 			return
 		}
-		select {
-		case sem <- struct{}{}:
-		default:
-			u.busy.Store(false)
-			skipped.Add(1)
-			return
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
+		started := w.TryGo(func() {
 			defer u.busy.Store(false)
 			var n int
 			var err error
@@ -544,9 +524,13 @@ func (run *roomsRun) churn(ctx context.Context, afterJoin *ProcSample) error {
 					r.countError(err)
 				}
 			}
-		}()
+		})
+		if !started {
+			u.busy.Store(false)
+			skipped.Add(1)
+		}
 	})
-	wg.Wait()
+	w.Wait()
 	phase := time.Since(start)
 	check := run.settleAndCheck(ctx, "churn")
 	afterChurn := r.sample()

@@ -17,7 +17,7 @@ import (
 var (
 	ErrAuthMissing   = errors.New("missing auth_key, auth_timestamp, auth_version or auth_signature")
 	ErrAuthVersion   = errors.New("auth_version must be 1.0")
-	ErrAuthTimestamp = errors.New("auth_timestamp outside the 600 s window: check the server clock")
+	ErrAuthTimestamp = fmt.Errorf("auth_timestamp more than %v from the server's time: check the client's clock", HTTPTimestampWindow)
 	ErrAuthKey       = errors.New("auth_key does not belong to this app")
 	ErrAuthBodyMD5   = errors.New("body_md5 does not match the body")
 	ErrAuthSignature = errors.New("invalid auth_signature")

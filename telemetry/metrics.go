@@ -71,7 +71,7 @@ var latencyBuckets = []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 
 //	herald_messages_sent_total{app,kind}             frames out, by MessageKind
 //	herald_received_bytes_total{app}                 WebSocket bytes in
 //	herald_sent_bytes_total{app}                     WebSocket bytes out
-//	herald_delivery_latency_seconds{app}             trigger accepted -> frame written (histogram)
+//	herald_delivery_latency_seconds{app}             trigger accepted -> frame queued to the sockets of a node (histogram)
 //	herald_http_requests_total{endpoint,status}      HTTP API requests
 //	herald_http_request_duration_seconds{endpoint,status}  their latency (histogram)
 //	herald_webhook_events_sent_total{app}            webhook events delivered (2xx)
@@ -168,7 +168,7 @@ func newMetrics(meter metric.Meter) (*Metrics, error) {
 	m.messagesOut = counter("herald.messages.sent", "{message}", "Frames queued to sockets, by kind.")
 	m.bytesIn = counter("herald.received", "By", "WebSocket message bytes received.")
 	m.bytesOut = counter("herald.sent", "By", "WebSocket frame bytes queued to sockets.")
-	m.deliveryLatency = histogram("herald.delivery.latency", "Time from an event's acceptance to its frame being written to a socket.")
+	m.deliveryLatency = histogram("herald.delivery.latency", "Time from an event's acceptance to its frame being queued to the subscribed sockets of a node.")
 	m.httpRequests = counter("herald.http.requests", "{request}", "HTTP API requests, by endpoint and status.")
 	m.httpDuration = histogram("herald.http.request.duration", "HTTP API request latency, by endpoint and status.")
 	m.webhookSent = counter("herald.webhook.events.sent", "{event}", "Webhook events delivered (their POST was answered with a 2xx).")
@@ -409,7 +409,8 @@ func (a *AppMetrics) AddBytesOut(n int) {
 	}
 }
 
-// RecordDeliveryLatency records one delivery's time from acceptance to the frame written.
+// RecordDeliveryLatency records one delivery's time from acceptance to the frame queued to a
+// node's sockets (recorded once per node, when the fan-out has queued it to every socket).
 func (a *AppMetrics) RecordDeliveryLatency(d time.Duration) {
 	if a != nil {
 		a.m.deliveryLatency.Record(context.Background(), d.Seconds(), a.app.record...)

@@ -76,7 +76,7 @@ func WithSpanProcessor(sp sdktrace.SpanProcessor) Option {
 // serving /metrics, /up and /ready there (the listener is open when Setup returns, so a busy
 // port is an error here). Call Shutdown before the process exits to flush spans.
 func Setup(ctx context.Context, cfg Config, logger *slog.Logger, opts ...Option) (*Telemetry, error) {
-	cfg, err := cfg.withDefaults()
+	cfg, err := cfg.checked()
 	if err != nil {
 		return nil, err
 	}
@@ -310,9 +310,6 @@ func (t *Telemetry) SetReady(ready bool) {
 		t.ready.Store(ready)
 	}
 }
-
-// Ready is what /ready answers.
-func (t *Telemetry) Ready() bool { return t != nil && t.ready.Load() }
 
 // Shutdown flushes the spans not yet exported, stops the meter provider and closes the
 // metrics listener, within ctx. It is safe to call more than once.

@@ -26,7 +26,7 @@ var quietLogger = slog.New(slog.NewTextHandler(io.Discard, nil))
 func setupTracing(t *testing.T) (*Telemetry, *tracetest.SpanRecorder) {
 	t.Helper()
 	rec := tracetest.NewSpanRecorder()
-	tel, err := Setup(context.Background(), Config{}, quietLogger, WithSpanProcessor(rec))
+	tel, err := Setup(context.Background(), Config{Traces: TracesConfig{SampleRatio: 1}}, quietLogger, WithSpanProcessor(rec))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -395,7 +395,7 @@ func TestLoggerAddsTraceID(t *testing.T) {
 
 func TestStdoutExporterFlushesOnShutdown(t *testing.T) {
 	var buf bytes.Buffer
-	tel, err := Setup(context.Background(), Config{Traces: TracesConfig{Exporter: "stdout", Stdout: &buf}}, quietLogger)
+	tel, err := Setup(context.Background(), Config{Traces: TracesConfig{Exporter: "stdout", Stdout: &buf, SampleRatio: 1}}, quietLogger)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -415,7 +415,7 @@ func TestOTLPHTTPExporterSendsSpans(t *testing.T) {
 		got <- r.URL.Path
 	}))
 	defer collector.Close()
-	cfg := Config{NodeName: "node-a", Traces: TracesConfig{Exporter: ExporterOTLPHTTP, Endpoint: strings.TrimPrefix(collector.URL, "http://")}}
+	cfg := Config{NodeName: "node-a", Traces: TracesConfig{Exporter: ExporterOTLPHTTP, Endpoint: strings.TrimPrefix(collector.URL, "http://"), SampleRatio: 1}}
 	tel, err := Setup(context.Background(), cfg, quietLogger)
 	if err != nil {
 		t.Fatal(err)
@@ -444,15 +444,16 @@ func TestConfig(t *testing.T) {
 		ratio             float64
 		err               bool
 	}{
-		{in: Config{}, exporter: "none", ratio: 1},
-		{in: Config{Traces: TracesConfig{Exporter: "otlp-grpc"}}, exporter: "otlp-grpc", endpoin: "127.0.0.1:4317", ratio: 1},
+		{in: Config{}, exporter: "none"},
+		{in: Config{Traces: TracesConfig{Exporter: "otlp-grpc", SampleRatio: 1}}, exporter: "otlp-grpc", endpoin: "127.0.0.1:4317", ratio: 1},
 		{in: Config{Traces: TracesConfig{Exporter: "OTLP-HTTP", SampleRatio: 0.25}}, exporter: "otlp-http", endpoin: "127.0.0.1:4318", ratio: 0.25},
-		{in: Config{Traces: TracesConfig{Exporter: "otlp-grpc", Endpoint: "10.0.0.1:1234"}}, exporter: "otlp-grpc", endpoin: "10.0.0.1:1234", ratio: 1},
+		{in: Config{Traces: TracesConfig{Exporter: "otlp-grpc", Endpoint: "10.0.0.1:1234", SampleRatio: 1}}, exporter: "otlp-grpc", endpoin: "10.0.0.1:1234", ratio: 1},
 		{in: Config{Traces: TracesConfig{Exporter: "jaeger"}}, err: true},
-		{in: Config{Traces: TracesConfig{SampleRatio: 1.5}}, err: true},
-		{in: Config{Traces: TracesConfig{SampleRatio: -1}}, err: true},
+		{in: Config{Traces: TracesConfig{Exporter: "stdout", SampleRatio: 1.5}}, err: true},
+		{in: Config{Traces: TracesConfig{Exporter: "stdout", SampleRatio: -1}}, err: true},
+		{in: Config{Traces: TracesConfig{Exporter: "stdout"}}, err: true}, // a ratio of 0 records nothing
 	} {
-		got, err := tc.in.withDefaults()
+		got, err := tc.in.checked()
 		if (err != nil) != tc.err {
 			t.Errorf("%+v: err %v", tc.in, err)
 			continue
@@ -460,12 +461,9 @@ func TestConfig(t *testing.T) {
 		if tc.err {
 			continue
 		}
-		if got.Traces.Exporter != tc.exporter || got.Traces.Endpoint != tc.endpoin || got.Traces.SampleRatio != tc.ratio || got.ServiceName != "herald" {
+		if got.Traces.Exporter != tc.exporter || got.Traces.Endpoint != tc.endpoin || got.Traces.SampleRatio != tc.ratio {
 			t.Errorf("%+v: got %+v", tc.in, got)
 		}
-	}
-	if d := DefaultConfig(); d.MetricsListen != "127.0.0.1:9601" || d.Traces.Exporter != "none" || d.Traces.SampleRatio != 1 {
-		t.Errorf("DefaultConfig %+v", d)
 	}
 }
 
@@ -585,7 +583,7 @@ func TestJaegerReceivesTraces(t *testing.T) {
 	}
 	service := "herald-telemetry-test-" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	tel, err := Setup(context.Background(), Config{ServiceName: service, NodeName: "node-a",
-		Traces: TracesConfig{Exporter: ExporterOTLPGRPC}}, quietLogger)
+		Traces: TracesConfig{Exporter: ExporterOTLPGRPC, SampleRatio: 1}}, quietLogger)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -625,8 +623,7 @@ func TestJaegerReceivesTraces(t *testing.T) {
 
 func TestPprofOnlyWhenEnabled(t *testing.T) {
 	for _, enabled := range []bool{false, true} {
-		cfg := DefaultConfig()
-		cfg.MetricsListen = "127.0.0.1:0"
+		cfg := Config{ServiceName: "herald", MetricsListen: "127.0.0.1:0"}
 		cfg.Pprof = enabled
 		tel, err := Setup(context.Background(), cfg, slog.New(slog.DiscardHandler))
 		if err != nil {

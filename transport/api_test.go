@@ -443,7 +443,7 @@ func TestAPIAuth(t *testing.T) {
 	body := mustJSON(t, map[string]any{"name": "e", "channels": []string{"news"}, "data": "d"})
 	signed := func(method, path string, body []byte, now time.Time, edit func(q url.Values)) url.Values {
 		q := url.Values{}
-		protocol.SignHTTPRequest(app.Key, app.Secret, method, path, q, body, now)
+		creds(app).SignRequest(method, path, q, body, now)
 		if edit != nil {
 			edit(q)
 		}
@@ -609,7 +609,7 @@ func TestReplayOutsideTimestampWindow(t *testing.T) {
 	path := api.AppPath("/events")
 	body := mustJSON(t, map[string]any{"name": "replayed", "channel": "replay", "data": "{}"})
 	q := url.Values{}
-	protocol.SignHTTPRequest(app.Key, app.Secret, http.MethodPost, path, q, body, clock.Now())
+	creds(app).SignRequest(http.MethodPost, path, q, body, clock.Now())
 	if status, resp := apiDo(t, api, http.MethodPost, path, q, body); status != http.StatusOK {
 		t.Fatalf("first send: %d %s", status, resp)
 	}

@@ -51,6 +51,11 @@ func (s *Server) channelAttributes(ctx context.Context, app *actors.App, ch prot
 	if err != nil {
 		return nil, errorf(http.StatusServiceUnavailable, "channel %s: %v", ch.Name, err)
 	}
+	return f.of(info), nil
+}
+
+// of is the attributes asked for, from a channel's info.
+func (f infoFields) of(info *actors.ChannelInfo) map[string]int64 {
 	attrs := map[string]int64{}
 	if f.subscriptionCount {
 		attrs["subscription_count"] = info.SubscriptionCount
@@ -58,7 +63,7 @@ func (s *Server) channelAttributes(ctx context.Context, app *actors.App, ch prot
 	if f.userCount {
 		attrs["user_count"] = info.UserCount
 	}
-	return attrs, nil
+	return attrs
 }
 
 func (s *Server) listChannels(ctx context.Context, r *apiRequest) (any, *apiError) {
@@ -112,11 +117,8 @@ func (s *Server) channelInfo(ctx context.Context, r *apiRequest) (any, *apiError
 		return nil, errorf(http.StatusServiceUnavailable, "channel %s: %v", ch.Name, err)
 	}
 	res := map[string]any{"occupied": info.Occupied}
-	if f.subscriptionCount {
-		res["subscription_count"] = info.SubscriptionCount
-	}
-	if f.userCount {
-		res["user_count"] = info.UserCount
+	for k, v := range f.of(info) {
+		res[k] = v
 	}
 	return res, nil
 }

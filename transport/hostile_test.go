@@ -173,7 +173,7 @@ func TestHostileClients(t *testing.T) {
 				body := mustJSON(t, map[string]any{"name": "evil", "channel": "news", "data": "{}"})
 				path := api.AppPath("/events")
 				wrongMD5 := url.Values{}
-				protocol.SignHTTPRequest(app.Key, app.Secret, http.MethodPost, path, wrongMD5, []byte(`{}`), time.Now())
+				creds(app).SignRequest(http.MethodPost, path, wrongMD5, []byte(`{}`), time.Now())
 				status, resp := apiDo(t, api, http.MethodPost, path, wrongMD5, body)
 				assertAPIError(t, status, resp, http.StatusUnauthorized)
 				wrongSecret := &pusherclient.API{BaseURL: httpBase, App: pusherclient.App{ID: app.ID, Key: app.Key, Secret: "guess"}}

@@ -1,6 +1,9 @@
 package node
 
 import (
+	"maps"
+	"slices"
+
 	"strings"
 	"sync"
 
@@ -112,11 +115,7 @@ func (r *Registry) Keys(prefix string) []string {
 func (r *Registry) All() []*actor.PID {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	out := make([]*actor.PID, 0, len(r.pids))
-	for _, p := range r.pids {
-		out = append(out, p)
-	}
-	return out
+	return slices.Collect(maps.Values(r.pids))
 }
 
 // PIDSet is a set of actors, safe from any goroutine.
@@ -146,9 +145,5 @@ func (s *PIDSet) Remove(pid *actor.PID) {
 func (s *PIDSet) All() []*actor.PID {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]*actor.PID, 0, len(s.pids))
-	for _, p := range s.pids {
-		out = append(out, p)
-	}
-	return out
+	return slices.Collect(maps.Values(s.pids))
 }

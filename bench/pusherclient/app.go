@@ -3,6 +3,8 @@ package pusherclient
 import (
 	"encoding/json"
 	"fmt"
+	"net/url"
+	"time"
 )
 
 // App is an app's credentials, to sign what its auth endpoint and backend would sign.
@@ -33,6 +35,13 @@ func (a App) PresenceAuth(socketID, channel, userID string, userInfo any) (auth,
 		return "", "", fmt.Errorf("pusherclient: presence channel_data: %w", err)
 	}
 	return a.ChannelAuth(socketID, channel, string(b)), string(b), nil
+}
+
+// SignRequest adds auth_key, auth_timestamp (now), auth_version, body_md5 (for a body) and
+// auth_signature to query, as a Pusher HTTP library signs an HTTP API request: for a caller that
+// builds requests of its own (a replay, a tampered one).
+func (a App) SignRequest(method, path string, query url.Values, body []byte, now time.Time) {
+	signQuery(a.Key, a.Secret, method, path, query, body, now)
 }
 
 // WebSocketURL is the path a client connects to on a server at base (such as

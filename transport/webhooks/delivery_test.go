@@ -142,7 +142,7 @@ func TestPostUsesSettingsAsOfThePost(t *testing.T) {
 
 func TestPostCarriesTraceparent(t *testing.T) {
 	spans := tracetest.NewSpanRecorder()
-	tel, err := telemetry.Setup(context.Background(), telemetry.Config{}, nil, telemetry.WithSpanProcessor(spans))
+	tel, err := telemetry.Setup(context.Background(), telemetry.Config{Traces: telemetry.TracesConfig{SampleRatio: 1}}, nil, telemetry.WithSpanProcessor(spans))
 	if err != nil {
 		t.Fatal(err)
 	}

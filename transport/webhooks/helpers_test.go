@@ -125,7 +125,7 @@ func (h *harness) retryIn(appID, url string) time.Duration {
 	h.t.Helper()
 	t := h.targetOf(appID, url)
 	t.mu.Lock()
-	at := t.retryAt
+	at := t.retry.at
 	t.mu.Unlock()
 	if at.IsZero() {
 		h.t.Fatal("no retry timer set")
@@ -138,7 +138,7 @@ func (h *harness) timersArmed(appID, url string) (window, retry bool) {
 	t := h.targetOf(appID, url)
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return !t.windowAt.IsZero(), !t.retryAt.IsZero()
+	return !t.window.at.IsZero(), !t.retry.at.IsZero()
 }
 
 // flush flushes with a bound and fails the test on an error.

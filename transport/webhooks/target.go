@@ -24,24 +24,23 @@ type target struct {
 
 	wake    chan struct{} // capacity 1: Emit or Flush has something for the loop
 	results chan result   // capacity 2: one fresh POST and one retry at most
-	// The timers exist for the target's whole life, stopped when unused, so that the loop
+	// The alarms exist for the target's whole life, stopped when unused, so that the loop
 	// selects on fixed channels while Emit re-arms the window.
-	window, retry clockwork.Timer
+	window, retry alarm
 
-	mu                sync.Mutex
-	windowAt, retryAt time.Time // when each timer fires; zero: not armed
-	closed            bool
-	queue             []queued // queue[head:] waits for a fresh batch, oldest first
-	head              int
-	scratch           []*protocol.WebhookEvent // the events of the batch being encoded
-	fresh             *batch                   // the fresh POST in flight
-	retrying          *batch                   // the retry POST in flight
-	backlog           backlog                  // failed batches waiting for their retry
-	undelivered       int                      // queued + in a POST + backlog
-	backlogEvents     int                      // events of failed batches: backlog + retrying
-	seq               uint64
-	flushSeen         bool
-	stats             Stats // Queued and RetryBacklog unused: undelivered, backlogEvents
+	mu            sync.Mutex
+	closed        bool
+	queue         []queued // queue[head:] waits for a fresh batch, oldest first
+	head          int
+	scratch       []*protocol.WebhookEvent // the events of the batch being encoded
+	fresh         *batch                   // the fresh POST in flight
+	retrying      *batch                   // the retry POST in flight
+	backlog       backlog                  // failed batches waiting for their retry
+	undelivered   int                      // queued + in a POST + backlog
+	backlogEvents int                      // events of failed batches: backlog + retrying
+	seq           uint64
+	flushSeen     bool
+	stats         Stats // Queued and RetryBacklog unused: undelivered, backlogEvents
 
 	failing      bool // the last POST failed
 	failingSince time.Time
@@ -83,11 +82,9 @@ func newTarget(d *Delivery, a *appTargets, rawURL string) *target {
 		log:     d.log.With("app", a.id, "url", redact(rawURL)),
 		wake:    make(chan struct{}, 1),
 		results: make(chan result, 2),
-		window:  d.clock.NewTimer(time.Hour),
-		retry:   d.clock.NewTimer(time.Hour),
+		window:  newAlarm(d.clock),
+		retry:   newAlarm(d.clock),
 	}
-	t.window.Stop()
-	t.retry.Stop()
 	return t
 }
 
@@ -127,7 +124,7 @@ func (t *target) add(ev *protocol.WebhookEvent, now time.Time) {
 	case t.d.flushing.Load() || n >= t.d.cfg.BatchMaxEvents:
 		t.poke()
 	case n == 1:
-		t.armWindow(now, now.Add(t.d.cfg.BatchWindow))
+		t.window.arm(now, now.Add(t.d.cfg.BatchWindow))
 	}
 }
 
@@ -142,12 +139,12 @@ func (t *target) loop() {
 			return
 		case <-t.wake:
 			t.mu.Lock()
-		case <-t.window.Chan():
+		case <-t.window.timer.Chan():
 			t.mu.Lock()
-			t.windowAt = time.Time{}
-		case <-t.retry.Chan():
+			t.window.fired()
+		case <-t.retry.timer.Chan():
 			t.mu.Lock()
-			t.retryAt = time.Time{}
+			t.retry.fired()
 		case r := <-t.results:
 			t.mu.Lock()
 			t.finish(r)
@@ -174,22 +171,22 @@ func (t *target) step() {
 
 	switch {
 	case t.fresh != nil || t.queueLen() == 0:
-		t.stopWindow()
+		t.window.stop()
 	default:
 		deadline := t.queue[t.head].at.Add(t.d.cfg.BatchWindow)
 		if flushing || t.queueLen() >= t.d.cfg.BatchMaxEvents || !now.Before(deadline) {
-			t.stopWindow()
+			t.window.stop()
 			t.startFresh(now)
 		} else {
-			t.armWindow(now, deadline)
+			t.window.arm(now, deadline)
 		}
 	}
 
 	switch {
 	case t.retrying != nil || len(t.backlog) == 0:
-		t.stopRetry()
+		t.retry.stop()
 	case !now.Before(t.backlog[0].due):
-		t.stopRetry()
+		t.retry.stop()
 		b := heap.Pop(&t.backlog).(*batch)
 		b.attempts++
 		t.retrying = b
@@ -197,7 +194,7 @@ func (t *target) step() {
 		t.app.metrics.AddWebhookPostRetried()
 		t.startPost(b)
 	default:
-		t.armRetry(now, t.backlog[0].due)
+		t.retry.arm(now, t.backlog[0].due)
 	}
 }
 
@@ -333,37 +330,38 @@ func (t *target) backlogDueAt(now time.Time) {
 	heap.Init(&t.backlog)
 }
 
-func (t *target) armWindow(now, at time.Time) {
-	if t.windowAt.Equal(at) {
+// alarm is a timer that knows when it fires, so that arming it again for the same time is
+// free. Its zero at means not armed. The target's mu guards it.
+type alarm struct {
+	timer clockwork.Timer
+	at    time.Time
+}
+
+func newAlarm(clock clockwork.Clock) alarm {
+	t := clock.NewTimer(time.Hour)
+	t.Stop()
+	return alarm{timer: t}
+}
+
+// arm makes the alarm fire at at (now is the clock's time).
+func (a *alarm) arm(now, at time.Time) {
+	if a.at.Equal(at) {
 		return
 	}
-	t.window.Stop()
-	t.window.Reset(at.Sub(now))
-	t.windowAt = at
+	a.timer.Stop()
+	a.timer.Reset(at.Sub(now))
+	a.at = at
 }
 
-func (t *target) stopWindow() {
-	if !t.windowAt.IsZero() {
-		t.window.Stop()
-		t.windowAt = time.Time{}
+func (a *alarm) stop() {
+	if !a.at.IsZero() {
+		a.timer.Stop()
+		a.at = time.Time{}
 	}
 }
 
-func (t *target) armRetry(now, at time.Time) {
-	if t.retryAt.Equal(at) {
-		return
-	}
-	t.retry.Stop()
-	t.retry.Reset(at.Sub(now))
-	t.retryAt = at
-}
-
-func (t *target) stopRetry() {
-	if !t.retryAt.IsZero() {
-		t.retry.Stop()
-		t.retryAt = time.Time{}
-	}
-}
+// fired records that the alarm went off.
+func (a *alarm) fired() { a.at = time.Time{} }
 
 // oldest is when the target's oldest undelivered event was emitted.
 func (t *target) oldest() (time.Time, bool) {
@@ -394,8 +392,8 @@ func (t *target) oldest() (time.Time, bool) {
 func (t *target) shutdown() {
 	t.mu.Lock()
 	t.closed = true
-	t.stopWindow()
-	t.stopRetry()
+	t.window.stop()
+	t.retry.stop()
 	inFlight := 0
 	for _, b := range []*batch{t.fresh, t.retrying} {
 		if b != nil {
