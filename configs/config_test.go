@@ -125,6 +125,9 @@ func TestLoadRejects(t *testing.T) {
 		{"empty webhook url", "apps: [{id: a, key: k, secret: s, webhooks: [{event_types: [member_added]}]}]", nil, "url is empty"},
 		{"bad env app index", "", []string{"HERALD_APPS__x__KEY=k"}, "app index"},
 		{"short activity timeout", "activity_timeout: 10ms", nil, "activity_timeout"},
+		{"zero size limit", "apps: [{id: a, key: k, secret: s, limits: {max_event_data_size: 0}}]", nil, "max_event_data_size 0"},
+		{"negative rate limit", "apps: [{id: a, key: k, secret: s, limits: {max_connections_per_second: -1}}]", nil, "max_connections_per_second -1"},
+		{"zero webhook delay", "webhooks: {delay: 0s}", nil, "webhooks.delay"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -140,5 +143,52 @@ func TestLoadRejects(t *testing.T) {
 	}
 	if _, err := Load(filepath.Join(t.TempDir(), "missing.yaml"), nil, nil); err == nil {
 		t.Fatal("a missing file must be an error")
+	}
+}
+
+// TestEnvCommasOnlySplitLists: a comma splits the value of a list-valued key only; any other
+// value, a secret say, is taken whole.
+func TestEnvCommasOnlySplitLists(t *testing.T) {
+	cfg, err := Load("", []string{
+		"HERALD_APPS__0__SECRET=s3,cr3t",
+		"HERALD_APPS__0__ALLOWED_ORIGINS=https://a.example,https://b.example",
+		"HERALD_CONNECTION_RATE_EXEMPT=10.0.0.0/8,192.168.0.0/16",
+		"HERALD_LOG__LEVEL=debug",
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := cfg.Apps[0]
+	if a.Secret != "s3,cr3t" {
+		t.Fatalf("secret %q, want it whole", a.Secret)
+	}
+	if len(a.AllowedOrigins) != 2 || a.AllowedOrigins[1] != "https://b.example" {
+		t.Fatalf("allowed_origins %q", a.AllowedOrigins)
+	}
+	if len(cfg.ConnectionRateExempt) != 2 || cfg.ConnectionRateExempt[0] != "10.0.0.0/8" {
+		t.Fatalf("connection_rate_exempt %q", cfg.ConnectionRateExempt)
+	}
+	for _, key := range []string{"connection_rate_exempt", "cluster.automanaged.seeds", "cluster.etcd.endpoints"} {
+		if !configListKeys[key] {
+			t.Errorf("%s is not known as a list", key)
+		}
+	}
+	if !appListKeys["allowed_origins"] || appListKeys["secret"] {
+		t.Errorf("app list keys %v", appListKeys)
+	}
+}
+
+// TestDefaultIsTheEmbeddedYAML: Default and DefaultApp are default.yaml, as tests use them.
+func TestDefaultIsTheEmbeddedYAML(t *testing.T) {
+	loaded, err := Load("", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := Default(); d.Listen != loaded.Listen || d.Apps[0].Limits != loaded.Apps[0].Limits || d.Webhooks != loaded.Webhooks {
+		t.Fatalf("Default() differs from the embedded default.yaml: %+v", d)
+	}
+	a := DefaultApp("x", "kx", "sx")
+	if a.ID != "x" || a.Key != "kx" || a.Secret != "sx" || a.Limits != loaded.Apps[0].Limits || a.CacheTTL != loaded.Apps[0].CacheTTL {
+		t.Fatalf("DefaultApp %+v", a)
 	}
 }
