@@ -382,4 +382,27 @@ func TestClusterJoinMovesGrains(t *testing.T) {
 		t.Fatalf("none of %d channels moved to the new member: the test proves nothing", len(channels))
 	}
 	t.Logf("%d of %d channels moved to the new member", moved, len(channels))
+
+	// The new member serves: a socket on it gets what is published through every member. (A
+	// member whose view of the members was behind during the join must not have started a second
+	// activation of a grain that keeps serving its publishes.)
+	var late []*nodetest.Sink
+	for _, ch := range channels {
+		c, s := joined.connect(t)
+		c.Subscribe(ch, "", "")
+		s.Expect(t, protocol.EventSubscriptionSucceeded)
+		late = append(late, s)
+	}
+	for i, cn := range tc.nodes {
+		for _, ch := range channels {
+			cn.publish(t, ch, "hello", strconv.Itoa(i))
+		}
+	}
+	for k, s := range late {
+		for i := range tc.nodes {
+			if f := s.Expect(t, "hello"); f.DataString(t) != strconv.Itoa(i) {
+				t.Fatalf("%s: the socket on the new member got %s, want hello from member %d", channels[k], f.Raw, i)
+			}
+		}
+	}
 }

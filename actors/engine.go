@@ -95,6 +95,7 @@ func New(cfg *configs.Config, deps Deps) (*Engine, error) {
 		LocalGrains: &node.PIDSet{},
 		Webhooks:    deps.Webhooks,
 		Members:     func() []string { return []string{system.Address()} },
+		Owns:        func(string, string) bool { return true },
 		Timing:      node.Timing{WebhookDelay: cfg.Webhooks.Delay, RebuildTimeout: cfg.Cluster.RebuildTimeout},
 	}
 	e := &Engine{
@@ -142,6 +143,7 @@ func (e *Engine) joinCluster(cfg configs.Cluster, provider protocluster.ClusterP
 	e.member = member
 	n.Grains = member.Locator()
 	n.Members = member.Addresses
+	n.Owns = member.Owns
 	e.system.EventStream.Subscribe(func(ev any) {
 		if t, ok := ev.(*protocluster.ClusterTopology); ok {
 			e.system.Root.Send(e.nodeActor, t)

@@ -68,6 +68,9 @@ type Grain struct {
 	idleTimer clockwork.Timer // pending idle check, nil when none
 
 	countedOccupied bool // this activation counts the channel in herald_occupied_channels
+	// refused: a cluster activation on a member that does not own the channel; it answers
+	// every request with a dead letter (the sender asks again, the owner) and stops.
+	refused bool
 }
 
 // Props makes the grain of app's channel on a single node.
@@ -143,6 +146,12 @@ func (g *Grain) Receive(ctx actor.Context) {
 	case rebuildDeadline:
 		if g.rebuild != nil {
 			g.finishRebuild(ctx)
+		}
+		return
+	}
+	if g.refused {
+		if _, system := ctx.Message().(actor.SystemMessage); !system && ctx.Sender() != nil {
+			ctx.Respond(&actor.DeadLetterResponse{Target: ctx.Self()})
 		}
 		return
 	}
@@ -405,6 +414,11 @@ func (g *Grain) stopIfIdle(ctx actor.Context) {
 // clusterInit starts a cluster activation: learn the identity, then ask every member for its
 // local subscribers before serving anything.
 func (g *Grain) clusterInit(ctx actor.Context, m *cluster.ClusterInit) {
+	if !g.n.Owns(node.ChannelKind, m.Identity.Identity) {
+		g.refused = true
+		ctx.Stop(ctx.Self())
+		return
+	}
 	appID, channel := node.SplitKey(m.Identity.Identity)
 	app, ok := g.n.Apps.ByID(appID)
 	if !ok {

@@ -100,6 +100,17 @@ func (m *Member) Addresses() []string {
 	return out
 }
 
+// Owns reports whether this member owns the grain of kind and identity, by the hash ring that
+// proto.actor's disthash places grains with and this member's current view of the members. A
+// member that does not own a grain must not activate it: a member whose view is behind asks
+// the previous owner, which would otherwise start a second activation of the grain, one the
+// placement never stops.
+func (m *Member) Owns(kind, identity string) bool {
+	rdv := cluster.NewRendezvous()
+	rdv.UpdateMembers(m.c.MemberList.Members().Members())
+	return rdv.GetByClusterIdentity(&cluster.ClusterIdentity{Kind: kind, Identity: identity}) == m.c.ActorSystem.Address()
+}
+
 // Leave announces that this member leaves, gives the others time to re-route, and shuts the
 // member down: its grains stop, and re-activate on the others.
 func (m *Member) Leave() {

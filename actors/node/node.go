@@ -39,6 +39,9 @@ type Node struct {
 	Webhooks WebhookSink
 	// Members lists the addresses of the cluster's members; this node alone without a cluster.
 	Members func() []string
+	// Owns reports whether this member owns the grain of kind and identity by its current view
+	// of the members; always true without a cluster.
+	Owns func(kind, identity string) bool
 
 	Timing Timing
 }

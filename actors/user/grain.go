@@ -30,6 +30,7 @@ type Grain struct {
 	sockets  map[string]*actor.PID // socket id -> connection actor
 	watchers map[string]*actor.PID // node.PIDKey -> watching connection actor
 	idle     clockwork.Timer
+	refused  bool // a cluster activation on a member that does not own the user: see channel.Grain
 }
 
 // Props makes the grain of an app's user on a single node.
@@ -48,9 +49,20 @@ func newGrain(n *node.Node, appID, userID string) *Grain {
 
 // Receive handles sign-ins and sign-outs, watches, events to the user and its life cycle.
 func (u *Grain) Receive(ctx actor.Context) {
+	if u.refused {
+		if _, system := ctx.Message().(actor.SystemMessage); !system && ctx.Sender() != nil {
+			ctx.Respond(&actor.DeadLetterResponse{Target: ctx.Self()})
+		}
+		return
+	}
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 	case *cluster.ClusterInit:
+		if !u.n.Owns(node.UserKind, m.Identity.Identity) {
+			u.refused = true
+			ctx.Stop(ctx.Self())
+			return
+		}
 		u.appID, u.userID = node.SplitKey(m.Identity.Identity)
 		u.n.LocalGrains.Add(ctx.Self())
 	case *actor.Stopped:
