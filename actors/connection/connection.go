@@ -106,11 +106,16 @@ func (c *Connection) Receive(ctx actor.Context) {
 		}
 	case *actor.DeadLetterResponse:
 		// proto.actor's dead letter answer does not say which request died: resend every
-		// join and registration; fan-out actors and user grains ignore ones they have.
+		// join and registration; fan-out actors and user grains ignore ones they have. The user
+		// grains are found again, not from the cache: the one cached stopped or refused.
 		for _, s := range c.subscriptions {
 			c.sendJoin(ctx, s)
 		}
 		if c.userID != "" {
+			c.n.Grains.Forget(node.UserKind, node.Key(c.app.ID, c.userID))
+			for _, id := range c.watchlist {
+				c.n.Grains.Forget(node.UserKind, node.Key(c.app.ID, id))
+			}
 			c.registerUser(ctx)
 		}
 	case *messages.SocketDeliver:

@@ -7,6 +7,8 @@
 package fanout
 
 import (
+	"time"
+
 	"github.com/asynkron/protoactor-go/actor"
 	"go.opentelemetry.io/otel/trace"
 
@@ -29,7 +31,19 @@ type Fanout struct {
 	index   map[string]int // socket id -> position in sockets
 	pending map[string]*messages.Join
 	members map[string]bool // presence: mirror of the grain's roster, nil until known
+	wakes   int             // wake-ups of the grain sent since the last answer
 }
+
+// wakeRetry asks the grain again after a wake-up came back as a dead letter.
+type wakeRetry struct{}
+
+const (
+	// maxWakes bounds the wake-ups after a topology change: until every member's view of the
+	// members agrees, the member asked may refuse to activate the grain (it does not own it).
+	maxWakes = 30
+	// wakeBackoff spaces them, on the real clock: it waits for the cluster, not for a protocol timer.
+	wakeBackoff = 100 * time.Millisecond
+)
 
 type localSocket struct {
 	id   string
@@ -73,12 +87,13 @@ func (f *Fanout) Receive(ctx actor.Context) {
 		f.resubscribePending(ctx)
 		// The grain may have moved or died with its member: wake the one now in charge, so it
 		// rebuilds (and announces members lost with the dead member) without waiting for the
-		// next event. Its answer is ignored.
-		if len(f.sockets) > 0 {
-			ctx.Request(f.n.Grains.ChannelPID(f.appID, f.channel), &messages.ChannelInfoRequest{AppId: f.appID, Channel: f.channel})
-		}
+		// next event.
+		f.wakes = 0
+		f.wake(ctx)
 	case *messages.ChannelInfo:
-		// the answer to the wake-up above
+		f.wakes = 0 // the grain in charge answered the wake-up
+	case wakeRetry:
+		f.wake(ctx)
 	case *messages.Join:
 		f.n.Fanouts.Done(f.key)
 		if _, ok := f.index[m.SocketID]; ok {
@@ -91,9 +106,25 @@ func (f *Fanout) Receive(ctx actor.Context) {
 	case *messages.Leave:
 		f.leave(ctx, m.SocketID)
 	case *actor.DeadLetterResponse:
-		// The grain stopped before it saw our subscribe: ask the one now in charge.
+		// The grain stopped before it saw our subscribe or wake-up, or refused it (its member does
+		// not own it): ask the one now in charge, found again rather than from the cache.
+		f.n.Grains.Forget(node.ChannelKind, f.key)
 		f.resubscribePending(ctx)
+		if f.wakes > 0 && f.wakes < maxWakes {
+			self, root := ctx.Self(), f.n.Root
+			time.AfterFunc(wakeBackoff, func() { root.Send(self, wakeRetry{}) })
+		}
 	}
+}
+
+// wake asks the channel's grain for its counts, so that a grain that moved is activated (and
+// rebuilds) now; the answer itself is not used.
+func (f *Fanout) wake(ctx actor.Context) {
+	if len(f.sockets) == 0 {
+		return
+	}
+	f.wakes++
+	ctx.Request(f.n.Grains.ChannelPID(f.appID, f.channel), &messages.ChannelInfoRequest{AppId: f.appID, Channel: f.channel})
 }
 
 func (f *Fanout) write(d *messages.Deliver) {
