@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	"github.com/prometheus/prometheus/promql"
 	"github.com/prometheus/prometheus/promql/promqltest"
 	"github.com/prometheus/prometheus/storage"
@@ -190,4 +191,27 @@ func indent(series string) string {
 		fmt.Fprintf(&b, "  %s\n", strings.TrimSpace(line))
 	}
 	return b.String()
+}
+
+// TestAlertsAsPrometheusRule: the rules file, indented under spec: as the README shows, is a
+// valid prometheus-operator PrometheusRule with every rule.
+func TestAlertsAsPrometheusRule(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("apiVersion: monitoring.coreos.com/v1\nkind: PrometheusRule\nmetadata:\n  name: herald\n  labels: {release: kube-prometheus-stack}\nspec:\n")
+	for _, line := range strings.Split(strings.TrimRight(string(mustRead(t, alertsFile)), "\n"), "\n") {
+		b.WriteString("  " + line + "\n")
+	}
+	var rule monitoringv1.PrometheusRule
+	decodeStrict(t, "PrometheusRule", []byte(b.String()), &rule)
+	want := 0
+	for _, g := range loadRules(t).Groups {
+		want += len(g.Rules)
+	}
+	got := 0
+	for _, g := range rule.Spec.Groups {
+		got += len(g.Rules)
+	}
+	if got != want || got == 0 {
+		t.Fatalf("the PrometheusRule holds %d rules, the file %d", got, want)
+	}
 }
