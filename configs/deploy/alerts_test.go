@@ -2,16 +2,19 @@ package deploy
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
+	"github.com/prometheus/prometheus/model/histogram"
+	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql"
-	"github.com/prometheus/prometheus/promql/promqltest"
 	"github.com/prometheus/prometheus/storage"
+	"github.com/prometheus/prometheus/tsdb/chunkenc"
+	"github.com/prometheus/prometheus/tsdb/chunks"
+	"github.com/prometheus/prometheus/util/annotations"
 )
 
 // alertCase is one alert's behaviour. With the bad series (the trouble starts at minute
@@ -20,7 +23,7 @@ import (
 // expression has held at every evaluation for its `for`.
 type alertCase struct {
 	alert     string
-	bad       string // series in promqltest's load syntax, one sample a minute from 0m
+	bad       string // series as promtool's unit tests write them, one sample a minute from 0m
 	troubleAt int
 	firesBy   int
 	good      string
@@ -131,12 +134,15 @@ func TestAlertsFire(t *testing.T) {
 	if len(rules) != len(alertCases) {
 		t.Errorf("%d alerts, %d cases: every alert needs a case", len(rules), len(alertCases))
 	}
-	engine := promqltest.NewTestEngine(t, false, 5*time.Minute, 50_000_000)
+	engine := promql.NewEngine(promql.EngineOpts{
+		MaxSamples: 50_000_000, Timeout: time.Minute, LookbackDelta: 5 * time.Minute,
+		NoStepSubqueryIntervalFn: func(int64) int64 { return time.Minute.Milliseconds() },
+	})
 	// firing returns, for each minute, whether the alert fires then: its expression has held
 	// at this evaluation and the `for` evaluations before.
 	firing := func(t *testing.T, r rule, series string, minutes int) []bool {
 		t.Helper()
-		st := promqltest.LoadedStorage(t, "load 1m\n"+indent(series))
+		st := loadSeries(t, series)
 		out := make([]bool, minutes)
 		held := 0
 		for m := range minutes {
@@ -185,13 +191,72 @@ func holds(t *testing.T, engine promql.QueryEngine, st storage.Queryable, expr s
 	return len(v) > 0
 }
 
-func indent(series string) string {
-	var b strings.Builder
-	for _, line := range strings.Split(series, "\n") {
-		fmt.Fprintf(&b, "  %s\n", strings.TrimSpace(line))
+// loadSeries is an in-memory storage of series given as promtool's unit tests write them
+// (`metric{labels} 0+10x30 5x10`), one sample a minute from time 0.
+func loadSeries(t *testing.T, text string) storage.Queryable {
+	t.Helper()
+	var all []storage.Series
+	for _, line := range strings.Split(text, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" {
+			continue
+		}
+		lset, values, err := promqlParser.ParseSeriesDesc(line)
+		if err != nil {
+			t.Fatalf("series %q: %v", line, err)
+		}
+		var samples []chunks.Sample
+		for i, v := range values {
+			if !v.Omitted {
+				samples = append(samples, floatSample{t: int64(i) * time.Minute.Milliseconds(), f: v.Value})
+			}
+		}
+		all = append(all, storage.NewListSeries(lset, samples))
 	}
-	return b.String()
+	return &storage.MockQueryable{MockQuerier: &storage.MockQuerier{
+		SelectMockFunction: func(_ bool, _ *storage.SelectHints, matchers ...*labels.Matcher) storage.SeriesSet {
+			var picked []storage.Series
+			for _, s := range all {
+				if matchesAll(s.Labels(), matchers) {
+					picked = append(picked, s)
+				}
+			}
+			return &seriesSet{series: picked, i: -1}
+		},
+	}}
 }
+
+func matchesAll(lset labels.Labels, matchers []*labels.Matcher) bool {
+	for _, m := range matchers {
+		if !m.Matches(lset.Get(m.Name)) {
+			return false
+		}
+	}
+	return true
+}
+
+type floatSample struct {
+	t int64
+	f float64
+}
+
+func (s floatSample) T() int64                      { return s.t }
+func (s floatSample) ST() int64                     { return 0 }
+func (s floatSample) F() float64                    { return s.f }
+func (s floatSample) H() *histogram.Histogram       { return nil }
+func (s floatSample) FH() *histogram.FloatHistogram { return nil }
+func (s floatSample) Type() chunkenc.ValueType      { return chunkenc.ValFloat }
+func (s floatSample) Copy() chunks.Sample           { return s }
+
+type seriesSet struct {
+	series []storage.Series
+	i      int
+}
+
+func (s *seriesSet) Next() bool                        { s.i++; return s.i < len(s.series) }
+func (s *seriesSet) At() storage.Series                { return s.series[s.i] }
+func (s *seriesSet) Err() error                        { return nil }
+func (s *seriesSet) Warnings() annotations.Annotations { return nil }
 
 // TestAlertsAsPrometheusRule: the rules file, indented under spec: as the README shows, is a
 // valid prometheus-operator PrometheusRule with every rule.
