@@ -82,14 +82,16 @@ func repoRoot(t *testing.T) string {
 	return root
 }
 
-// heraldBinary builds herald from the repository once per test run.
+// heraldBinary builds herald from the repository once per test run, as the image's binary is
+// built (static, -trimpath): the same build flags share go's build cache with image:build.
 func heraldBinary(t *testing.T) string {
 	t.Helper()
 	root := repoRoot(t)
 	heraldOnce.Do(func() {
 		heraldBin = filepath.Join(workDir, "herald")
-		cmd := exec.Command("go", "build", "-o", heraldBin, "./cmd/herald")
+		cmd := exec.Command("go", "build", "-trimpath", "-o", heraldBin, "./cmd/herald")
 		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			heraldErr = fmt.Errorf("go build ./cmd/herald: %v\n%s", err, out)
