@@ -457,6 +457,10 @@ func TestHelmDefaults(t *testing.T) {
 	if r.serviceMonitor != nil {
 		t.Error("ServiceMonitor is rendered by default (it needs prometheus-operator's CRD)")
 	}
+	// Behind an ingress all sockets share a few addresses: no per-address limit by default.
+	if got := r.heraldYAMLValue["connection_rate_per_ip"]; got != float64(0) {
+		t.Errorf("connection_rate_per_ip %v by default, want 0", got)
+	}
 	// The chart generates credentials: never the well-known defaults.
 	for k, v := range r.secret.Data {
 		if string(v) == "app-key" || string(v) == "app-secret" {
@@ -513,7 +517,7 @@ func TestHelmAllOptions(t *testing.T) {
 		t.Errorf("ServiceMonitor labels %v", sm.Labels)
 	}
 	cfg := r.heraldYAMLValue
-	if cfg["connection_rate_per_ip"] != float64(0) || cfg["activity_timeout"] != "60s" {
+	if cfg["connection_rate_per_ip"] != float64(50) || cfg["activity_timeout"] != "60s" {
 		t.Errorf("config values not in herald.yaml: %s", r.heraldYAML)
 	}
 	if apps := cfg["apps"].([]any); len(apps) != 2 {
