@@ -28,6 +28,9 @@ func main() {
 }
 
 func run() error {
+	if len(os.Args) > 1 && os.Args[1] == "probe" {
+		return probe(os.Args[2:])
+	}
 	configPath := flag.String("config", "", "YAML config file (keys as in configs/default.yaml)")
 	listen := flag.String("listen", "", "override listen, e.g. 127.0.0.1:6001")
 	printDefaults := flag.Bool("print-default-config", false, "print the embedded default config and exit")
