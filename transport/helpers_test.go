@@ -112,7 +112,7 @@ func startServerOn(t *testing.T, l net.Listener, opts testOpts, apps ...*configs
 			if err != nil {
 				t.Errorf("Serve: %v", err)
 			}
-		case <-ctx.Done():
+		case <-time.After(waitTimeout):
 			t.Errorf("Serve did not return after Shutdown")
 		}
 		eng.Shutdown()

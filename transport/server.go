@@ -129,6 +129,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for s.sockets.len() > 0 {
 		select {
 		case <-ctx.Done():
+			for _, sock := range s.sockets.all() { // out of time: drop the stragglers
+				_ = sock.conn.NetConn().Close()
+			}
 			return ctx.Err()
 		case <-tick.C:
 		}

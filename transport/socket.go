@@ -90,6 +90,9 @@ func (s *socket) drain() {
 	}
 }
 
+// closeWriteTimeout bounds the writes of a socket being closed.
+const closeWriteTimeout = 2 * time.Second
+
 // Close implements actors.Sink: the close frame follows the frames already queued.
 func (s *socket) Close(code int, reason string) {
 	s.mu.Lock()
@@ -101,6 +104,9 @@ func (s *socket) Close(code int, reason string) {
 	pending := s.queue
 	s.queue, s.queued = nil, 0
 	s.mu.Unlock()
+	// A client that does not read must not hold its close up (nor a shutdown): a drain blocked
+	// on it, the frames still queued and the close frame get closeWriteTimeout in all.
+	_ = s.conn.SetWriteDeadline(time.Now().Add(closeWriteTimeout)) // a socket deadline: the real clock
 	s.conn.Async(func() {
 		for _, frame := range pending {
 			if s.conn.WriteMessage(gws.OpcodeText, frame) != nil {
