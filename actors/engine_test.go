@@ -543,3 +543,22 @@ func TestIdleGrainStops(t *testing.T) {
 		t.Fatalf("info %+v", info)
 	}
 }
+
+// TestChannelsPerConnection: a socket over the app's max_channels_per_connection is refused
+// the next channel with LimitReached 403 and stays usable; leaving one makes room.
+func TestChannelsPerConnection(t *testing.T) {
+	n := newTestNode(t, func(a *configs.App) { a.Limits.MaxChannelsPerConnection = 3 })
+	c, sink := n.connect(t)
+	for _, ch := range []string{"a", "b", "c"} {
+		c.Subscribe(ch, "", "")
+		sink.Expect(t, protocol.EventSubscriptionSucceeded)
+	}
+	c.Subscribe("d", "", "")
+	if f := sink.Expect(t, protocol.EventSubscriptionError); !strings.Contains(string(f.Data), `"status":403`) ||
+		!strings.Contains(string(f.Data), protocol.SubscriptionErrorLimitReached) || f.Channel != "d" {
+		t.Fatalf("fourth channel: %s", f.Raw)
+	}
+	c.Unsubscribe("a")
+	c.Subscribe("d", "", "")
+	sink.Expect(t, protocol.EventSubscriptionSucceeded)
+}

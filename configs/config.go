@@ -41,6 +41,8 @@ type Config struct {
 	WriteQueueBytes      int             `koanf:"write_queue_bytes"`
 	ShutdownGrace        time.Duration   `koanf:"shutdown_grace"`
 	RequestTimeout       time.Duration   `koanf:"request_timeout"`
+	ReadTimeout          time.Duration   `koanf:"read_timeout"`
+	IdleTimeout          time.Duration   `koanf:"idle_timeout"`
 	Log                  Log             `koanf:"log"`
 	Cluster              Cluster         `koanf:"cluster"`
 	Webhooks             WebhookDelivery `koanf:"webhooks"`
@@ -370,6 +372,7 @@ func (c *Config) Validate() error {
 		v   time.Duration
 	}{
 		{"pong_timeout", c.PongTimeout}, {"shutdown_grace", c.ShutdownGrace}, {"request_timeout", c.RequestTimeout},
+		{"read_timeout", c.ReadTimeout}, {"idle_timeout", c.IdleTimeout},
 		{"cluster.rebuild_timeout", c.Cluster.RebuildTimeout}, {"cluster.gossip_interval", c.Cluster.GossipInterval},
 		{"webhooks.batch_window", c.Webhooks.BatchWindow}, {"webhooks.timeout", c.Webhooks.Timeout},
 		{"webhooks.initial_backoff", c.Webhooks.InitialBackoff}, {"webhooks.max_backoff", c.Webhooks.MaxBackoff},

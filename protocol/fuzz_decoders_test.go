@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // The decoders of what clients put inside pusher:subscribe and pusher:signin. Seeds here keep
@@ -141,4 +142,34 @@ func sameJSON(a, b json.RawMessage) bool {
 		return buf.Bytes()
 	}
 	return bytes.Equal(norm(a), norm(b))
+}
+
+// FuzzEventData: the data normaliser and the client-event data check never pass bytes a
+// browser would refuse (invalid UTF-8, invalid JSON), and never change a string's value.
+func FuzzEventData(f *testing.F) {
+	for _, s := range []string{`"hello"`, `{"a":1}`, `null`, ``, `"\ud83d\ude00"`, "\"\xff\"", `[1,`, `"\u0000"`, `  "x"  `, "{\"k\":\"\xed\xa0\x80\"}"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		if text, err := EventText(raw); err == nil {
+			if !utf8.ValidString(text) {
+				t.Fatalf("EventText(%q) = %q: not UTF-8", raw, text)
+			}
+			var want string
+			if trimmed := bytes.TrimSpace(raw); len(trimmed) > 0 && trimmed[0] == '"' {
+				if json.Unmarshal(trimmed, &want) != nil || want != text {
+					t.Fatalf("EventText(%q) = %q, want the string's value %q", raw, text, want)
+				}
+			}
+		} else if !errors.Is(err, ErrEventDataInvalid) {
+			t.Fatalf("EventText(%q): %v does not wrap ErrEventDataInvalid", raw, err)
+		}
+		if data, err := ClientEventData(raw); err == nil {
+			if !utf8.Valid(data) || !json.Valid(data) {
+				t.Fatalf("ClientEventData(%q) = %q: not valid JSON text", raw, data)
+			}
+		} else if !errors.Is(err, ErrEventDataInvalid) {
+			t.Fatalf("ClientEventData(%q): %v does not wrap ErrEventDataInvalid", raw, err)
+		}
+	})
 }

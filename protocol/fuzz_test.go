@@ -1,6 +1,8 @@
 package protocol
 
 import (
+	"strconv"
+
 	"encoding/json"
 	"errors"
 	"net/url"
@@ -166,17 +168,26 @@ func FuzzHTTPSignature(f *testing.F) {
 			t.Skip("the signer owns these parameters")
 		}
 		q := url.Values{}
-		if qk != "" {
-			q.Set(qk, qv)
-			// A second key differing only in case must not make the string to sign depend on
-			// map order.
-			if uk := strings.ToUpper(qk); uk != qk {
-				q.Set(uk, qv+"!")
-			}
+		if lk != "" {
+			q.Set(lk, qv)
 		}
 		SignHTTPRequest(key, secret, "POST", path, q, body, now)
 		if err := VerifyHTTPRequest(key, secret, "POST", path, q, body, now, HTTPTimestampWindow); err != nil {
 			t.Fatalf("signed request rejected: %v (query %v)", err, q)
+		}
+		// The signed request with a case variant of a parameter, or a parameter given twice, is
+		// refused: it could mean something other than what was signed.
+		if uk := strings.ToUpper(lk); lk != "" && uk != lk {
+			variant := cloneValues(q)
+			variant.Set(uk, qv+"!")
+			if err := VerifyHTTPRequest(key, secret, "POST", path, variant, body, now, HTTPTimestampWindow); !errors.Is(err, ErrAuthParams) {
+				t.Fatalf("case variant %q: %v, want ErrAuthParams", uk, err)
+			}
+		}
+		twice := cloneValues(q)
+		twice.Add("auth_timestamp", strconv.FormatInt(ts+1, 10))
+		if err := VerifyHTTPRequest(key, secret, "POST", path, twice, body, now, HTTPTimestampWindow); !errors.Is(err, ErrAuthParams) {
+			t.Fatalf("auth_timestamp given twice: %v, want ErrAuthParams", err)
 		}
 
 		changed := append([]byte(nil), body...)
@@ -198,6 +209,14 @@ func FuzzHTTPSignature(f *testing.F) {
 			t.Fatalf("changed path: %v, want ErrAuthSignature", err)
 		}
 	})
+}
+
+func cloneValues(q url.Values) url.Values {
+	out := url.Values{}
+	for k, v := range q {
+		out[k] = append([]string(nil), v...)
+	}
+	return out
 }
 
 func FuzzAppendJSONString(f *testing.F) {

@@ -195,6 +195,18 @@ func TestVerifyHTTPRequest(t *testing.T) {
 		{name: "wrong signature", method: "GET", path: "/apps/1/channels", query: with(get(), "auth_signature", hmacHex("other-secret", "x")), want: ErrAuthSignature},
 		{name: "truncated signature", method: "GET", path: "/apps/1/channels",
 			query: func() url.Values { q := get(); return with(q, "auth_signature", q.Get("auth_signature")[:63]) }(), want: ErrAuthSignature},
+		{name: "case variant of a read parameter", method: "GET", path: "/apps/1/channels",
+			query: func() url.Values { q := get(); q.Set("FILTER_BY_PREFIX", "private-"); return q }(), want: ErrAuthParams},
+		{name: "upper-case parameter alone", method: "GET", path: "/apps/1/channels",
+			query: func() url.Values {
+				q := url.Values{"INFO": {"user_count"}}
+				SignHTTPRequest(key, secret, "GET", "/apps/1/channels", q, nil, now)
+				return q
+			}(), want: ErrAuthParams},
+		{name: "read parameter given twice", method: "GET", path: "/apps/1/channels",
+			query: func() url.Values { q := get(); q.Add("filter_by_prefix", "private-"); return q }(), want: ErrAuthParams},
+		{name: "auth_signature given twice", method: "GET", path: "/apps/1/channels",
+			query: func() url.Values { q := get(); q.Add("auth_signature", q.Get("auth_signature")); return q }(), want: ErrAuthParams},
 		{name: "signed with another secret", method: "GET", path: "/apps/1/channels",
 			query: func() url.Values {
 				q := url.Values{}

@@ -20,6 +20,7 @@ type Limits struct {
 	MaxMessageSize            int `koanf:"max_message_size"`              // bytes of one WebSocket message from a client
 	MaxConnectionsPerSecond   int `koanf:"max_connections_per_second"`    // new sockets of the app per second per node (0: unlimited); over it close 4100
 	MaxSubscribesPerSecond    int `koanf:"max_subscribes_per_second"`     // pusher:subscribe per socket per second (0: unlimited); over it LimitReached 429
+	MaxChannelsPerConnection  int `koanf:"max_channels_per_connection"`   // channels one socket is subscribed to at once (0: unlimited); over it LimitReached 403
 }
 
 // HTTPTimestampWindow is how far an HTTP API request's auth_timestamp may be from the server's

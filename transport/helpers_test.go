@@ -506,10 +506,16 @@ func (r *rawWS) readFrame() (fin bool, op byte, payload []byte, err error) {
 func (r *rawWS) writeText(b []byte) error { return r.writeFrame(0x1, b) }
 
 // writeFrame sends one masked, final frame with opcode op.
-func (r *rawWS) writeFrame(op byte, b []byte) error {
+func (r *rawWS) writeFrame(op byte, b []byte) error { return r.writeFragment(op, true, b) }
+
+// writeFragment sends one masked frame with opcode op (0 for a continuation), final or not.
+func (r *rawWS) writeFragment(op byte, fin bool, b []byte) error {
 	r.wmu.Lock()
 	defer r.wmu.Unlock()
-	frame := []byte{0x80 | op}
+	frame := []byte{op}
+	if fin {
+		frame[0] |= 0x80
+	}
 	switch {
 	case len(b) < 126:
 		frame = append(frame, 0x80|byte(len(b)))

@@ -1,6 +1,8 @@
 package transport_test
 
 import (
+	"errors"
+
 	"fmt"
 	"net/http"
 	"net/url"
@@ -28,9 +30,11 @@ func TestHostileClients(t *testing.T) {
 	app := newApp("1")
 	roomy := newApp("2", func(a *configs.App) { a.Limits.MaxMessageSize = 1 << 20 }) // lets deep JSON reach the decoder
 	flooded := newApp("3")
+	full := newApp("4", func(a *configs.App) { a.Limits.MaxPresenceMembers = 1 })
+	hoarder := newApp("5", func(a *configs.App) { a.Limits.MaxChannelsPerConnection = 30 })
 	app.Limits.MaxSubscribesPerSecond = 20
 	flooded.Limits.MaxConnectionsPerSecond = 5
-	ws, httpBase, _, _ := startServerWith(t, testOpts{}, app, roomy, flooded)
+	ws, httpBase, _, _ := startServerWith(t, testOpts{}, app, roomy, flooded, full, hoarder)
 	api := apiFor(httpBase, app)
 
 	// The well-behaved client: a public and a private channel, read all along.
@@ -99,9 +103,11 @@ func TestHostileClients(t *testing.T) {
 			}},
 			{"100,000 [ over max_message_size", func(t *testing.T) {
 				c := dial(t, ws, app)
-				sendRaw(t, c, strings.Repeat("[", 100_000))
-				expectPusherError(t, c)
-				pingPong(t, c)
+				_ = c.SendRaw([]byte(strings.Repeat("[", 100_000)))
+				// Refused before it is buffered: 1009, or a reset while the client still sends.
+				if code := closeCode(t, c); code != 1009 && code != 1006 {
+					t.Fatalf("closed with %d, want 1009 (message too big) or 1006 (reset while sending)", code)
+				}
 			}},
 			{"100,000 [ as a frame's data, within max_message_size", func(t *testing.T) {
 				c := dial(t, ws, roomy)
@@ -182,6 +188,58 @@ func TestHostileClients(t *testing.T) {
 				otherApp := &pusherclient.API{BaseURL: httpBase, App: pusherclient.App{ID: app.ID, Key: roomy.Key, Secret: roomy.Secret}}
 				status, resp = apiDo(t, otherApp, http.MethodPost, path, nil, body)
 				assertAPIError(t, status, resp, http.StatusUnauthorized)
+			}},
+			{"invalid UTF-8 in a client event", func(t *testing.T) {
+				r := dialRaw(t, ws, appPath(app), 0)
+				r.expectEvent(t, protocol.EventConnectionEstablished)
+				_ = r.writeText([]byte("{\"event\":\"client-x\",\"channel\":\"private-good\",\"data\":\"\xc3\x28\"}"))
+				if m, err := r.next(waitTimeout); err != nil || !m.close || m.code != 1007 {
+					t.Fatalf("got %+v, %v; want close 1007", m, err)
+				}
+			}},
+			{"client events right after a refused presence subscribe", func(t *testing.T) {
+				const ch = "presence-crowded"
+				subscribePresence(t, dial(t, ws, full), full, ch, "member", nil)
+				for i := range 10 {
+					c := dial(t, ws, full)
+					auth, data, err := creds(full).PresenceAuth(c.SocketID(), ch, "intruder", nil)
+					if err != nil {
+						t.Fatal(err)
+					}
+					sendRaw(t, c, `{"event":"pusher:subscribe","data":{"channel":"`+ch+`","auth":"`+auth+`","channel_data":`+strconv.Quote(data)+`}}`)
+					sendRaw(t, c, `{"event":"client-sneak","channel":"`+ch+`","data":{"i":`+strconv.Itoa(i)+`}}`)
+					expectEvent(t, c, protocol.EventSubscriptionError, ch)
+				}
+			}},
+			{"signed request replayed with a parameter in another case or twice", func(t *testing.T) {
+				path := api.AppPath("/channels")
+				q := url.Values{"filter_by_prefix": {"presence-"}}
+				creds(app).SignRequest(http.MethodGet, path, q, nil, time.Now())
+				for _, variant := range []url.Values{
+					{"FILTER_BY_PREFIX": q["filter_by_prefix"], "auth_key": q["auth_key"], "auth_timestamp": q["auth_timestamp"], "auth_version": q["auth_version"], "auth_signature": q["auth_signature"]},
+					{"filter_by_prefix": {"presence-", ""}, "auth_key": q["auth_key"], "auth_timestamp": q["auth_timestamp"], "auth_version": q["auth_version"], "auth_signature": q["auth_signature"]},
+				} {
+					status, resp := apiDo(t, api, http.MethodGet, path, variant, nil)
+					assertAPIError(t, status, resp, http.StatusUnauthorized)
+				}
+			}},
+			{"more channels than a connection may hold", func(t *testing.T) {
+				c := dial(t, ws, hoarder)
+				refused := 0
+				for i := range 40 {
+					name := "hoard-" + strconv.Itoa(i)
+					if _, err := c.Subscribe(testCtx(t), name, "", ""); err != nil {
+						var se *pusherclient.SubscriptionError
+						if !errors.As(err, &se) || se.Type != protocol.SubscriptionErrorLimitReached || se.Status != http.StatusForbidden {
+							t.Fatalf("subscribe %s: %v", name, err)
+						}
+						refused++
+					}
+				}
+				if refused != 10 {
+					t.Fatalf("%d of 40 channels refused with a limit of 30 per connection, want 10", refused)
+				}
+				pingPong(t, c)
 			}},
 			{"noise: another app's channel auth", func(t *testing.T) {
 				c := dial(t, ws, app)

@@ -6,10 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/url"
 	"strings"
+	"time"
 
 	"github.com/herald-io/herald/actors"
+	"github.com/herald-io/herald/configs"
 	"github.com/herald-io/herald/protocol"
 )
 
@@ -65,8 +69,10 @@ type apiRequest struct {
 	body []byte
 }
 
-// api wraps a handler with the checks every HTTP API call has: the app exists (404), the
-// signature holds (401), the app is enabled (403), the body is within limits (413).
+// api wraps a handler with the checks every HTTP API call has, cheapest first: the app exists
+// (404), the signature holds (401: checked before the body is read, since it covers body_md5),
+// the app is enabled (403), the body arrives within read_timeout (408) and its limit (413) and
+// matches body_md5 (401), and the read rate allows a GET (429).
 func (s *Server) api(h func(context.Context, *apiRequest) (any, *apiError)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		app, ok := s.engine.AppByID(r.PathValue("app"))
@@ -74,22 +80,27 @@ func (s *Server) api(h func(context.Context, *apiRequest) (any, *apiError)) http
 			writeJSON(w, http.StatusNotFound, map[string]string{"error": "unknown app id " + r.PathValue("app")})
 			return
 		}
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes(app)))
-		if err != nil {
-			var tooBig *http.MaxBytesError
-			if errors.As(err, &tooBig) {
-				writeJSON(w, http.StatusRequestEntityTooLarge, map[string]string{"error": "request body too large"})
-				return
-			}
-			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "could not read body"})
-			return
-		}
-		if err := s.verify(app, r, body); err != nil {
+		settings := app.Settings()
+		query := r.URL.Query()
+		if err := s.verify(settings, r, query); err != nil {
 			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": err.Error()})
 			return
 		}
-		if !app.Settings().Enabled {
+		if r.ContentLength > 0 && !query.Has("body_md5") {
+			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": protocol.ErrAuthBodyMD5.Error()})
+			return
+		}
+		if !settings.Enabled {
 			writeJSON(w, http.StatusForbidden, map[string]string{"error": "app is disabled"})
+			return
+		}
+		body, apiErr := s.readBody(w, r, app)
+		if apiErr != nil {
+			writeJSON(w, apiErr.status, map[string]string{"error": apiErr.message})
+			return
+		}
+		if err := protocol.VerifyBodyMD5(query, body); err != nil {
+			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": err.Error()})
 			return
 		}
 		if r.Method == http.MethodGet && !s.rates.of(app).allowRead(s.clock.Now()) {
@@ -105,15 +116,31 @@ func (s *Server) api(h func(context.Context, *apiRequest) (any, *apiError)) http
 	}
 }
 
-// verify checks the signature against the decoded path, and against the path as sent when a
-// client signed it percent-encoded.
-func (s *Server) verify(app *actors.App, r *http.Request, body []byte) error {
-	settings := app.Settings()
-	q := r.URL.Query()
+// readBody reads the body within read_timeout (a socket deadline: the real clock) and the app's
+// size limit.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request, app *actors.App) ([]byte, *apiError) {
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.cfg.ReadTimeout))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes(app)))
+	var tooBig *http.MaxBytesError
+	var timeout net.Error
+	switch {
+	case err == nil:
+		return body, nil
+	case errors.As(err, &tooBig):
+		return nil, errorf(http.StatusRequestEntityTooLarge, "request body too large")
+	case errors.As(err, &timeout) && timeout.Timeout():
+		return nil, errorf(http.StatusRequestTimeout, "the body did not arrive within %v", s.cfg.ReadTimeout)
+	}
+	return nil, errorf(http.StatusBadRequest, "could not read body")
+}
+
+// verify checks the signature (not the body) against the decoded path, and against the path as
+// sent when a client signed it percent-encoded.
+func (s *Server) verify(settings *configs.App, r *http.Request, query url.Values) error {
 	now := s.clock.Now()
-	err := protocol.VerifyHTTPRequest(settings.Key, settings.Secret, r.Method, r.URL.Path, q, body, now, protocol.HTTPTimestampWindow)
+	err := protocol.VerifyHTTPSignature(settings.Key, settings.Secret, r.Method, r.URL.Path, query, now, protocol.HTTPTimestampWindow)
 	if errors.Is(err, protocol.ErrAuthSignature) && r.URL.RawPath != "" {
-		err = protocol.VerifyHTTPRequest(settings.Key, settings.Secret, r.Method, r.URL.EscapedPath(), q, body, now, protocol.HTTPTimestampWindow)
+		err = protocol.VerifyHTTPSignature(settings.Key, settings.Secret, r.Method, r.URL.EscapedPath(), query, now, protocol.HTTPTimestampWindow)
 	}
 	return err
 }

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/jonboulle/clockwork"
-	"github.com/lxzan/gws"
 
 	"github.com/herald-io/herald/actors"
 	"github.com/herald-io/herald/configs"
@@ -45,22 +44,22 @@ type Deps struct {
 
 // Server serves the WebSocket endpoint and the HTTP API of one node.
 type Server struct {
-	engine   Engine
-	cfg      *configs.Config
-	log      *slog.Logger
-	tel      *telemetry.Telemetry
-	clock    clockwork.Clock
-	tls      *tls.Config
-	upgrader *gws.Upgrader
-	http     *http.Server
-	mux      *http.ServeMux
-	sockets  socketSet
-	edges    edgePolicies
-	rates    apiLimits
-	perIP    *rateByAddr // nil: no per-address connection rate
-	draining atomic.Bool
-	stop     chan struct{}
-	stopOnce sync.Once
+	engine    Engine
+	cfg       *configs.Config
+	log       *slog.Logger
+	tel       *telemetry.Telemetry
+	clock     clockwork.Clock
+	tls       *tls.Config
+	upgraders *upgraders
+	http      *http.Server
+	mux       *http.ServeMux
+	sockets   socketSet
+	edges     edgePolicies
+	rates     apiLimits
+	perIP     *rateByAddr // nil: no per-address connection rate
+	draining  atomic.Bool
+	stop      chan struct{}
+	stopOnce  sync.Once
 }
 
 // New builds a Server over engine with the listener settings of cfg.
@@ -79,22 +78,23 @@ func New(engine Engine, cfg *configs.Config, deps Deps) (*Server, error) {
 		engine: engine, cfg: cfg, log: deps.Logger, tel: deps.Telemetry, clock: deps.Clock, tls: deps.TLS,
 		stop: make(chan struct{}), perIP: newRateByAddr(cfg.ConnectionRatePerIP, exempt),
 	}
-	s.upgrader = gws.NewUpgrader(&wsHandler{server: s}, &gws.ServerOption{
-		ReadMaxPayloadSize: 1 << 20, // the per-app max_message_size is checked per message
-		NewSession:         func() gws.SessionStorage { return &socketSession{} },
-	})
+	s.upgraders = newUpgraders(s)
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("/app/", s.serveWebSocket)
 	s.routeAPI(s.mux)
 	// IdleTimeout: an idle keep-alive connection of the HTTP API must not hold a descriptor forever.
 	// ErrorLog: failed TLS handshakes (scanners, plain HTTP on the TLS port) are debug noise.
-	s.http = &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+	s.http = &http.Server{Handler: s.mux, ReadHeaderTimeout: cfg.ReadTimeout, IdleTimeout: cfg.IdleTimeout,
 		ErrorLog: slog.NewLogLogger(deps.Logger.Handler(), slog.LevelDebug)}
 	if deps.TLS != nil {
 		s.http.TLSConfig = deps.TLS
 	}
 	return s, nil
 }
+
+// Sockets is the number of sockets the server holds open, and the most it held at once since
+// the last call.
+func (s *Server) Sockets() (now, peak int) { return s.sockets.takePeak() }
 
 // Handler is the server's HTTP handler (WebSocket upgrades and HTTP API).
 func (s *Server) Handler() http.Handler { return s.mux }
@@ -141,8 +141,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 // socketSet is the node's open sockets, for the activity sweep and shutdown.
 type socketSet struct {
-	mu sync.Mutex
-	m  map[*socket]struct{}
+	mu   sync.Mutex
+	m    map[*socket]struct{}
+	peak int // the most sockets at once since the last takePeak
 }
 
 func (ss *socketSet) add(s *socket) {
@@ -151,7 +152,17 @@ func (ss *socketSet) add(s *socket) {
 		ss.m = map[*socket]struct{}{}
 	}
 	ss.m[s] = struct{}{}
+	ss.peak = max(ss.peak, len(ss.m))
 	ss.mu.Unlock()
+}
+
+// takePeak returns the sockets open now and the peak since the last call, and starts a new peak.
+func (ss *socketSet) takePeak() (now, peak int) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	now, peak = len(ss.m), ss.peak
+	ss.peak = now
+	return now, peak
 }
 
 func (ss *socketSet) remove(s *socket) {

@@ -92,8 +92,6 @@ func TestBadFramesKeepConnectionOpen(t *testing.T) {
 		`{"event":"pusher:no_such_event","data":{}}`,
 		`{"event":"pusher:subscribe","data":42}`,
 		`[1,2,3]`,
-		// Over the app's max_message_size of 32 KB.
-		`{"event":"client-big","channel":"private-x","data":"` + strings.Repeat("x", defaultLimits.MaxMessageSize) + `"}`,
 	} {
 		if err := c.SendRaw([]byte(frame)); err != nil {
 			t.Fatal(err)
@@ -163,6 +161,37 @@ func TestServerPingsSilentClients(t *testing.T) {
 	m, err = answering.next(waitTimeout)
 	if err != nil || m.close || parseRaw(t, m.text).Event != protocol.EventPong {
 		t.Fatalf("answering client: got %+v (%s), %v; want pusher:pong", m, m.text, err)
+	}
+}
+
+// TestMessageOverLimitCloses: a message over the app's max_message_size is refused by the
+// WebSocket reader before it is buffered: close 1009 (message too big), as RFC 6455 has it, in
+// one frame or in fragments that grow past the limit. A message at the limit is read.
+func TestMessageOverLimitCloses(t *testing.T) {
+	app := newApp("1")
+	ws, _, _, _ := startServer(t, app)
+	limit := defaultLimits.MaxMessageSize
+	atLimit := `{"event":"pusher:ping","data":"` + strings.Repeat("x", limit-len(`{"event":"pusher:ping","data":""}`)) + `"}`
+	c := dial(t, ws, app)
+	if err := c.SendRaw([]byte(atLimit)); err != nil {
+		t.Fatal(err)
+	}
+	expectNext(t, c, protocol.EventPong, "")
+
+	over := dialRaw(t, ws, appPath(app), 0)
+	over.expectEvent(t, protocol.EventConnectionEstablished)
+	_ = over.writeText([]byte(atLimit + " "))
+	if m, err := over.next(waitTimeout); err != nil || !m.close || m.code != 1009 {
+		t.Fatalf("one frame over the limit: %+v, %v; want close 1009", m, err)
+	}
+
+	fragments := dialRaw(t, ws, appPath(app), 0)
+	fragments.expectEvent(t, protocol.EventConnectionEstablished)
+	half := []byte(strings.Repeat("x", limit/2+1))
+	_ = fragments.writeFragment(0x1, false, half)
+	_ = fragments.writeFragment(0x0, false, half)
+	if m, err := fragments.next(waitTimeout); err != nil || !m.close || m.code != 1009 {
+		t.Fatalf("fragments growing over the limit: %+v, %v; want close 1009", m, err)
 	}
 }
 

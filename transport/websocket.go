@@ -21,7 +21,7 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "shutting down", http.StatusServiceUnavailable)
 		return
 	}
-	conn, err := s.upgrader.Upgrade(w, r)
+	conn, err := s.upgraders.forPath(r.URL.Path).Upgrade(w, r)
 	if err != nil {
 		return // gws has answered the bad handshake
 	}
@@ -139,18 +139,15 @@ func (h *wsHandler) OnClose(c *gws.Conn, err error) {
 	s.app.Metrics.Disconnected(code)
 }
 
-func (h *wsHandler) OnPing(c *gws.Conn, payload []byte) {
-	if s := socketOf(c); s != nil {
-		s.seen()
-	}
-	_ = c.WritePong(payload)
-}
+// OnPing answers a WebSocket ping. Pings and pongs are not activity: only whole messages are.
+// Control frames may come between the fragments of a message, so a client that started a
+// message and never finishes it, while it keeps pinging, would otherwise hold its buffer
+// forever; as it is, it gets pusher:ping after activity_timeout, cannot answer in the middle of
+// its message, and is closed pong_timeout later.
+func (h *wsHandler) OnPing(c *gws.Conn, payload []byte) { _ = c.WritePong(payload) }
 
-func (h *wsHandler) OnPong(c *gws.Conn, _ []byte) {
-	if s := socketOf(c); s != nil {
-		s.seen()
-	}
-}
+// OnPong: see OnPing.
+func (h *wsHandler) OnPong(*gws.Conn, []byte) {}
 
 func (h *wsHandler) OnMessage(c *gws.Conn, msg *gws.Message) {
 	defer msg.Close()
@@ -162,10 +159,6 @@ func (h *wsHandler) OnMessage(c *gws.Conn, msg *gws.Message) {
 	s.app.Metrics.AddBytesIn(msg.Data.Len())
 	if msg.Opcode != gws.OpcodeText {
 		s.Send(protocol.ErrorFrame(0, "Binary frames are not supported"))
-		return
-	}
-	if limit := s.app.Settings().Limits.MaxMessageSize; msg.Data.Len() > limit {
-		s.Send(protocol.ErrorFrame(0, "Message is larger than the limit of "+strconv.Itoa(limit)+" bytes"))
 		return
 	}
 	f, err := protocol.DecodeFrame(msg.Bytes())

@@ -1,6 +1,8 @@
 package connection
 
 import (
+	"strconv"
+
 	"context"
 	"net/http"
 
@@ -39,6 +41,11 @@ func (c *Connection) subscribe(ctx actor.Context, m *messages.ClientSubscribe) {
 	}
 	if _, ok := c.subscriptions[ch.Name]; ok {
 		return // already subscribed or subscribing: pusher-js never does this, ignore it
+	}
+	if limit := limits.MaxChannelsPerConnection; limit > 0 && len(c.subscriptions) >= limit {
+		c.refuseSubscription(ch.Name, protocol.SubscriptionErrorLimitReached,
+			"over the app's limit of "+strconv.Itoa(limit)+" channels per connection; unsubscribe from one first", http.StatusForbidden)
+		return
 	}
 	var presence protocol.PresenceChannelData
 	if ch.Kind.NeedsAuth() {

@@ -96,6 +96,7 @@ func run() error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	go returnMemory(ctx, logger, server.Sockets)
 	served := make(chan error, 1)
 	go func() { served <- server.Serve(l) }()
 	select {

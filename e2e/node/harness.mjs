@@ -9,7 +9,7 @@
 
 import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, afterEach, before } from 'node:test';
@@ -212,7 +212,16 @@ export async function startHerald(config, t) {
     logs,
     stop,
     exited,
+    pid: child.pid,
   };
+}
+
+/** The resident set size of process pid, in bytes (Linux: /proc/PID/status VmRSS). */
+export async function rssOf(pid) {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const m = /VmRSS:\s+(\d+) kB/.exec(status);
+  if (!m) throw new Error(`no VmRSS for process ${pid}`);
+  return Number(m[1]) * 1024;
 }
 
 function printLogs(title, text) {

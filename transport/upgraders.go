@@ -1,0 +1,52 @@
+package transport
+
+import (
+	"strings"
+	"sync"
+
+	"github.com/lxzan/gws"
+)
+
+// refusedPayloadCap caps what a socket refused at connect (unknown key, bad path) may send
+// before it is closed: nothing it says is read.
+const refusedPayloadCap = 4 << 10
+
+// upgraders keeps one gws upgrader per message size cap, so that each socket is read with its
+// app's max_message_size as gws's payload cap: a frame announcing more, or a fragmented message
+// growing past it, is refused (close 1009) before it is buffered, not after. gws takes the cap
+// per upgrader, hence one per distinct app limit.
+type upgraders struct {
+	server  *Server
+	handler gws.Event
+	mu      sync.Mutex
+	bySize  map[int]*gws.Upgrader
+}
+
+func newUpgraders(s *Server) *upgraders {
+	return &upgraders{server: s, handler: &wsHandler{server: s}, bySize: map[int]*gws.Upgrader{}}
+}
+
+// forPath is the upgrader for a handshake on path /app/{key}: the app's cap, or the refusal cap
+// when the path names no app (admit then refuses the socket).
+func (u *upgraders) forPath(path string) *gws.Upgrader {
+	size := refusedPayloadCap
+	if key, ok := strings.CutPrefix(path, "/app/"); ok {
+		if app, ok := u.server.engine.AppByKey(key); ok {
+			size = app.Settings().Limits.MaxMessageSize
+		}
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if up, ok := u.bySize[size]; ok {
+		return up
+	}
+	up := gws.NewUpgrader(u.handler, &gws.ServerOption{
+		ReadMaxPayloadSize: size,
+		// RFC 6455: a text message that is not UTF-8 fails the connection (close 1007), so
+		// no socket relays bytes a browser would refuse.
+		CheckUtf8Enabled: true,
+		NewSession:       func() gws.SessionStorage { return &socketSession{} },
+	})
+	u.bySize[size] = up
+	return up
+}
