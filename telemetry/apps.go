@@ -1,0 +1,66 @@
+package telemetry
+
+import (
+	"context"
+	"errors"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+)
+
+// appSourceMetrics measure where the apps come from: the config file and the apps database.
+type appSourceMetrics struct {
+	apps       metric.Int64Gauge
+	up         metric.Int64Gauge
+	errors     metric.Int64Counter
+	sourceOpts map[string]measurementOpts
+}
+
+// The sources of herald_apps.
+const (
+	AppSourceFile     = "file"
+	AppSourceDatabase = "database"
+)
+
+func (s *appSourceMetrics) init(meter metric.Meter) error {
+	var e1, e2, e3 error
+	s.apps, e1 = meter.Int64Gauge("herald.apps", metric.WithUnit("{app}"),
+		metric.WithDescription("Apps this node serves, by source: the config file or the apps database."))
+	s.up, e2 = meter.Int64Gauge("herald.apps.database.up",
+		metric.WithDescription("1 while the apps database answers, 0 while it does not (the apps already read are served)."))
+	s.errors, e3 = meter.Int64Counter("herald.apps.database.errors", metric.WithUnit("{error}"),
+		metric.WithDescription("Failed connections, notifications and reads of the apps database."))
+	s.sourceOpts = map[string]measurementOpts{}
+	for _, src := range []string{AppSourceFile, AppSourceDatabase} {
+		s.sourceOpts[src] = bind(attribute.String("source", src))
+	}
+	return errors.Join(e1, e2, e3)
+}
+
+// SetApps sets herald_apps{source}: how many apps of source (AppSourceFile, AppSourceDatabase)
+// the node serves.
+func (m *Metrics) SetApps(source string, n int) {
+	if m == nil {
+		return
+	}
+	m.appSources.apps.Record(context.Background(), int64(n), m.appSources.sourceOpts[source].record...)
+}
+
+// SetAppsDatabaseUp sets herald_apps_database_up.
+func (m *Metrics) SetAppsDatabaseUp(up bool) {
+	if m == nil {
+		return
+	}
+	v := int64(0)
+	if up {
+		v = 1
+	}
+	m.appSources.up.Record(context.Background(), v)
+}
+
+// AddAppsDatabaseError counts herald_apps_database_errors_total.
+func (m *Metrics) AddAppsDatabaseError() {
+	if m != nil {
+		m.appSources.errors.Add(context.Background(), 1)
+	}
+}
