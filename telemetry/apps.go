@@ -10,17 +10,12 @@ import (
 
 // appSourceMetrics measure where the apps come from: the config file and the apps database.
 type appSourceMetrics struct {
-	apps       metric.Int64Gauge
-	up         metric.Int64Gauge
-	errors     metric.Int64Counter
-	sourceOpts map[string]measurementOpts
+	apps         metric.Int64Gauge
+	up           metric.Int64Gauge
+	errors       metric.Int64Counter
+	fileOpts     measurementOpts
+	databaseOpts measurementOpts
 }
-
-// The sources of herald_apps.
-const (
-	AppSourceFile     = "file"
-	AppSourceDatabase = "database"
-)
 
 func (s *appSourceMetrics) init(meter metric.Meter) error {
 	var e1, e2, e3 error
@@ -30,20 +25,18 @@ func (s *appSourceMetrics) init(meter metric.Meter) error {
 		metric.WithDescription("1 while the apps database answers, 0 while it does not (the apps already read are served)."))
 	s.errors, e3 = meter.Int64Counter("herald.apps.database.errors", metric.WithUnit("{error}"),
 		metric.WithDescription("Failed connections, notifications and reads of the apps database."))
-	s.sourceOpts = map[string]measurementOpts{}
-	for _, src := range []string{AppSourceFile, AppSourceDatabase} {
-		s.sourceOpts[src] = bind(attribute.String("source", src))
-	}
+	s.fileOpts, s.databaseOpts = bind(attribute.String("source", "file")), bind(attribute.String("source", "database"))
 	return errors.Join(e1, e2, e3)
 }
 
-// SetApps sets herald_apps{source}: how many apps of source (AppSourceFile, AppSourceDatabase)
-// the node serves.
-func (m *Metrics) SetApps(source string, n int) {
+// SetApps sets herald_apps{source}: how many apps the node serves from the config file and
+// from the apps database.
+func (m *Metrics) SetApps(file, database int) {
 	if m == nil {
 		return
 	}
-	m.appSources.apps.Record(context.Background(), int64(n), m.appSources.sourceOpts[source].record...)
+	m.appSources.apps.Record(context.Background(), int64(file), m.appSources.fileOpts.record...)
+	m.appSources.apps.Record(context.Background(), int64(database), m.appSources.databaseOpts.record...)
 }
 
 // SetAppsDatabaseUp sets herald_apps_database_up.

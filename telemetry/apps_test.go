@@ -8,8 +8,7 @@ func TestAppSourceMetrics(t *testing.T) {
 	if text := scrape(t, tel.Handler()); hasLine(text, "herald_apps_database_up ") {
 		t.Error("herald_apps_database_up before any database: a node without one must not say it is down")
 	}
-	m.SetApps(AppSourceFile, 2)
-	m.SetApps(AppSourceDatabase, 40)
+	m.SetApps(2, 40)
 	m.SetAppsDatabaseUp(true)
 	m.SetAppsDatabaseUp(false)
 	m.AddAppsDatabaseError()
@@ -32,7 +31,7 @@ func TestAppSourceMetrics(t *testing.T) {
 		t.Log(text)
 	}
 	var off *Metrics // metrics off: no-ops
-	off.SetApps(AppSourceFile, 1)
+	off.SetApps(1, 0)
 	off.SetAppsDatabaseUp(true)
 	off.AddAppsDatabaseError()
 }
