@@ -22,8 +22,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/herald-io/herald/bench/pusherclient"
 	"github.com/herald-io/herald/configs/appsource/pgtest"
 	"github.com/herald-io/herald/protocol"
@@ -327,7 +325,7 @@ func testSIGHUPReloadsApps(t *testing.T, bin string) {
 }
 
 // clusterConfig is the config of member i of a cluster of n on 127.0.0.1 reading apps from dsn.
-func clusterConfig(name string, ports []int, i int, dsn, extra string) string {
+func clusterConfig(name string, ports []int, i int, dsn string) string {
 	n := len(ports) / 2
 	var seeds []string
 	for j := range n {
@@ -342,23 +340,9 @@ cluster:
   address: 127.0.0.1:%d
   provider: automanaged
   automanaged: {port: %d, seeds: [%s]}
-apps_database: {dsn: %q%s}
+apps_database: {dsn: %q}
 apps: []
-`, i, name, ports[i], ports[n+i], strings.Join(seeds, ", "), dsn, extra)
-}
-
-func execSQL(t *testing.T, dsn, stmt string, args ...any) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), procTimeout)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, stmt, args...); err != nil {
-		t.Fatalf("%s: %v", stmt, err)
-	}
+`, i, name, ports[i], ports[n+i], strings.Join(seeds, ", "), dsn)
 }
 
 // Apps added, changed, disabled and removed in the database take effect on both members of a
@@ -370,7 +354,7 @@ func testAppsDatabaseOnTwoNodes(t *testing.T, bin string) {
 	var nodes []*heraldProc
 	for i := range 2 {
 		config := filepath.Join(t.TempDir(), "node.yaml")
-		writeConfig(t, config, clusterConfig(name, ports, i, dsn, ""))
+		writeConfig(t, config, clusterConfig(name, ports, i, dsn))
 		nodes = append(nodes, startHerald(t, "node"+strconv.Itoa(i), bin, config))
 	}
 	eventually(t, "2 members on each node", func() bool {
@@ -385,7 +369,7 @@ func testAppsDatabaseOnTwoNodes(t *testing.T, bin string) {
 	}
 
 	app := pusherclient.App{ID: "tenant-1", Key: "tenant-1-key", Secret: "tenant-1-secret-0123"}
-	execSQL(t, dsn, `INSERT INTO herald_apps (id, key, secret) VALUES ($1, $2, $3)`, app.ID, app.Key, app.Secret)
+	pgtest.Exec(t, dsn, `INSERT INTO herald_apps (id, key, secret) VALUES ($1, $2, $3)`, app.ID, app.Key, app.Secret)
 	took := map[string]time.Duration{}
 	took["added"] = onBoth("the app added", status(app, http.StatusOK))
 
@@ -405,7 +389,7 @@ func testAppsDatabaseOnTwoNodes(t *testing.T, bin string) {
 
 	rotated := app
 	rotated.Secret = "tenant-1-secret-rotated"
-	execSQL(t, dsn, `UPDATE herald_apps SET secret = $1 WHERE id = $2`, rotated.Secret, app.ID)
+	pgtest.Exec(t, dsn, `UPDATE herald_apps SET secret = $1 WHERE id = $2`, rotated.Secret, app.ID)
 	took["secret rotated"] = onBoth("the old secret refused, the new one taken", func(p *heraldProc) bool {
 		return p.status(rotated) == http.StatusOK && p.status(app) == http.StatusUnauthorized
 	})
@@ -413,18 +397,18 @@ func testAppsDatabaseOnTwoNodes(t *testing.T, bin string) {
 
 	sockets := []*pusherclient.Client{c, nodes[1].mustDial(app)}
 	start := time.Now()
-	execSQL(t, dsn, `UPDATE herald_apps SET enabled = false WHERE id = $1`, app.ID)
+	pgtest.Exec(t, dsn, `UPDATE herald_apps SET enabled = false WHERE id = $1`, app.ID)
 	for _, s := range sockets {
 		closedWith(t, s, protocol.CodeAppDisabled)
 	}
 	took["disabled (sockets closed)"] = time.Since(start)
 	onBoth("the API refusing the disabled app", status(rotated, http.StatusForbidden))
 
-	execSQL(t, dsn, `UPDATE herald_apps SET enabled = true WHERE id = $1`, app.ID)
+	pgtest.Exec(t, dsn, `UPDATE herald_apps SET enabled = true WHERE id = $1`, app.ID)
 	onBoth("the app enabled again", status(rotated, http.StatusOK))
 	sockets = []*pusherclient.Client{nodes[0].mustDial(rotated), nodes[1].mustDial(rotated)}
 	start = time.Now()
-	execSQL(t, dsn, `DELETE FROM herald_apps WHERE id = $1`, app.ID)
+	pgtest.Exec(t, dsn, `DELETE FROM herald_apps WHERE id = $1`, app.ID)
 	for _, s := range sockets {
 		closedWith(t, s, protocol.CodeAppNotFound)
 	}
@@ -442,7 +426,7 @@ func testAppsDatabaseOutage(t *testing.T, bin string) {
 		"apps_database: {dsn: %q, retry_interval: 100ms}\n", srv.DSN()))
 	h := startHerald(t, "herald", bin, config)
 	app := pusherclient.App{ID: "tenant-1", Key: "tenant-1-key", Secret: "tenant-1-secret-0123"}
-	execSQL(t, srv.DSN(), `INSERT INTO herald_apps (id, key, secret) VALUES ($1, $2, $3)`, app.ID, app.Key, app.Secret)
+	pgtest.Exec(t, srv.DSN(), `INSERT INTO herald_apps (id, key, secret) VALUES ($1, $2, $3)`, app.ID, app.Key, app.Secret)
 	eventually(t, "the app added", func() bool { return h.status(app) == http.StatusOK })
 	c := h.mustDial(app)
 	if v := h.metric("herald_apps_database_up"); v != "1" {
@@ -469,7 +453,7 @@ func testAppsDatabaseOutage(t *testing.T, bin string) {
 	h.waitLog("apps database reachable again")
 	rotated := app
 	rotated.Secret = "tenant-1-secret-rotated"
-	execSQL(t, srv.DSN(), `UPDATE herald_apps SET secret = $1 WHERE id = $2`, rotated.Secret, app.ID)
+	pgtest.Exec(t, srv.DSN(), `UPDATE herald_apps SET secret = $1 WHERE id = $2`, rotated.Secret, app.ID)
 	eventually(t, "the change after the outage", func() bool { return h.status(rotated) == http.StatusOK })
 	if n := strings.Count(h.log.String(), "apps database unreachable"); n != 1 {
 		t.Errorf("%d lines saying the database is unreachable over one outage, want 1", n)

@@ -2,7 +2,6 @@ package appsource
 
 import (
 	"bytes"
-	"context"
 	"log/slog"
 	"maps"
 	"slices"
@@ -10,8 +9,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/herald-io/herald/configs"
 )
@@ -152,21 +149,6 @@ func (l *lockedBuffer) String() string {
 // count is how many log lines have msg="...msg..." in them.
 func (l *lockedBuffer) count(msg string) int {
 	return strings.Count(l.String(), `msg="`+msg)
-}
-
-// sql runs statements on the database of dsn.
-func sql(t *testing.T, dsn string, stmt string, args ...any) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, stmt, args...); err != nil {
-		t.Fatalf("%s: %v", stmt, err)
-	}
 }
 
 // testConfig is the default config reading apps from dsn.

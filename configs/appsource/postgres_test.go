@@ -46,37 +46,37 @@ func TestPostgresFollowsChanges(t *testing.T) {
 	}
 
 	start := time.Now()
-	sql(t, dsn, `INSERT INTO herald_apps (id, key, secret, options) VALUES ('1', 'k1', 's1', '{"client_events": false}')`)
+	pgtest.Exec(t, dsn, `INSERT INTO herald_apps (id, key, secret, options) VALUES ('1', 'k1', 's1', '{"client_events": false}')`)
 	rec.waitApps(t, "app 1 added", has("1", func(a configs.App) bool { return a.Key == "k1" && !a.ClientEvents && a.Enabled }))
 	t.Logf("a row inserted was applied after %v", time.Since(start))
 	if _, ok := rec.latest()["file"]; !ok {
 		t.Fatal("the file's app is gone")
 	}
 
-	sql(t, dsn, `UPDATE herald_apps SET secret = 's2' WHERE id = '1'`)
+	pgtest.Exec(t, dsn, `UPDATE herald_apps SET secret = 's2' WHERE id = '1'`)
 	rec.waitApps(t, "the secret rotated", has("1", func(a configs.App) bool { return a.Secret == "s2" }))
 
 	// A bad edit keeps the app as it was, and says why.
 	applies := rec.applies()
-	sql(t, dsn, `UPDATE herald_apps SET options = '{"client_events": false, "limits": {"max_connectoins": 5}}' WHERE id = '1'`)
+	pgtest.Exec(t, dsn, `UPDATE herald_apps SET options = '{"client_events": false, "limits": {"max_connectoins": 5}}' WHERE id = '1'`)
 	rec.waitFor(t, "a warning about row 1", func() bool { return rec.logs.count("apps database: a row is not a valid app") == 1 })
 	if !strings.Contains(rec.logs.String(), "max_connectoins") || !strings.Contains(rec.logs.String(), "kept_previous_settings=true") {
 		t.Fatalf("the warning does not say what is wrong:\n%s", rec.logs.String())
 	}
-	sql(t, dsn, `UPDATE herald_apps SET options = '{"client_events": false, "limits": {"max_connections": 5}}' WHERE id = '1'`)
+	pgtest.Exec(t, dsn, `UPDATE herald_apps SET options = '{"client_events": false, "limits": {"max_connections": 5}}' WHERE id = '1'`)
 	rec.waitApps(t, "the fixed row", has("1", func(a configs.App) bool { return a.Limits.MaxConnections == 5 && a.Secret == "s2" }))
 	if rec.applies() != applies+1 {
 		t.Fatalf("%d applies for a bad edit and its fix, want 1", rec.applies()-applies)
 	}
 
-	sql(t, dsn, `UPDATE herald_apps SET enabled = false WHERE id = '1'`)
+	pgtest.Exec(t, dsn, `UPDATE herald_apps SET enabled = false WHERE id = '1'`)
 	rec.waitApps(t, "app 1 disabled", has("1", func(a configs.App) bool { return !a.Enabled }))
 
 	// Keys swapped in one transaction arrive together, whatever the order of the notifications.
-	sql(t, dsn, `INSERT INTO herald_apps (id, key, secret) VALUES ('2', 'k2', 's')`)
+	pgtest.Exec(t, dsn, `INSERT INTO herald_apps (id, key, secret) VALUES ('2', 'k2', 's')`)
 	rec.waitApps(t, "app 2 added", has("2", func(configs.App) bool { return true }))
 	before := rec.applies()
-	sql(t, dsn, `BEGIN; UPDATE herald_apps SET key = 'swap' WHERE id = '1'; UPDATE herald_apps SET key = 'k1' WHERE id = '2';
+	pgtest.Exec(t, dsn, `BEGIN; UPDATE herald_apps SET key = 'swap' WHERE id = '1'; UPDATE herald_apps SET key = 'k1' WHERE id = '2';
 		UPDATE herald_apps SET key = 'k2' WHERE id = '1'; COMMIT`)
 	rec.waitApps(t, "keys swapped", func(apps map[string]configs.App) bool {
 		return apps["1"].Key == "k2" && apps["2"].Key == "k1"
@@ -93,16 +93,16 @@ func TestPostgresFollowsChanges(t *testing.T) {
 	rec.mu.Unlock()
 
 	// The file's app wins a clash.
-	sql(t, dsn, `INSERT INTO herald_apps (id, key, secret) VALUES ('3', 'file-key', 's')`)
+	pgtest.Exec(t, dsn, `INSERT INTO herald_apps (id, key, secret) VALUES ('3', 'file-key', 's')`)
 	rec.waitFor(t, "a clash warning", func() bool { return rec.logs.count("apps database: rows left out") == 1 })
 	if a := rec.latest()["file"]; a.Secret != "file-secret" {
 		t.Fatalf("the file's app was changed by a row: %+v", a)
 	}
 
-	sql(t, dsn, `DELETE FROM herald_apps WHERE id = '1'`)
+	pgtest.Exec(t, dsn, `DELETE FROM herald_apps WHERE id = '1'`)
 	rec.waitApps(t, "app 1 removed", func(apps map[string]configs.App) bool { _, ok := apps["1"]; return !ok })
 
-	sql(t, dsn, `TRUNCATE herald_apps`)
+	pgtest.Exec(t, dsn, `TRUNCATE herald_apps`)
 	rec.waitApps(t, "every database app removed", func(apps map[string]configs.App) bool { return len(apps) == 1 })
 	if rec.logs.count("apps changed in the database") == 0 {
 		t.Errorf("no info line for the changes:\n%s", rec.logs.String())
@@ -115,7 +115,7 @@ func TestPostgresPolls(t *testing.T) {
 	clock := clockwork.NewFakeClock()
 	cfg := testConfig(dsn, configs.RefreshPoll)
 	_, rec := follow(t, cfg, clock)
-	sql(t, dsn, `INSERT INTO herald_apps (id, key, secret) VALUES ('1', 'k1', 's1')`)
+	pgtest.Exec(t, dsn, `INSERT INTO herald_apps (id, key, secret) VALUES ('1', 'k1', 's1')`)
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
 	if err := clock.BlockUntilContext(ctx, 1); err != nil { // the poll ticker
@@ -153,7 +153,7 @@ func TestPostgresSchema(t *testing.T) {
 			t.Fatalf("schema.sql applied by three at once: %v", err)
 		}
 	}
-	sql(t, dsn, SchemaSQL)
+	pgtest.Exec(t, dsn, SchemaSQL)
 
 	// A schema that is current is left alone: herald runs with a role that may only read.
 	u, err := url.Parse(dsn)
@@ -161,9 +161,9 @@ func TestPostgresSchema(t *testing.T) {
 		t.Fatal(err)
 	}
 	role := "herald_ro_" + strings.TrimPrefix(u.Path, "/herald_test_")
-	sql(t, dsn, `CREATE ROLE `+role+` LOGIN; GRANT SELECT ON herald_apps TO `+role)
-	t.Cleanup(func() { sql(t, dsn, `REVOKE ALL ON herald_apps FROM `+role+`; DROP ROLE `+role) })
-	sql(t, dsn, `INSERT INTO herald_apps (id, key, secret) VALUES ('1', 'k1', 's1')`)
+	pgtest.Exec(t, dsn, `CREATE ROLE `+role+` LOGIN; GRANT SELECT ON herald_apps TO `+role)
+	t.Cleanup(func() { pgtest.Exec(t, dsn, `REVOKE ALL ON herald_apps FROM `+role+`; DROP ROLE `+role) })
+	pgtest.Exec(t, dsn, `INSERT INTO herald_apps (id, key, secret) VALUES ('1', 'k1', 's1')`)
 	u.User = url.User(role)
 	roDSN := u.String()
 	_, rec := follow(t, testConfig(roDSN, configs.RefreshNotify), clockwork.NewRealClock())
@@ -194,8 +194,8 @@ func TestPostgresOutage(t *testing.T) {
 	srv := pgtest.NewServer(t)
 	clock := clockwork.NewFakeClock()
 	cfg := testConfig(srv.DSN(), configs.RefreshNotify)
-	sql(t, srv.DSN(), SchemaSQL)
-	sql(t, srv.DSN(), `INSERT INTO herald_apps (id, key, secret) VALUES ('1', 'k1', 's1')`)
+	pgtest.Exec(t, srv.DSN(), SchemaSQL)
+	pgtest.Exec(t, srv.DSN(), `INSERT INTO herald_apps (id, key, secret) VALUES ('1', 'k1', 's1')`)
 	_, rec := follow(t, cfg, clock)
 	if _, ok := rec.latest()["1"]; !ok {
 		t.Fatal("app 1 not read at start")
@@ -240,7 +240,7 @@ func TestPostgresOutage(t *testing.T) {
 		ups := rec.ups()
 		return ups[len(ups)-1] && rec.logs.count("apps database reachable again") == 1
 	})
-	sql(t, srv.DSN(), `UPDATE herald_apps SET secret = 's2' WHERE id = '1'`)
+	pgtest.Exec(t, srv.DSN(), `UPDATE herald_apps SET secret = 's2' WHERE id = '1'`)
 	rec.waitApps(t, "a change after the outage", has("1", func(a configs.App) bool { return a.Secret == "s2" }))
 }
 
@@ -248,8 +248,8 @@ func TestPostgresOutage(t *testing.T) {
 // neither is taken away from its clients in between.
 func TestPostgresSwappedKeysReadApart(t *testing.T) {
 	dsn := pgtest.Database(t)
-	sql(t, dsn, SchemaSQL)
-	sql(t, dsn, `INSERT INTO herald_apps (id, key, secret) VALUES ('1', 'k1', 's'), ('2', 'k2', 's')`)
+	pgtest.Exec(t, dsn, SchemaSQL)
+	pgtest.Exec(t, dsn, `INSERT INTO herald_apps (id, key, secret) VALUES ('1', 'k1', 's'), ('2', 'k2', 's')`)
 	rec := newRecorder()
 	// Not Run: the test delivers the notifications itself.
 	p, err := Open(context.Background(), testConfig(dsn, configs.RefreshPoll), NewSet(nil, rec.apply, rec.logger(), rec), Deps{Logger: rec.logger()})
@@ -257,7 +257,7 @@ func TestPostgresSwappedKeysReadApart(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.pool.Close()
-	sql(t, dsn, `BEGIN; UPDATE herald_apps SET key = 'swap' WHERE id = '1'; UPDATE herald_apps SET key = 'k1' WHERE id = '2';
+	pgtest.Exec(t, dsn, `BEGIN; UPDATE herald_apps SET key = 'swap' WHERE id = '1'; UPDATE herald_apps SET key = 'k1' WHERE id = '2';
 		UPDATE herald_apps SET key = 'k2' WHERE id = '1'; COMMIT`)
 	p.request("1")
 	if _, err := p.refresh(context.Background()); err != nil {

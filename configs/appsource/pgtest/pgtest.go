@@ -9,6 +9,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"net/url"
 	"os"
 	"os/exec"
@@ -47,27 +48,11 @@ func Database(t testing.TB) string {
 // when the test ends.
 func NewDatabase(t testing.TB, dsn string) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatalf("pgtest: %v", err)
-	}
-	defer conn.Close(ctx)
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
 	name := "herald_test_" + hex.EncodeToString(b)
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatalf("pgtest: create database: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), timeout)
-		defer cancel()
-		if conn, err := pgx.Connect(ctx, dsn); err == nil {
-			_, _ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-			_ = conn.Close(ctx)
-		}
-	})
+	Exec(t, dsn, "CREATE DATABASE "+name)
+	t.Cleanup(func() { _ = execSQL(dsn, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)") })
 	u, err := url.Parse(dsn)
 	if err != nil {
 		t.Fatalf("pgtest: %s is not a URL: %v", EnvDSN, err)
@@ -126,4 +111,27 @@ func (s *Server) run(cmd string) {
 	if out, err := exec.CommandContext(ctx, script, cmd, s.state).CombinedOutput(); err != nil {
 		s.t.Fatalf("pgtest: postgres.sh %s: %v\n%s", cmd, err, out)
 	}
+}
+
+// Exec runs statements (with args, one statement) on the database of dsn, failing the test
+// when they fail.
+func Exec(t testing.TB, dsn, stmt string, args ...any) {
+	t.Helper()
+	if err := execSQL(dsn, stmt, args...); err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+}
+
+func execSQL(dsn, stmt string, args ...any) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, stmt, args...); err != nil {
+		return fmt.Errorf("%s: %w", stmt, err)
+	}
+	return nil
 }
