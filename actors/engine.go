@@ -165,7 +165,9 @@ func (e *Engine) AppByKey(key string) (*App, bool) { return e.n.Apps.ByKey(key) 
 // AppByID finds an app by its id.
 func (e *Engine) AppByID(id string) (*App, bool) { return e.n.Apps.ByID(id) }
 
-// UpdateApps replaces the node's apps (a config reload): see node.Apps.Update.
+// UpdateApps replaces the node's apps (a reload, a change in the apps database): see
+// node.Apps.Update. transport.Server.UpdateApps calls it, then closes the open sockets the new
+// apps do not admit.
 func (e *Engine) UpdateApps(apps []configs.App) { e.n.Apps.Update(apps) }
 
 // Members is the number of cluster members (1 without a cluster).

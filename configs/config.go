@@ -52,8 +52,27 @@ type Config struct {
 	ConnectionRatePerIP  int             `koanf:"connection_rate_per_ip"`
 	ConnectionRateExempt []string        `koanf:"connection_rate_exempt"`
 	Telemetry            Telemetry       `koanf:"telemetry"`
+	AppsDatabase         AppsDatabase    `koanf:"apps_database"`
 	Apps                 []App           `koanf:"apps"`
 }
+
+// AppsDatabase is where apps are read from beside Apps: a PostgreSQL database (configs/appsource).
+type AppsDatabase struct {
+	DSN           string        `koanf:"dsn"`
+	Refresh       string        `koanf:"refresh"` // RefreshNotify or RefreshPoll
+	PollInterval  time.Duration `koanf:"poll_interval"`
+	RetryInterval time.Duration `koanf:"retry_interval"`
+	Timeout       time.Duration `koanf:"timeout"`
+}
+
+// The refresh modes of AppsDatabase.
+const (
+	RefreshNotify = "notify"
+	RefreshPoll   = "poll"
+)
+
+// Enabled reports whether apps are read from a database.
+func (d AppsDatabase) Enabled() bool { return d.DSN != "" }
 
 // TLS makes the listener serve wss:// and https://; both files empty serves plain ws:// and http://.
 type TLS struct {
@@ -416,7 +435,9 @@ func (c *Config) Validate() error {
 	if _, err := c.ExemptPrefixes(); err != nil {
 		errs = append(errs, err)
 	}
-	if len(c.Apps) == 0 {
+	if c.AppsDatabase.Enabled() {
+		errs = append(errs, c.AppsDatabase.validate()...)
+	} else if len(c.Apps) == 0 {
 		errs = append(errs, errors.New("no apps configured"))
 	}
 	ids, keys := map[string]bool{}, map[string]bool{}
@@ -457,6 +478,22 @@ func (c *Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+func (d AppsDatabase) validate() []error {
+	var errs []error
+	if d.Refresh != RefreshNotify && d.Refresh != RefreshPoll {
+		errs = append(errs, fmt.Errorf("apps_database.refresh %q: use %s or %s", d.Refresh, RefreshNotify, RefreshPoll))
+	}
+	for _, v := range []struct {
+		key string
+		d   time.Duration
+	}{{"poll_interval", d.PollInterval}, {"retry_interval", d.RetryInterval}, {"timeout", d.Timeout}} {
+		if v.d <= 0 {
+			errs = append(errs, fmt.Errorf("apps_database.%s %v: must be more than 0", v.key, v.d))
+		}
+	}
+	return errs
 }
 
 // validateLimits checks that every size limit is positive (there is no "unlimited" size) and

@@ -83,6 +83,9 @@ var latencyBuckets = []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 
 //	herald_webhook_oldest_undelivered_seconds{app}   age of the oldest webhook event not yet delivered (gauge, read at scrape)
 //	herald_slow_consumer_disconnects_total{app}      sockets closed because their queue was full
 //	herald_cluster_members                           cluster members this node sees (gauge)
+//	herald_apps{source}                              apps served, from the config file or the database (gauge)
+//	herald_apps_database_up                          1 while the apps database answers, 0 through an outage (gauge; only with a database)
+//	herald_apps_database_errors_total                failed connections and reads of the apps database
 //
 // A nil *Metrics (metrics off) records nothing, and so do the nil *AppMetrics it returns.
 // Per-app measurements go through App(id), whose result a caller keeps (in its app, its
@@ -110,6 +113,7 @@ type Metrics struct {
 	webhookQueued   metric.Int64UpDownCounter
 	webhookBacklog  metric.Int64UpDownCounter
 	slowConsumers   metric.Int64Counter
+	appSources      appSourceMetrics
 
 	clusterMembers   atomic.Int64
 	clusterMembersFn atomic.Pointer[func() int]
@@ -193,6 +197,7 @@ func newMetrics(meter metric.Meter) (*Metrics, error) {
 		metric.WithUnit("s"), metric.WithDescription("Age of the oldest webhook event not yet delivered (queued, being posted or awaiting a retry); 0 when none."),
 		metric.WithFloat64Callback(m.observeWebhookOldest))
 	errs = append(errs, err)
+	errs = append(errs, m.appSources.init(meter))
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}

@@ -30,6 +30,7 @@ type Engine interface {
 	TerminateUser(app *actors.App, userID string)
 	ChannelInfo(ctx context.Context, app *actors.App, channel string, withUsers bool) (*actors.ChannelInfo, error)
 	Channels(ctx context.Context, app *actors.App, prefix string) ([]string, error)
+	UpdateApps(apps []configs.App)
 }
 
 // Deps are what a Server uses besides its config. Zero fields: no logging, no telemetry, the

@@ -19,6 +19,7 @@ type socket struct {
 	server *Server
 	app    *actors.App
 	actor  *actors.Connection
+	key    string // the app key it connected with: a reload may change or remove it
 
 	lastSeen  atomic.Int64 // unix nanos of the last frame read
 	closeCode atomic.Int32 // the close code herald sent, 0 when the client closed

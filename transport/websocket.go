@@ -34,6 +34,10 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		sock.app.Metrics.Connected()
 		s.sockets.add(sock)
 		sock.Send(protocol.ConnectionEstablishedFrame(sock.actor.SocketID(), int(s.cfg.ActivityTimeout/time.Second)))
+		// After the add: an UpdateApps that missed this socket in its sweep has its apps in place.
+		if code, msg := s.revoked(sock); code != 0 {
+			sock.sendError(code, msg)
+		}
 	}
 	go conn.ReadLoop()
 }
@@ -62,10 +66,10 @@ func (s *Server) admit(sock *socket, r *http.Request) (code int, message string)
 	}
 	app, ok := s.engine.AppByKey(key)
 	if !ok {
-		return protocol.CodeAppNotFound, "App key " + key + " does not exist"
+		return protocol.CodeAppNotFound, appNotFound(key)
 	}
 	if !app.Settings().Enabled {
-		return protocol.CodeAppDisabled, "App is disabled"
+		return protocol.CodeAppDisabled, appDisabled
 	}
 	policy := s.edges.of(app)
 	if !policy.originAllowed(r.Header.Get("Origin")) {
@@ -81,7 +85,7 @@ func (s *Server) admit(sock *socket, r *http.Request) (code int, message string)
 	if err != nil {
 		return protocol.CodeOverCapacity, err.Error()
 	}
-	sock.app, sock.actor = app, conn
+	sock.app, sock.actor, sock.key = app, conn, key
 	return 0, ""
 }
 

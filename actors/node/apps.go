@@ -34,6 +34,9 @@ type Apps struct {
 	metrics *telemetry.Metrics
 	mu      sync.Mutex // serialises Update
 	snap    atomic.Pointer[appSnapshot]
+	// known is every app this node has had, removed ones included: an id that comes back is the
+	// same *App, so that an actor still holding it (a cache channel's grain) reads its settings.
+	known map[string]*App
 }
 
 type appSnapshot struct {
@@ -42,7 +45,7 @@ type appSnapshot struct {
 
 // NewApps registers apps; metrics (nil for none) gives each its measurements.
 func NewApps(apps []configs.App, metrics *telemetry.Metrics) *Apps {
-	r := &Apps{metrics: metrics}
+	r := &Apps{metrics: metrics, known: map[string]*App{}}
 	r.snap.Store(&appSnapshot{byID: map[string]*App{}, byKey: map[string]*App{}})
 	r.Update(apps)
 	return r
@@ -65,18 +68,18 @@ func (r *Apps) All() []*App {
 }
 
 // Update makes apps the node's apps: an app whose id is known keeps its runtime state and takes
-// the new settings; a new id is added; an id no longer listed is removed (its open sockets stay
-// until they close, but it takes no new ones).
+// the new settings; a new id is added; an id no longer listed is no longer found (the transport
+// closes its open sockets: see transport.Server.UpdateApps).
 func (r *Apps) Update(apps []configs.App) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	old := r.snap.Load()
 	next := &appSnapshot{byID: make(map[string]*App, len(apps)), byKey: make(map[string]*App, len(apps))}
 	for i := range apps {
 		settings := apps[i] // a copy: the caller's slice may change
-		a, ok := old.byID[settings.ID]
+		a, ok := r.known[settings.ID]
 		if !ok {
 			a = &App{ID: settings.ID, Metrics: r.metrics.App(settings.ID)}
+			r.known[a.ID] = a
 		}
 		a.settings.Store(&settings)
 		next.byID[a.ID] = a

@@ -41,3 +41,21 @@ func TestAppsUpdate(t *testing.T) {
 		t.Fatal("a new app is not found")
 	}
 }
+
+// An app removed and added again is the same *App: an actor that kept it (a cache channel's
+// grain outliving its sockets) must read the settings it came back with, not frozen old ones.
+func TestAppsUpdateReaddedAppIsTheSame(t *testing.T) {
+	a := configs.DefaultApp("a", "ka", "sa")
+	apps := NewApps([]configs.App{a}, nil)
+	first, _ := apps.ByID("a")
+	apps.Update(nil)
+	if _, ok := apps.ByID("a"); ok || len(apps.All()) != 0 {
+		t.Fatal("a removed app is still found")
+	}
+	a.Secret = "back"
+	apps.Update([]configs.App{a})
+	again, ok := apps.ByID("a")
+	if !ok || again != first || first.Settings().Secret != "back" {
+		t.Fatalf("re-added app: same=%v secret=%q", again == first, first.Settings().Secret)
+	}
+}

@@ -79,6 +79,12 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	stopApps, err := startApps(cfg, func() (*configs.Config, error) { return configs.Load(*configPath, os.Environ(), overrides) },
+		server, tel, logger)
+	if err != nil {
+		return err
+	}
+	defer stopApps()
 	l, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return err
