@@ -25,14 +25,14 @@ func (s *Server) sweepActivity() {
 				if sent := sock.pingSent.Load(); sent != 0 {
 					if time.Duration(n-sent) > pong {
 						// no queue flush: a client that does not answer may not be reading either
-						sock.closeOnce(protocol.CodePongNotReceived, "Pong reply not received")
+						sock.closeNow(protocol.CodePongNotReceived, "Pong reply not received")
 					}
 					continue
 				}
 				if time.Duration(n-sock.lastSeen.Load()) > activity {
 					sock.pingSent.Store(n)
 					sock.Send(protocol.PingFrame)
-					sock.conn.Async(func() { _ = sock.conn.WritePing(nil) })
+					sock.enqueue(wirePing)
 				}
 			}
 		}

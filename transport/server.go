@@ -52,6 +52,7 @@ type Server struct {
 	clock     clockwork.Clock
 	tls       *tls.Config
 	upgraders *upgraders
+	writers   *writers
 	http      *http.Server
 	mux       *http.ServeMux
 	sockets   socketSet
@@ -80,6 +81,7 @@ func New(engine Engine, cfg *configs.Config, deps Deps) (*Server, error) {
 		stop: make(chan struct{}), perIP: newRateByAddr(cfg.ConnectionRatePerIP, exempt),
 	}
 	s.upgraders = newUpgraders(s)
+	s.writers = newWriters()
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("/app/", s.serveWebSocket)
 	s.routeAPI(s.mux)
@@ -120,6 +122,7 @@ func (s *Server) Serve(l net.Listener) error {
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.draining.Store(true)
 	s.stopOnce.Do(func() { close(s.stop) })
+	defer s.writers.close()
 	err := s.http.Shutdown(ctx)
 	for _, sock := range s.sockets.all() {
 		sock.Close(protocol.CodeGenericReconnect, "server shutting down")

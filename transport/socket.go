@@ -1,6 +1,11 @@
 package transport
 
 import (
+	"bytes"
+	"crypto/tls"
+	"errors"
+	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -8,134 +13,238 @@ import (
 	"github.com/lxzan/gws"
 
 	"github.com/herald-io/herald/actors"
+	"github.com/herald-io/herald/actors/node"
 	"github.com/herald-io/herald/protocol"
 )
 
-// socket is one client WebSocket: the actors' Sink, with a write queue bounded in bytes. Frames
-// are written by one drain job at a time on gws's per-connection task queue, so a socket that is
-// not writing holds no goroutine.
+// socket is one client WebSocket: the actors' Sink, with a write queue bounded in bytes. Its
+// frames are kept in wire form (framed once per event: node.Frame) and written in one writev per
+// turn: by the shared writers for a plain TCP socket, by a drain on gws's per-connection task
+// queue for a TLS one (a TLS stream cannot take the writers' short write deadlines). gws writes
+// nothing for the socket but its own close on a protocol error and the answer to a client's
+// close; each write is one Write call, which the net package keeps whole.
 type socket struct {
 	conn   *gws.Conn
+	net    net.Conn
+	plain  bool // plain TCP: the writers write it
 	server *Server
 	app    *actors.App
 	actor  *actors.Connection
 	key    string // the app key it connected with: a reload may change or remove it
 
-	lastSeen  atomic.Int64 // unix nanos of the last frame read
+	lastSeen  atomic.Int64 // unix nanos of the last message read
 	closeCode atomic.Int32 // the close code herald sent, 0 when the client closed
 	pingSent  atomic.Int64 // unix nanos of our pusher:ping to a silent client, 0 when none
 
-	mu       sync.Mutex
-	queue    [][]byte
-	spare    [][]byte // the other half of the double buffer the drain swaps with queue
-	queued   int      // bytes in queue
-	draining bool
-	closing  bool
-	limit    int
+	mu        sync.Mutex
+	queue     net.Buffers // wire frames not yet written, oldest first (the first may be partly written)
+	spare     net.Buffers // the other half of the double buffer a turn swaps with queue
+	queued    int         // bytes in queue
+	since     time.Time   // when the oldest queued frame was queued
+	scheduled bool        // on the writers' ready list or being written
+	closing   bool        // no more frames: a close is queued after them
+	closeWith []byte      // that close frame
+	closingAt time.Time   // when the close began: the queue gets closeWriteTimeout to go out
+	discard   bool        // the close drops the queue: a turn in progress keeps nothing back
+	closed    bool        // the close frame was written
+	limit     int
 }
 
-// Send implements actors.Sink.
-func (s *socket) Send(frame []byte) {
+func newSocket(s *Server, conn *gws.Conn) *socket {
+	_, isTLS := conn.NetConn().(*tls.Conn)
+	return &socket{conn: conn, net: conn.NetConn(), plain: !isTLS, server: s, limit: s.cfg.WriteQueueBytes}
+}
+
+// Send implements actors.Sink: a frame for this socket alone.
+func (s *socket) Send(frame []byte) { s.enqueue(wireText(frame)) }
+
+// SendShared implements actors.Sink: a frame framed once for every socket it goes to.
+func (s *socket) SendShared(f *node.Frame) { s.enqueue(f.Wire(wireText)) }
+
+func (s *socket) enqueue(wire []byte) {
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
 		return
 	}
-	if s.queued+len(frame) > s.limit {
+	if s.queued+len(wire) > s.limit {
 		s.mu.Unlock()
 		if s.app != nil {
 			s.app.Metrics.AddSlowConsumerDisconnect()
 		}
-		s.closeOnce(protocol.CodeWriteQueueFull, "slow consumer: write queue full")
+		s.closeNow(protocol.CodeWriteQueueFull, "slow consumer: write queue full")
 		return
 	}
-	s.queue = append(s.queue, frame)
-	s.queued += len(frame)
-	start := !s.draining
-	s.draining = true
+	if len(s.queue) == 0 {
+		s.since = time.Now() // queueing delay: the real clock, as the writes themselves
+	}
+	s.queue = append(s.queue, wire)
+	s.queued += len(wire)
+	s.scheduleLocked()
 	s.mu.Unlock()
-	if start {
-		s.conn.Async(s.drain)
+}
+
+// scheduleLocked gets the socket written soon, once.
+func (s *socket) scheduleLocked() {
+	if s.scheduled {
+		return
+	}
+	s.scheduled = true
+	if s.plain {
+		s.server.writers.schedule(s)
+	} else {
+		s.conn.Async(s.drainTLS)
 	}
 }
 
-func (s *socket) drain() {
-	for {
+// flush is one writer's turn on a plain socket: everything queued, in one writev.
+func (s *socket) flush() {
+	s.mu.Lock()
+	batch, since := s.queue, s.since
+	s.queue, s.spare = s.spare[:0], nil
+	s.mu.Unlock()
+
+	if len(batch) > 0 {
+		s.server.writers.delay.observe(time.Now(), time.Since(since))
+		_ = s.net.SetWriteDeadline(time.Now().Add(writeSlice)) // a socket deadline: the real clock
+		n, err := batch.WriteTo(s.net)                         // writev; consumes what it wrote
 		s.mu.Lock()
-		batch := s.queue
-		if len(batch) == 0 || s.closing {
-			s.draining = false
+		s.queued -= int(n)
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			if s.closing && time.Since(s.closingAt) > closeWriteTimeout {
+				s.failLocked() // closing, and the client still does not read: drop it
+				s.mu.Unlock()
+				return
+			}
+			// The client reads slowly: what is left goes first next time (unless a close
+			// dropped the queue meanwhile).
+			if !s.discard {
+				s.queue = append(batch, s.queue...)
+				s.since = since
+			}
+			s.mu.Unlock()
+			s.server.writers.scheduleAfter(s, retryDelay)
+			return
+		}
+		if err != nil {
+			s.failLocked()
 			s.mu.Unlock()
 			return
 		}
-		s.queue, s.spare = s.spare[:0], nil
-		s.mu.Unlock()
-
-		written := 0
-		for i, frame := range batch {
-			if err := s.conn.WriteMessage(gws.OpcodeText, frame); err != nil {
-				s.mu.Lock()
-				s.closing = true
-				s.mu.Unlock()
-				break
-			}
-			written += len(frame)
-			batch[i] = nil
-		}
-		s.mu.Lock()
-		s.queued -= written
 		if s.spare == nil {
 			s.spare = batch[:0]
 		}
 		s.mu.Unlock()
 	}
+	s.afterTurn()
 }
 
-// closeWriteTimeout bounds the writes of a socket being closed.
+// drainTLS writes a TLS socket's queue until it is empty, each turn's frames as one buffer (one
+// TLS record, one write), on gws's per-connection task queue.
+func (s *socket) drainTLS() {
+	for {
+		s.mu.Lock()
+		batch := s.queue
+		s.queue, s.spare = s.spare[:0], nil
+		s.mu.Unlock()
+		if len(batch) == 0 {
+			break
+		}
+		_ = s.net.SetWriteDeadline(time.Now().Add(closeWriteTimeout)) // a socket deadline: the real clock
+		_, err := s.net.Write(bytes.Join(batch, nil))
+		s.mu.Lock()
+		for _, b := range batch {
+			s.queued -= len(b)
+		}
+		if err != nil {
+			s.failLocked()
+			s.mu.Unlock()
+			return
+		}
+		clear(batch)
+		if s.spare == nil {
+			s.spare = batch[:0]
+		}
+		s.mu.Unlock()
+	}
+	s.afterTurn()
+}
+
+// afterTurn ends a turn whose frames were all written: another turn if more came meanwhile, the
+// close frame if the socket is closing, or nothing.
+func (s *socket) afterTurn() {
+	s.mu.Lock()
+	if len(s.queue) > 0 {
+		s.scheduled = false
+		s.scheduleLocked()
+		s.mu.Unlock()
+		return
+	}
+	if !s.closing || s.closed {
+		s.scheduled = false
+		s.mu.Unlock()
+		return
+	}
+	s.closed = true
+	closeFrame := s.closeWith
+	s.mu.Unlock()
+	// The close frame, then a bound on the client's answer: the read loop ends either way.
+	_ = s.net.SetWriteDeadline(time.Now().Add(time.Second)) // socket deadlines: the real clock
+	_, _ = s.net.Write(closeFrame)
+	_ = s.net.SetReadDeadline(time.Now().Add(closeWriteTimeout))
+}
+
+// failLocked drops everything after a write failed: the connection is gone, its read loop ends.
+func (s *socket) failLocked() {
+	s.closing, s.closed = true, true
+	s.queue, s.queued = nil, 0
+	_ = s.net.Close()
+}
+
+// closeWriteTimeout bounds the writes of a socket being closed, and how long the client has to
+// answer its close.
 const closeWriteTimeout = 2 * time.Second
 
-// Close implements actors.Sink: the close frame follows the frames already queued.
+// Close implements actors.Sink: the close frame follows the frames already queued. A client
+// that does not read must not hold its close up (nor a shutdown): the frames still queued and
+// the close frame get closeWriteTimeout in all.
 func (s *socket) Close(code int, reason string) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.closing {
-		s.mu.Unlock()
 		return
 	}
-	s.closing = true
-	pending := s.queue
-	s.queue, s.queued = nil, 0
-	s.mu.Unlock()
-	// A client that does not read must not hold its close up (nor a shutdown): a drain blocked
-	// on it, the frames still queued and the close frame get closeWriteTimeout in all.
-	_ = s.conn.SetWriteDeadline(time.Now().Add(closeWriteTimeout)) // a socket deadline: the real clock
-	s.conn.Async(func() {
-		for _, frame := range pending {
-			if s.conn.WriteMessage(gws.OpcodeText, frame) != nil {
-				break
-			}
-		}
-		s.writeClose(code, reason)
-	})
-}
-
-// closeOnce closes without waiting for queued frames, dropping them: for a client that does
-// not read. A write blocked on it fails at the deadline, so the close frame can follow.
-func (s *socket) closeOnce(code int, reason string) {
-	s.mu.Lock()
-	if s.closing {
-		s.mu.Unlock()
-		return
-	}
-	s.closing = true
-	s.queue, s.queued = nil, 0
-	s.mu.Unlock()
-	go s.writeClose(code, reason)
-}
-
-func (s *socket) writeClose(code int, reason string) {
 	s.closeCode.CompareAndSwap(0, int32(code))
-	_ = s.conn.SetWriteDeadline(time.Now().Add(time.Second)) // a socket deadline: the real clock
-	_ = s.conn.WriteClose(uint16(code), []byte(reason))
+	s.closing, s.closeWith, s.closingAt = true, wireClose(code, reason), time.Now()
+	if !s.plain {
+		_ = s.net.SetWriteDeadline(time.Now().Add(closeWriteTimeout)) // a socket deadline: the real clock
+	}
+	s.scheduleLocked()
+}
+
+// closeNow closes without the frames still queued, dropping them: for a client that does not
+// read (its queue is full) or does not answer.
+func (s *socket) closeNow(code int, reason string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return
+	}
+	s.closeCode.CompareAndSwap(0, int32(code))
+	s.closing, s.closeWith, s.closingAt, s.discard = true, wireClose(code, reason), time.Now(), true
+	s.queue, s.queued = nil, 0
+	if !s.plain {
+		_ = s.net.SetWriteDeadline(time.Now().Add(time.Second)) // unblock a drain stuck on it
+	}
+	s.scheduleLocked()
+}
+
+// gone is the read loop's end: nothing more is written.
+func (s *socket) gone() {
+	s.mu.Lock()
+	s.closing, s.closed = true, true
+	s.queue, s.queued = nil, 0
+	s.mu.Unlock()
 }
 
 // sendError sends pusher:error and closes with the same code: for refusals at connect time.

@@ -25,7 +25,7 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // gws has answered the bad handshake
 	}
-	sock := &socket{conn: conn, server: s, limit: s.cfg.WriteQueueBytes}
+	sock := newSocket(s, conn)
 	sock.lastSeen.Store(s.clock.Now().UnixNano())
 	conn.Session().Store(sessionKey, sock)
 	if code, msg := s.admit(sock, r); code != 0 {
@@ -126,10 +126,7 @@ func (h *wsHandler) OnClose(c *gws.Conn, err error) {
 	if s == nil || s.actor == nil {
 		return
 	}
-	s.mu.Lock()
-	s.closing = true
-	s.queue, s.queued = nil, 0
-	s.mu.Unlock()
+	s.gone()
 	h.server.sockets.remove(s)
 	s.actor.Closed()
 	code := int(s.closeCode.Load())
@@ -148,7 +145,11 @@ func (h *wsHandler) OnClose(c *gws.Conn, err error) {
 // message and never finishes it, while it keeps pinging, would otherwise hold its buffer
 // forever; as it is, it gets pusher:ping after activity_timeout, cannot answer in the middle of
 // its message, and is closed pong_timeout later.
-func (h *wsHandler) OnPing(c *gws.Conn, payload []byte) { _ = c.WritePong(payload) }
+func (h *wsHandler) OnPing(c *gws.Conn, payload []byte) {
+	if s := socketOf(c); s != nil {
+		s.enqueue(wireFrame(opPong, payload)) // in order with the socket's frames
+	}
+}
 
 // OnPong: see OnPing.
 func (h *wsHandler) OnPong(*gws.Conn, []byte) {}

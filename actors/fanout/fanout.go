@@ -133,9 +133,10 @@ func (f *Fanout) write(d *messages.Deliver) {
 		_, span = f.n.Tel.StartFanoutSpan(telemetry.Extract(d.Trace), f.appID, f.channel, f.n.Name)
 	}
 	n := 0
+	shared := node.NewFrame(d.Frame)
 	for i := range f.sockets {
 		if s := &f.sockets[i]; s.id != d.ExcludeSocketId {
-			s.sink.Send(d.Frame)
+			s.sink.SendShared(shared)
 			n++
 		}
 	}

@@ -5,6 +5,8 @@
 package node
 
 import (
+	"sync/atomic"
+
 	"log/slog"
 	"time"
 
@@ -75,10 +77,37 @@ func (NoWebhooks) Emit(*configs.App, *protocol.WebhookEvent) {}
 
 // Sink is one client socket as the actors see it. The transport implements it.
 type Sink interface {
-	// Send queues a frame for the socket and returns at once. Frames are shared between
-	// recipients and must not be modified. A socket whose queue is over its limit closes itself.
+	// Send queues a frame for this socket alone and returns at once. The frame must not be
+	// modified afterwards. A socket whose queue is over its limit closes itself.
 	Send(frame []byte)
+	// SendShared queues a frame that many sockets get (a channel's event): the transport frames
+	// it once for all of them. Like Send, it returns at once.
+	SendShared(f *Frame)
 	// Close sends a close frame with a Pusher close code after the frames already queued, and
 	// closes the socket.
 	Close(code int, reason string)
+}
+
+// Frame is one encoded frame on its way to many sockets, built once per event and shared. The
+// transport attaches its wire form the first time a socket takes it (Wire), so that an event is
+// framed once for all its sockets, not once per socket.
+type Frame struct {
+	Payload []byte
+	wire    atomic.Pointer[[]byte]
+}
+
+// NewFrame wraps an encoded frame for sharing. payload must not change afterwards.
+func NewFrame(payload []byte) *Frame { return &Frame{Payload: payload} }
+
+// Wire is the frame's wire form: encode(Payload) the first time, the same bytes afterwards.
+// Concurrent first calls may each encode; one result wins, and the results are equal.
+func (f *Frame) Wire(encode func(payload []byte) []byte) []byte {
+	if w := f.wire.Load(); w != nil {
+		return *w
+	}
+	w := encode(f.Payload)
+	if f.wire.CompareAndSwap(nil, &w) {
+		return w
+	}
+	return *f.wire.Load()
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/jonboulle/clockwork"
 
+	"github.com/herald-io/herald/actors/node"
 	"github.com/herald-io/herald/configs"
 	"github.com/herald-io/herald/protocol"
 )
@@ -99,6 +100,9 @@ func NewSink() *Sink {
 
 // Send implements node.Sink.
 func (s *Sink) Send(frame []byte) { s.frames <- frame }
+
+// SendShared implements node.Sink.
+func (s *Sink) SendShared(f *node.Frame) { s.frames <- f.Payload }
 
 // Close implements node.Sink.
 func (s *Sink) Close(code int, _ string) { s.closed <- code }

@@ -1,0 +1,123 @@
+package transport
+
+import (
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// writers are the goroutines that write every plain-TCP socket's frames: a fixed pool, so that a
+// burst of writes starts no goroutine, and a socket that is not writing holds none. A socket with
+// frames queued is put on the ready list once; a writer takes it, writes everything it has queued
+// in one writev, and puts it back if more came meanwhile. Under a backlog a socket's frames pile
+// up between two turns and go out together, so the cost per frame falls as the load rises.
+//
+// A writer never blocks on one socket for long: each write has writeSlice to complete; a socket
+// whose client reads too slowly keeps what was not written and is retried retryDelay later, and is
+// closed as a slow consumer once its queue passes write_queue_bytes.
+type writers struct {
+	mu    sync.Mutex
+	cond  *sync.Cond
+	ready []*socket
+	stop  bool
+
+	delay delayWindow // how long the frames written lately had waited
+}
+
+const (
+	writeSlice = 10 * time.Millisecond
+	retryDelay = 5 * time.Millisecond
+)
+
+func newWriters() *writers {
+	w := &writers{}
+	w.cond = sync.NewCond(&w.mu)
+	for range max(4, 2*runtime.GOMAXPROCS(0)) {
+		go w.run()
+	}
+	return w
+}
+
+// schedule puts s on the ready list; the caller has marked it scheduled.
+func (w *writers) schedule(s *socket) {
+	w.mu.Lock()
+	w.ready = append(w.ready, s)
+	w.mu.Unlock()
+	w.cond.Signal()
+}
+
+// scheduleAfter puts s on the ready list after d: a socket whose client did not take all it had.
+func (w *writers) scheduleAfter(s *socket, d time.Duration) {
+	time.AfterFunc(d, func() { w.schedule(s) })
+}
+
+func (w *writers) run() {
+	for {
+		w.mu.Lock()
+		for len(w.ready) == 0 && !w.stop {
+			w.cond.Wait()
+		}
+		if w.stop {
+			w.mu.Unlock()
+			return
+		}
+		s := w.ready[0]
+		w.ready[0] = nil
+		w.ready = w.ready[1:]
+		if len(w.ready) == 0 {
+			w.ready = w.ready[:0:0] // let the backing array go after a burst
+		}
+		w.mu.Unlock()
+		s.flush()
+	}
+}
+
+func (w *writers) close() {
+	w.mu.Lock()
+	w.stop = true
+	w.mu.Unlock()
+	w.cond.Broadcast()
+}
+
+// delayWindow keeps the longest queueing delay of the frames written in the current and the
+// previous window: how far behind the node's sockets are, for the HTTP API to push back on
+// publishers when they outrun what the node can write.
+type delayWindow struct {
+	start     atomic.Int64 // unix nanos when the current window began
+	cur, prev atomic.Int64 // the longest delay seen in the current and previous window
+}
+
+const delaySpan = 200 * time.Millisecond
+
+func (d *delayWindow) observe(now time.Time, delay time.Duration) {
+	d.roll(now)
+	for {
+		cur := d.cur.Load()
+		if int64(delay) <= cur || d.cur.CompareAndSwap(cur, int64(delay)) {
+			return
+		}
+	}
+}
+
+func (d *delayWindow) roll(now time.Time) {
+	n := now.UnixNano()
+	start := d.start.Load()
+	if n-start < int64(delaySpan) {
+		return
+	}
+	if d.start.CompareAndSwap(start, n) {
+		if n-start < 2*int64(delaySpan) {
+			d.prev.Store(d.cur.Load())
+		} else {
+			d.prev.Store(0) // nothing was written for a whole window
+		}
+		d.cur.Store(0)
+	}
+}
+
+// current is the longest delay of the last one or two windows.
+func (d *delayWindow) current(now time.Time) time.Duration {
+	d.roll(now)
+	return time.Duration(max(d.cur.Load(), d.prev.Load()))
+}
