@@ -50,8 +50,19 @@ type Config struct {
 	ConnectionRatePerIP  int             `koanf:"connection_rate_per_ip"`
 	ConnectionRateExempt []string        `koanf:"connection_rate_exempt"`
 	Telemetry            Telemetry       `koanf:"telemetry"`
+	Console              Console         `koanf:"console"`
 	Apps                 []App           `koanf:"apps"`
 }
+
+// Console is the debug console served on metrics_listen.
+type Console struct {
+	Enabled bool   `koanf:"enabled"`
+	Token   string `koanf:"token"`
+}
+
+// ConsoleTokenMinLength is the shortest console.token accepted: the token is all that stands
+// between the network and every app's traffic.
+const ConsoleTokenMinLength = 16
 
 // TLS makes the listener serve wss:// and https://; both files empty serves plain ws:// and http://.
 type TLS struct {
@@ -412,6 +423,14 @@ func (c *Config) Validate() error {
 	}
 	if _, err := c.ExemptPrefixes(); err != nil {
 		errs = append(errs, err)
+	}
+	if c.Console.Enabled {
+		if len(c.Console.Token) < ConsoleTokenMinLength {
+			errs = append(errs, fmt.Errorf("console.token: at least %d characters are required when console.enabled is true (set HERALD_CONSOLE__TOKEN)", ConsoleTokenMinLength))
+		}
+		if c.MetricsListen == "" {
+			errs = append(errs, errors.New("console: the console is served on metrics_listen, which is empty"))
+		}
 	}
 	if len(c.Apps) == 0 {
 		errs = append(errs, errors.New("no apps configured"))
