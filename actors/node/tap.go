@@ -59,7 +59,7 @@ const (
 // tapPendingMax events per app until the console actor takes them, and counts what it drops.
 // A nil *Tap watches nothing.
 type Tap struct {
-	watching atomic.Int32                     // apps watched: 0 makes Watched one load
+	watching atomic.Int32                       // apps watched: 0 makes Watched one load
 	apps     atomic.Pointer[map[string]*tapApp] // replaced whole under mu
 	mu       sync.Mutex
 	clock    atomic.Pointer[clockwork.Clock]
