@@ -15,6 +15,7 @@ import (
 	"github.com/lxzan/gws"
 
 	"github.com/herald-io/herald/actors"
+	"github.com/herald-io/herald/actors/node"
 	"github.com/herald-io/herald/configs"
 	"github.com/herald-io/herald/protocol"
 	"github.com/herald-io/herald/telemetry"
@@ -58,6 +59,7 @@ type Server struct {
 	edges    edgePolicies
 	rates    apiLimits
 	perIP    *rateByAddr // nil: no per-address connection rate
+	tap      *node.Tap   // the debug console's; nil records nothing
 	draining atomic.Bool
 	stop     chan struct{}
 	stopOnce sync.Once
@@ -78,6 +80,9 @@ func New(engine Engine, cfg *configs.Config, deps Deps) (*Server, error) {
 	s := &Server{
 		engine: engine, cfg: cfg, log: deps.Logger, tel: deps.Telemetry, clock: deps.Clock, tls: deps.TLS,
 		stop: make(chan struct{}), perIP: newRateByAddr(cfg.ConnectionRatePerIP, exempt),
+	}
+	if e, ok := engine.(interface{ Tap() *node.Tap }); ok { // *actors.Engine: record into its tap
+		s.tap = e.Tap()
 	}
 	s.upgrader = gws.NewUpgrader(&wsHandler{server: s}, &gws.ServerOption{
 		ReadMaxPayloadSize: 1 << 20, // the per-app max_message_size is checked per message

@@ -20,9 +20,10 @@ type socket struct {
 	app    *actors.App
 	actor  *actors.Connection
 
-	lastSeen  atomic.Int64 // unix nanos of the last frame read
-	closeCode atomic.Int32 // the close code herald sent, 0 when the client closed
-	pingSent  atomic.Int64 // unix nanos of our pusher:ping to a silent client, 0 when none
+	lastSeen    atomic.Int64 // unix nanos of the last frame read
+	closeCode   atomic.Int32 // the close code herald sent, 0 when the client closed
+	closeReason atomic.Pointer[string]
+	pingSent    atomic.Int64 // unix nanos of our pusher:ping to a silent client, 0 when none
 
 	mu       sync.Mutex
 	queue    [][]byte
@@ -132,7 +133,9 @@ func (s *socket) closeOnce(code int, reason string) {
 }
 
 func (s *socket) writeClose(code int, reason string) {
-	s.closeCode.CompareAndSwap(0, int32(code))
+	if s.closeCode.CompareAndSwap(0, int32(code)) {
+		s.closeReason.Store(&reason)
+	}
 	_ = s.conn.SetWriteDeadline(time.Now().Add(time.Second)) // a socket deadline: the real clock
 	_ = s.conn.WriteClose(uint16(code), []byte(reason))
 }

@@ -26,22 +26,22 @@ const (
 
 // Event is one thing that happened to an app, as the debug console shows it.
 type Event struct {
-	Kind     string
-	AtMillis int64 // unix milliseconds on the node's clock; Record sets it
-	SocketID string
-	Channel  string
-	Event    string
-	Data     string // at most DataPreviewBytes of it
-	Size     int    // the whole data's size in bytes
-	UserID   string
-	Origin   string
-	Code     int
-	Message  string
-	TraceID  string
-	Target   string
-	Status   int
-	Attempt  int
-	Count    int
+	Kind     string `json:"kind"`
+	AtMillis int64  `json:"at"` // unix milliseconds on the node's clock; Record sets it
+	SocketID string `json:"socket_id,omitempty"`
+	Channel  string `json:"channel,omitempty"`
+	Event    string `json:"event,omitempty"`
+	Data     string `json:"data,omitempty"` // at most DataPreviewBytes of it
+	Size     int    `json:"size,omitempty"` // the whole data's size in bytes
+	UserID   string `json:"user_id,omitempty"`
+	Origin   string `json:"origin,omitempty"`
+	Code     int    `json:"code,omitempty"`
+	Message  string `json:"message,omitempty"`
+	TraceID  string `json:"trace_id,omitempty"`
+	Target   string `json:"target,omitempty"`
+	Status   int    `json:"status,omitempty"`
+	Attempt  int    `json:"attempt,omitempty"`
+	Count    int    `json:"count"`
 }
 
 // Bounds of what a node keeps for the console.

@@ -1,0 +1,32 @@
+package telemetry
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"testing"
+)
+
+// TestHandleMountsBesideMetrics: a handler mounted after Setup is served on metrics_listen,
+// and /up still answers.
+func TestHandleMountsBesideMetrics(t *testing.T) {
+	tel, err := Setup(context.Background(), Config{MetricsListen: "127.0.0.1:0"}, quietLogger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tel.Shutdown(context.Background()) }()
+	tel.Handle("/extra/", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("mounted")) }))
+	for path, want := range map[string]string{"/extra/page": "mounted", "/up": "up\n"} {
+		res, err := http.Get("http://" + tel.MetricsAddr() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		_ = res.Body.Close()
+		if res.StatusCode != http.StatusOK || string(body) != want {
+			t.Errorf("GET %s: %d %q, want %q", path, res.StatusCode, body, want)
+		}
+	}
+	var none *Telemetry
+	none.Handle("/x/", http.NotFoundHandler()) // a nil Telemetry mounts nothing, without a panic
+}
