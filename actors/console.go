@@ -26,3 +26,6 @@ func (e *Engine) Apps() []*App { return e.n.Apps.All() }
 
 // Tap is what the node records for the debug console.
 func (e *Engine) Tap() *node.Tap { return e.n.Tap }
+
+// NodeName is this node's name, as the console shows it beside each event.
+func (e *Engine) NodeName() string { return e.n.Name }

@@ -15,6 +15,7 @@ package console
 
 import (
 	"errors"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -91,6 +92,7 @@ type consoleActor struct {
 	watchers map[string]map[string]*actor.PID // app -> watching console actors by node.PIDKey
 	inflight map[string]int                   // app -> batches sent and not yet acknowledged
 	viewers  map[string]map[*Viewer]struct{}  // app -> consoles open on this node
+	host     string                           // this host's name, once needed
 }
 
 // Spawn starts the node's console actor and attaches the node's tap to it. Start it before the
@@ -180,7 +182,7 @@ func (a *consoleActor) flush(ctx actor.Context, appID string) {
 	if len(ws) == 0 || (len(events) == 0 && dropped == 0) {
 		return
 	}
-	msg := &messages.ConsoleRecords{AppId: appID, Node: a.n.Name, Events: toProto(events), Dropped: dropped}
+	msg := &messages.ConsoleRecords{AppId: appID, Node: a.name(), Events: toProto(events), Dropped: dropped}
 	for key, w := range ws {
 		a.inflight[appID]++
 		ctx.ReenterAfter(ctx.RequestFuture(w, msg, ackTimeout), func(res any, err error) {
@@ -232,6 +234,21 @@ func (a *consoleActor) topology(ctx actor.Context, m *cluster.ClusterTopology) {
 		}
 	}
 }
+
+// name is how the console names this node: its name, or for a node outside a cluster with no
+// telemetry.node_name (whose name is then its actor system's placeholder address) its host name.
+func (a *consoleActor) name() string {
+	if a.n.Name != loneAddress && a.n.Name != "" {
+		return a.n.Name
+	}
+	if a.host == "" {
+		a.host, _ = os.Hostname()
+	}
+	return a.host
+}
+
+// loneAddress is proto.actor's address of an actor system that is not in a cluster.
+const loneAddress = "nonhost"
 
 func toProto(events []node.Event) []*messages.ConsoleEvent {
 	out := make([]*messages.ConsoleEvent, len(events))
