@@ -28,4 +28,4 @@ func (e *Engine) Apps() []*App { return e.n.Apps.All() }
 func (e *Engine) Tap() *node.Tap { return e.n.Tap }
 
 // NodeName is this node's name, as the console shows it beside each event.
-func (e *Engine) NodeName() string { return e.n.Name }
+func (e *Engine) NodeName() string { return console.NodeName(e.n) }

@@ -235,16 +235,27 @@ func (a *consoleActor) topology(ctx actor.Context, m *cluster.ClusterTopology) {
 	}
 }
 
-// name is how the console names this node: its name, or for a node outside a cluster with no
-// telemetry.node_name (whose name is then its actor system's placeholder address) its host name.
+// name is how the console names this node (NodeName), looked up once.
 func (a *consoleActor) name() string {
 	if a.n.Name != loneAddress && a.n.Name != "" {
 		return a.n.Name
 	}
 	if a.host == "" {
-		a.host, _ = os.Hostname()
+		a.host = NodeName(a.n)
 	}
 	return a.host
+}
+
+// NodeName is how the console names a node: its name, or for a node outside a cluster with no
+// telemetry.node_name (whose name is then its actor system's placeholder address) its host name.
+func NodeName(n *node.Node) string {
+	if n.Name != loneAddress && n.Name != "" {
+		return n.Name
+	}
+	if host, err := os.Hostname(); err == nil {
+		return host
+	}
+	return n.Name
 }
 
 // loneAddress is proto.actor's address of an actor system that is not in a cluster.
