@@ -83,3 +83,31 @@ func TestDataPreview(t *testing.T) {
 		t.Fatalf("preview of %d bytes is cut badly (%d bytes)", len(long)+1, len(p))
 	}
 }
+
+// BenchmarkTapClosed is what a call site pays while no console is open: Watched alone.
+func BenchmarkTapClosed(b *testing.B) {
+	tap := NewTap()
+	for b.Loop() {
+		if tap.Watched("app") {
+			b.Fatal("watched")
+		}
+	}
+}
+
+// BenchmarkTapOpen is what recording one API message costs with a console open on the app
+// (the buffer is emptied every 512 events, as the console actor would).
+func BenchmarkTapOpen(b *testing.B) {
+	tap := NewTap()
+	tap.Attach(clockwork.NewRealClock(), func(string) {})
+	tap.SetWatched("app", true)
+	data := []byte(`{"bseq":1,"bts":1700000000000000000,"pad":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}`)
+	i := 0
+	for b.Loop() {
+		if tap.Watched("app") {
+			tap.Record("app", Event{Kind: EventAPIMessage, Channel: "bench", Event: "e", Data: DataPreview(data), Size: len(data), Count: 1000})
+		}
+		if i++; i%512 == 0 {
+			tap.Take("app", 512)
+		}
+	}
+}
