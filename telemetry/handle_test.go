@@ -30,3 +30,21 @@ func TestHandleMountsBesideMetrics(t *testing.T) {
 	var none *Telemetry
 	none.Handle("/x/", http.NotFoundHandler()) // a nil Telemetry mounts nothing, without a panic
 }
+
+// TestSampledTraceID: the console shows a trace id only for a sampled trace.
+func TestSampledTraceID(t *testing.T) {
+	const id = "4bf92f3577b34da6a3ce929d0e0e4736"
+	cases := map[string]string{
+		"00-" + id + "-00f067aa0ba902b7-01": id,
+		"00-" + id + "-00f067aa0ba902b7-00": "",
+		"garbage":                           "",
+	}
+	for traceparent, want := range cases {
+		if got := SampledTraceID(map[string]string{"traceparent": traceparent}); got != want {
+			t.Errorf("%s: %q, want %q", traceparent, got, want)
+		}
+	}
+	if SampledTraceID(nil) != "" {
+		t.Error("no trace, no id")
+	}
+}
