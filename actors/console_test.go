@@ -1,6 +1,7 @@
 package actors_test
 
 import (
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -72,6 +73,14 @@ func TestConsoleShowsAnAppsEvents(t *testing.T) {
 	}
 	if e := log.until(t, "the subscription error", kind(node.EventError, "private-x")); e.Code != 401 || e.SocketID != c.SocketID() {
 		t.Errorf("error %+v", e)
+	}
+
+	typist, typistSink := n.connect(t)
+	n.privateSubscribe(typist, "private-chat")
+	typistSink.Expect(t, protocol.EventSubscriptionSucceeded)
+	typist.ClientEvent("client-typing", "private-chat", json.RawMessage(`{"x":1}`))
+	if e := log.until(t, "the client event", kind(node.EventClientEvent, "private-chat")); e.SocketID != typist.SocketID() || e.Event != "client-typing" || e.Data != `{"x":1}` {
+		t.Errorf("client event %+v", e)
 	}
 
 	c.Closed()
