@@ -11,6 +11,8 @@
 //	user/        the user grain: signed-in sockets of a user, watchlists, server-to-user events
 //	cluster/     finding grains and members: local and cluster locators, join and leave, the node
 //	             actor, connection-count gossip; clustertest for in-process cluster tests
+//	console/     the debug console's console actor: one per node; streams a watched app's events
+//	             (recorded by node.Tap) to every node with a console open on it
 //
 // This package is the Engine: it builds a node's context, starts its actors (and joins the
 // cluster when configured), and is the narrow API the transport uses (connect, publish, channel

@@ -16,6 +16,7 @@ import (
 
 	"github.com/herald-io/herald/actors/channel"
 	"github.com/herald-io/herald/actors/cluster"
+	"github.com/herald-io/herald/actors/console"
 	"github.com/herald-io/herald/actors/fanout"
 	"github.com/herald-io/herald/actors/messages"
 	"github.com/herald-io/herald/actors/node"
@@ -50,6 +51,9 @@ type Deps struct {
 	Webhooks node.WebhookSink
 	// ClusterProvider replaces the provider cluster.provider names; tests use an in-memory one.
 	ClusterProvider protocluster.ClusterProvider
+	// Tap records for the debug console; nil makes one. Give the transport and the webhook
+	// delivery the same one: they record into it too.
+	Tap *node.Tap
 }
 
 // Engine is the actor system of one node, and the narrow API the transport uses: apps, connect,
@@ -60,6 +64,7 @@ type Engine struct {
 	n          *node.Node
 	member     *cluster.Member // nil on a single node
 	nodeActor  *actor.PID
+	console    *actor.PID
 	remote     *cluster.RemoteConnections
 	ask        time.Duration
 	stopGossip context.CancelFunc
@@ -82,6 +87,9 @@ func New(cfg *configs.Config, deps Deps) (*Engine, error) {
 	if deps.Webhooks == nil {
 		deps.Webhooks = node.NoWebhooks{}
 	}
+	if deps.Tap == nil {
+		deps.Tap = node.NewTap()
+	}
 	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 		return logger.With("component", "protoactor")
 	}))
@@ -94,6 +102,7 @@ func New(cfg *configs.Config, deps Deps) (*Engine, error) {
 		Apps:        node.NewApps(cfg.Apps, deps.Telemetry.Metrics()),
 		LocalGrains: &node.PIDSet{},
 		Webhooks:    deps.Webhooks,
+		Tap:         deps.Tap,
 		Members:     func() []string { return []string{system.Address()} },
 		Owns:        func(string, string) bool { return true },
 		Timing:      node.Timing{WebhookDelay: cfg.Webhooks.Delay, RebuildTimeout: cfg.Cluster.RebuildTimeout},
@@ -119,6 +128,9 @@ func New(cfg *configs.Config, deps Deps) (*Engine, error) {
 		return nil, fmt.Errorf("node actor: %w", err)
 	}
 	e.nodeActor = nodeActor
+	if e.console, err = console.Spawn(n); err != nil {
+		return nil, fmt.Errorf("console actor: %w", err)
+	}
 	if cfg.Cluster.Enabled {
 		if err := e.joinCluster(cfg.Cluster, deps.ClusterProvider); err != nil {
 			return nil, err
@@ -147,6 +159,7 @@ func (e *Engine) joinCluster(cfg configs.Cluster, provider protocluster.ClusterP
 	e.system.EventStream.Subscribe(func(ev any) {
 		if t, ok := ev.(*protocluster.ClusterTopology); ok {
 			e.system.Root.Send(e.nodeActor, t)
+			e.system.Root.Send(e.console, t)
 		}
 	})
 	if err := member.Start(); err != nil {

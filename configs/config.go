@@ -53,6 +53,7 @@ type Config struct {
 	ConnectionRateExempt []string        `koanf:"connection_rate_exempt"`
 	Telemetry            Telemetry       `koanf:"telemetry"`
 	AppsDatabase         AppsDatabase    `koanf:"apps_database"`
+	Console              Console         `koanf:"console"`
 	Apps                 []App           `koanf:"apps"`
 }
 
@@ -73,6 +74,16 @@ const (
 
 // Enabled reports whether apps are read from a database.
 func (d AppsDatabase) Enabled() bool { return d.DSN != "" }
+
+// Console is the debug console served on metrics_listen.
+type Console struct {
+	Enabled bool   `koanf:"enabled"`
+	Token   string `koanf:"token"`
+}
+
+// ConsoleTokenMinLength is the shortest console.token accepted: the token is all that stands
+// between the network and every app's traffic.
+const ConsoleTokenMinLength = 16
 
 // TLS makes the listener serve wss:// and https://; both files empty serves plain ws:// and http://.
 type TLS struct {
@@ -434,6 +445,14 @@ func (c *Config) Validate() error {
 	}
 	if _, err := c.ExemptPrefixes(); err != nil {
 		errs = append(errs, err)
+	}
+	if c.Console.Enabled {
+		if len(c.Console.Token) < ConsoleTokenMinLength {
+			errs = append(errs, fmt.Errorf("console.token: at least %d characters are required when console.enabled is true (set HERALD_CONSOLE__TOKEN)", ConsoleTokenMinLength))
+		}
+		if c.MetricsListen == "" {
+			errs = append(errs, errors.New("console: the console is served on metrics_listen, which is empty"))
+		}
 	}
 	if c.AppsDatabase.Enabled() {
 		errs = append(errs, c.AppsDatabase.validate()...)

@@ -39,6 +39,19 @@ func TestLoadDefaults(t *testing.T) {
 	if a.UserAuthenticationTimeout != 30*time.Second {
 		t.Fatalf("user_authentication_timeout %v", a.UserAuthenticationTimeout)
 	}
+	if cfg.Console.Enabled {
+		t.Fatal("the console must be off by default")
+	}
+}
+
+func TestConsoleTokenFromEnv(t *testing.T) {
+	cfg, err := Load("", []string{"HERALD_CONSOLE__ENABLED=true", "HERALD_CONSOLE__TOKEN=0123456789abcdef"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.Console.Enabled || cfg.Console.Token != "0123456789abcdef" {
+		t.Fatalf("console %+v", cfg.Console)
+	}
 }
 
 func TestLoadFileAppsInheritDefaults(t *testing.T) {
@@ -128,6 +141,9 @@ func TestLoadRejects(t *testing.T) {
 		{"zero size limit", "apps: [{id: a, key: k, secret: s, limits: {max_event_data_size: 0}}]", nil, "max_event_data_size 0"},
 		{"negative rate limit", "apps: [{id: a, key: k, secret: s, limits: {max_connections_per_second: -1}}]", nil, "max_connections_per_second -1"},
 		{"zero webhook delay", "webhooks: {delay: 0s}", nil, "webhooks.delay"},
+		{"console without a token", "console: {enabled: true}", nil, "console.token"},
+		{"console with a short token", "console: {enabled: true}", []string{"HERALD_CONSOLE__TOKEN=short"}, "console.token"},
+		{"console without metrics_listen", `{console: {enabled: true, token: 0123456789abcdef}, metrics_listen: ""}`, nil, "metrics_listen"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

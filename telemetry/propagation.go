@@ -55,3 +55,16 @@ func ExtractHTTP(ctx context.Context, header http.Header) context.Context {
 	}
 	return traceContext.Extract(ctx, propagation.HeaderCarrier(header))
 }
+
+// SampledTraceID is the trace id in a message's `trace` map when that trace is sampled (so that
+// it can be found in the tracing backend), "" otherwise.
+func SampledTraceID(carrier map[string]string) string {
+	if len(carrier) == 0 {
+		return ""
+	}
+	sc := trace.SpanContextFromContext(Extract(carrier))
+	if !sc.IsSampled() {
+		return ""
+	}
+	return sc.TraceID().String()
+}

@@ -49,7 +49,7 @@ type Telemetry struct {
 	metrics *Metrics                 // nil when metrics are off
 
 	ready    atomic.Bool
-	handler  http.Handler
+	handler  *http.ServeMux
 	listener net.Listener
 	server   *http.Server
 	served   chan struct{}
@@ -201,7 +201,7 @@ func (t *Telemetry) setupMetrics(res *resource.Resource) (*prometheus.Registry, 
 }
 
 // newHandler serves /metrics (when metrics are on), /up and /ready.
-func (t *Telemetry) newHandler(registry *prometheus.Registry) http.Handler {
+func (t *Telemetry) newHandler(registry *prometheus.Registry) *http.ServeMux {
 	mux := http.NewServeMux()
 	if registry != nil {
 		mux.Handle("GET /metrics", promhttp.HandlerFor(registry, promhttp.HandlerOpts{
@@ -292,6 +292,14 @@ func (t *Telemetry) Handler() http.Handler {
 		return http.NotFoundHandler()
 	}
 	return t.handler
+}
+
+// Handle serves h at pattern (http.ServeMux's patterns) beside /metrics, /up and /ready: how
+// the process mounts pages of its own, such as the debug console, on metrics_listen.
+func (t *Telemetry) Handle(pattern string, h http.Handler) {
+	if t != nil {
+		t.handler.Handle(pattern, h)
+	}
 }
 
 // MetricsAddr is the address /metrics is served on ("" when there is no listener): the real

@@ -14,6 +14,7 @@ import (
 	"github.com/jonboulle/clockwork"
 
 	"github.com/herald-io/herald/actors"
+	"github.com/herald-io/herald/actors/node"
 	"github.com/herald-io/herald/configs"
 	"github.com/herald-io/herald/protocol"
 	"github.com/herald-io/herald/telemetry"
@@ -59,6 +60,7 @@ type Server struct {
 	edges     edgePolicies
 	rates     apiLimits
 	perIP     *rateByAddr // nil: no per-address connection rate
+	tap       *node.Tap   // the debug console's; nil records nothing
 	draining  atomic.Bool
 	stop      chan struct{}
 	stopOnce  sync.Once
@@ -79,6 +81,9 @@ func New(engine Engine, cfg *configs.Config, deps Deps) (*Server, error) {
 	s := &Server{
 		engine: engine, cfg: cfg, log: deps.Logger, tel: deps.Telemetry, clock: deps.Clock, tls: deps.TLS,
 		stop: make(chan struct{}), perIP: newRateByAddr(cfg.ConnectionRatePerIP, exempt),
+	}
+	if e, ok := engine.(interface{ Tap() *node.Tap }); ok { // *actors.Engine: record into its tap
+		s.tap = e.Tap()
 	}
 	s.upgraders = newUpgraders(s)
 	s.writers = newWriters()

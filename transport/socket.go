@@ -32,9 +32,10 @@ type socket struct {
 	actor  *actors.Connection
 	key    string // the app key it connected with: a reload may change or remove it
 
-	lastSeen  atomic.Int64 // unix nanos of the last message read
-	closeCode atomic.Int32 // the close code herald sent, 0 when the client closed
-	pingSent  atomic.Int64 // unix nanos of our pusher:ping to a silent client, 0 when none
+	lastSeen    atomic.Int64 // unix nanos of the last message read
+	closeCode   atomic.Int32 // the close code herald sent, 0 when the client closed
+	closeReason atomic.Pointer[string]
+	pingSent    atomic.Int64 // unix nanos of our pusher:ping to a silent client, 0 when none
 
 	mu        sync.Mutex
 	queue     net.Buffers // wire frames not yet written, oldest first (the first may be partly written)
@@ -214,7 +215,9 @@ func (s *socket) Close(code int, reason string) {
 	if s.closing {
 		return
 	}
-	s.closeCode.CompareAndSwap(0, int32(code))
+	if s.closeCode.CompareAndSwap(0, int32(code)) {
+		s.closeReason.Store(&reason)
+	}
 	s.closing, s.closeWith, s.closingAt = true, wireClose(code, reason), time.Now()
 	if !s.plain {
 		_ = s.net.SetWriteDeadline(time.Now().Add(closeWriteTimeout)) // a socket deadline: the real clock
@@ -230,7 +233,9 @@ func (s *socket) closeNow(code int, reason string) {
 	if s.closing {
 		return
 	}
-	s.closeCode.CompareAndSwap(0, int32(code))
+	if s.closeCode.CompareAndSwap(0, int32(code)) {
+		s.closeReason.Store(&reason)
+	}
 	s.closing, s.closeWith, s.closingAt, s.discard = true, wireClose(code, reason), time.Now(), true
 	s.queue, s.queued = nil, 0
 	if !s.plain {

@@ -10,6 +10,7 @@ import (
 	"github.com/lxzan/gws"
 
 	"github.com/herald-io/herald/actors"
+	"github.com/herald-io/herald/actors/node"
 	"github.com/herald-io/herald/protocol"
 	"github.com/herald-io/herald/telemetry"
 )
@@ -29,11 +30,13 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	sock.lastSeen.Store(s.clock.Now().UnixNano())
 	conn.Session().Store(sessionKey, sock)
 	if code, msg := s.admit(sock, r); code != 0 {
+		sock.record(node.Event{Kind: node.EventError, Code: code, Message: msg, Origin: r.Header.Get("Origin")})
 		sock.sendError(code, msg)
 	} else {
 		sock.app.Metrics.Connected()
 		s.sockets.add(sock)
 		sock.Send(protocol.ConnectionEstablishedFrame(sock.actor.SocketID(), int(s.cfg.ActivityTimeout/time.Second)))
+		sock.record(node.Event{Kind: node.EventConnectionOpened, Origin: r.Header.Get("Origin")})
 		// After the add: an UpdateApps that missed this socket in its sweep has its apps in place.
 		if code, msg := s.revoked(sock); code != 0 {
 			sock.sendError(code, msg)
@@ -68,6 +71,7 @@ func (s *Server) admit(sock *socket, r *http.Request) (code int, message string)
 	if !ok {
 		return protocol.CodeAppNotFound, appNotFound(key)
 	}
+	sock.app = app // from here on a refusal is the app's, shown on its console
 	if !app.Settings().Enabled {
 		return protocol.CodeAppDisabled, appDisabled
 	}
@@ -85,7 +89,7 @@ func (s *Server) admit(sock *socket, r *http.Request) (code int, message string)
 	if err != nil {
 		return protocol.CodeOverCapacity, err.Error()
 	}
-	sock.app, sock.actor, sock.key = app, conn, key
+	sock.actor, sock.key = conn, key
 	return 0, ""
 }
 
@@ -129,15 +133,18 @@ func (h *wsHandler) OnClose(c *gws.Conn, err error) {
 	s.gone()
 	h.server.sockets.remove(s)
 	s.actor.Closed()
-	code := int(s.closeCode.Load())
+	code, reason := int(s.closeCode.Load()), ""
 	if code == 0 {
 		code = 1006 // no close frame
 		var ce *gws.CloseError
 		if errors.As(err, &ce) {
-			code = int(ce.Code)
+			code, reason = int(ce.Code), string(ce.Reason)
 		}
+	} else if r := s.closeReason.Load(); r != nil {
+		reason = *r
 	}
 	s.app.Metrics.Disconnected(code)
+	s.record(node.Event{Kind: node.EventConnectionClosed, Code: code, Message: reason})
 }
 
 // OnPing answers a WebSocket ping. Pings and pongs are not activity: only whole messages are.
@@ -163,12 +170,12 @@ func (h *wsHandler) OnMessage(c *gws.Conn, msg *gws.Message) {
 	s.seen()
 	s.app.Metrics.AddBytesIn(msg.Data.Len())
 	if msg.Opcode != gws.OpcodeText {
-		s.Send(protocol.ErrorFrame(0, "Binary frames are not supported"))
+		s.protocolError(0, "Binary frames are not supported")
 		return
 	}
 	f, err := protocol.DecodeFrame(msg.Bytes())
 	if err != nil {
-		s.Send(protocol.ErrorFrame(0, err.Error()))
+		s.protocolError(0, err.Error())
 		return
 	}
 	h.dispatch(s, f)
@@ -185,28 +192,28 @@ func (h *wsHandler) dispatch(s *socket, f protocol.Frame) {
 	case f.Event == protocol.EventSubscribe:
 		var d protocol.SubscribeData
 		if err := protocol.DecodeData(f.Data, &d); err != nil {
-			s.Send(protocol.ErrorFrame(0, err.Error()))
+			s.protocolError(0, err.Error())
 			return
 		}
 		s.actor.Subscribe(d.Channel, d.Auth, d.ChannelData)
 	case f.Event == protocol.EventUnsubscribe:
 		var d protocol.SubscribeData
 		if err := protocol.DecodeData(f.Data, &d); err != nil {
-			s.Send(protocol.ErrorFrame(0, err.Error()))
+			s.protocolError(0, err.Error())
 			return
 		}
 		s.actor.Unsubscribe(d.Channel)
 	case f.Event == protocol.EventSignin:
 		var d protocol.SigninData
 		if err := protocol.DecodeData(f.Data, &d); err != nil {
-			s.Send(protocol.ErrorFrame(protocol.CodeUnauthorized, err.Error()))
+			s.protocolError(protocol.CodeUnauthorized, err.Error())
 			return
 		}
 		s.actor.Signin(d.Auth, d.UserData)
 	case protocol.IsClientEvent(f.Event):
 		s.actor.ClientEvent(f.Event, f.Channel, f.Data)
 	default:
-		s.Send(protocol.ErrorFrame(0, "Unsupported event received on socket: "+f.Event))
+		s.protocolError(0, "Unsupported event received on socket: "+f.Event)
 	}
 }
 

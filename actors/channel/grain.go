@@ -216,6 +216,9 @@ func (g *Grain) handle(ctx actor.Context, sender *actor.PID, msg any) {
 }
 
 func (g *Grain) publish(ctx actor.Context, m *messages.Publish) {
+	if g.n.Tap.Watched(g.app.ID) {
+		g.recordPublish(m)
+	}
 	if g.subs.count() == 0 && !g.ch.Cache {
 		return
 	}
@@ -270,6 +273,7 @@ func (g *Grain) subscribe(ctx actor.Context, sender *actor.PID, m *messages.Subs
 	if g.subs.count() == 1 {
 		g.countedOccupied = true
 		g.app.Metrics.AddOccupiedChannels(1)
+		g.record(node.EventOccupied, "")
 		if g.hooks.occupied() {
 			g.emit(&protocol.WebhookEvent{Name: protocol.WebhookChannelOccupied, Channel: g.ch.Name})
 		}
@@ -282,6 +286,7 @@ func (g *Grain) subscribe(ctx actor.Context, sender *actor.PID, m *messages.Subs
 	}
 	if newMember {
 		g.app.Metrics.AddPresenceMembers(1)
+		g.record(node.EventMemberAdded, m.UserId)
 		g.deliver(ctx, &messages.Deliver{
 			Frame:           protocol.MemberAddedFrame(g.ch.Name, m.UserId, m.UserInfo),
 			ExcludeSocketId: m.SocketId, Trace: m.Trace, MemberAdded: m.UserId, Kind: int32(telemetry.KindInternal),
@@ -313,6 +318,7 @@ func (g *Grain) subscribeResult(m *messages.Subscribe) *messages.SubscribeResult
 // memberRemoved tells every node a member left, and schedules its member_removed webhook.
 func (g *Grain) memberRemoved(ctx actor.Context, userID string) {
 	g.app.Metrics.AddPresenceMembers(-1)
+	g.record(node.EventMemberRemoved, userID)
 	g.deliver(ctx, &messages.Deliver{
 		Frame: protocol.MemberRemovedFrame(g.ch.Name, userID), MemberRemoved: userID, Kind: int32(telemetry.KindInternal),
 	})
@@ -331,6 +337,7 @@ func (g *Grain) subscribersLeft(ctx actor.Context) {
 	if g.countedOccupied {
 		g.countedOccupied = false
 		g.app.Metrics.AddOccupiedChannels(-1)
+		g.record(node.EventVacated, "")
 	}
 	if gen := g.hooks.vacated(); gen != 0 {
 		if g.app.Settings().WantsWebhook(protocol.WebhookChannelVacated) {

@@ -90,6 +90,7 @@ func (c *Connection) Receive(ctx actor.Context) {
 		if s, ok := c.subscriptions[m.Channel]; ok {
 			delete(c.subscriptions, m.Channel)
 			ctx.Send(s.fanout, &messages.Leave{SocketID: c.socketID})
+			c.record(node.Event{Kind: node.EventUnsubscribed, Channel: m.Channel})
 		}
 	case *messages.ClientEvent:
 		c.clientEvent(ctx, m)
@@ -98,6 +99,7 @@ func (c *Connection) Receive(ctx actor.Context) {
 	case *messages.Subscribed:
 		if s, ok := c.subscriptions[m.Channel]; ok {
 			s.confirmed = true
+			c.record(node.Event{Kind: node.EventSubscribed, Channel: m.Channel, UserID: s.join.UserID})
 		}
 	case *messages.SubscribeRefused:
 		if _, ok := c.subscriptions[m.Channel]; ok {
@@ -138,11 +140,13 @@ func (c *Connection) Receive(ctx actor.Context) {
 // refuseSubscription is the one writer of pusher:subscription_error.
 func (c *Connection) refuseSubscription(channel, errType, message string, status int) {
 	c.sink.Send(protocol.SubscriptionErrorFrame(channel, errType, message, status))
+	c.record(node.Event{Kind: node.EventError, Channel: channel, Event: protocol.EventSubscriptionError, Code: status, Message: errType + ": " + message})
 }
 
 // refuseClientEvent answers a client event that is not relayed.
 func (c *Connection) refuseClientEvent(code int, message string) {
 	c.sink.Send(protocol.ErrorFrame(code, message))
+	c.record(node.Event{Kind: node.EventError, Event: protocol.EventError, Code: code, Message: message})
 }
 
 func (c *Connection) closed(ctx actor.Context) {

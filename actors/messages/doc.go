@@ -42,8 +42,17 @@
 //	TerminateUser       engine -> user grain                terminate_connections
 //	SocketDeliver       user grain -> connection            a frame for that one socket
 //	SocketTerminate     user grain -> connection            close the socket with a code
+//	ConsoleWatch        console actor -> every member's     a debug console opened on the app: record its
+//	                    console actor                       events and send them to the watcher
+//	ConsoleUnwatch      console actor -> every member's     the node's last console of the app closed
+//	                    console actor
+//	ConsoleRecords      console actor -> watching console   a batch of the member's events of the app
+//	                    actor (request)
+//	ConsoleAck          watching console actor -> sender    the batch was taken: the next one may go
 //
 // Timers (on the node's clock, private to their package): the channel grain's countTick
 // (subscription_count), vacateCheck and removalCheck (Pusher's webhook delay), idleCheck and
-// rebuildDeadline; the user grain's idleCheck; the connection's signinDeadline.
+// rebuildDeadline; the user grain's idleCheck; the connection's signinDeadline. The console
+// actor's openViewer and closeViewer (Engine.Watch, ConsoleViewer.Close) and wake (the node's
+// tap holds events) are private to actors/console too.
 package messages

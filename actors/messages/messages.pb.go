@@ -1649,6 +1649,388 @@ func (x *NodeConnections) GetByApp() map[string]int64 {
 	return nil
 }
 
+// ConsoleWatch tells a member's console actor that `watcher` (the console actor of a node with
+// an open debug console) wants the app's events: the member records them and sends them on.
+// It is sent to every member when a node's first console of the app opens, and again to
+// members that join.
+type ConsoleWatch struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AppId         string                 `protobuf:"bytes,1,opt,name=app_id,json=appId,proto3" json:"app_id,omitempty"`
+	Watcher       *actor.PID             `protobuf:"bytes,2,opt,name=watcher,proto3" json:"watcher,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConsoleWatch) Reset() {
+	*x = ConsoleWatch{}
+	mi := &file_messages_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConsoleWatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConsoleWatch) ProtoMessage() {}
+
+func (x *ConsoleWatch) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConsoleWatch.ProtoReflect.Descriptor instead.
+func (*ConsoleWatch) Descriptor() ([]byte, []int) {
+	return file_messages_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *ConsoleWatch) GetAppId() string {
+	if x != nil {
+		return x.AppId
+	}
+	return ""
+}
+
+func (x *ConsoleWatch) GetWatcher() *actor.PID {
+	if x != nil {
+		return x.Watcher
+	}
+	return nil
+}
+
+// ConsoleUnwatch ends a ConsoleWatch: the node's last console of the app closed.
+type ConsoleUnwatch struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AppId         string                 `protobuf:"bytes,1,opt,name=app_id,json=appId,proto3" json:"app_id,omitempty"`
+	Watcher       *actor.PID             `protobuf:"bytes,2,opt,name=watcher,proto3" json:"watcher,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConsoleUnwatch) Reset() {
+	*x = ConsoleUnwatch{}
+	mi := &file_messages_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConsoleUnwatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConsoleUnwatch) ProtoMessage() {}
+
+func (x *ConsoleUnwatch) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConsoleUnwatch.ProtoReflect.Descriptor instead.
+func (*ConsoleUnwatch) Descriptor() ([]byte, []int) {
+	return file_messages_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *ConsoleUnwatch) GetAppId() string {
+	if x != nil {
+		return x.AppId
+	}
+	return ""
+}
+
+func (x *ConsoleUnwatch) GetWatcher() *actor.PID {
+	if x != nil {
+		return x.Watcher
+	}
+	return nil
+}
+
+// ConsoleRecords is a batch of one member's events of an app for a watching node (a request:
+// the member sends the next batch after the ConsoleAck, so a slow watcher makes the member drop
+// and count events instead of queueing them).
+type ConsoleRecords struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AppId         string                 `protobuf:"bytes,1,opt,name=app_id,json=appId,proto3" json:"app_id,omitempty"`
+	Node          string                 `protobuf:"bytes,2,opt,name=node,proto3" json:"node,omitempty"`        // the member's name, as the console shows it
+	Events        []*ConsoleEvent        `protobuf:"bytes,3,rep,name=events,proto3" json:"events,omitempty"`    // oldest first
+	Dropped       int64                  `protobuf:"varint,4,opt,name=dropped,proto3" json:"dropped,omitempty"` // events the member could not keep since the previous batch
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConsoleRecords) Reset() {
+	*x = ConsoleRecords{}
+	mi := &file_messages_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConsoleRecords) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConsoleRecords) ProtoMessage() {}
+
+func (x *ConsoleRecords) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConsoleRecords.ProtoReflect.Descriptor instead.
+func (*ConsoleRecords) Descriptor() ([]byte, []int) {
+	return file_messages_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *ConsoleRecords) GetAppId() string {
+	if x != nil {
+		return x.AppId
+	}
+	return ""
+}
+
+func (x *ConsoleRecords) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *ConsoleRecords) GetEvents() []*ConsoleEvent {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+func (x *ConsoleRecords) GetDropped() int64 {
+	if x != nil {
+		return x.Dropped
+	}
+	return 0
+}
+
+// ConsoleAck answers ConsoleRecords.
+type ConsoleAck struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConsoleAck) Reset() {
+	*x = ConsoleAck{}
+	mi := &file_messages_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConsoleAck) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConsoleAck) ProtoMessage() {}
+
+func (x *ConsoleAck) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConsoleAck.ProtoReflect.Descriptor instead.
+func (*ConsoleAck) Descriptor() ([]byte, []int) {
+	return file_messages_proto_rawDescGZIP(), []int{28}
+}
+
+// ConsoleEvent is one line of the debug console (node.Event).
+type ConsoleEvent struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Kind          string                 `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	AtMillis      int64                  `protobuf:"varint,2,opt,name=at_millis,json=atMillis,proto3" json:"at_millis,omitempty"`
+	SocketId      string                 `protobuf:"bytes,3,opt,name=socket_id,json=socketId,proto3" json:"socket_id,omitempty"`
+	Channel       string                 `protobuf:"bytes,4,opt,name=channel,proto3" json:"channel,omitempty"`
+	Event         string                 `protobuf:"bytes,5,opt,name=event,proto3" json:"event,omitempty"`
+	Data          string                 `protobuf:"bytes,6,opt,name=data,proto3" json:"data,omitempty"`
+	Size          int64                  `protobuf:"varint,7,opt,name=size,proto3" json:"size,omitempty"`
+	UserId        string                 `protobuf:"bytes,8,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	Origin        string                 `protobuf:"bytes,9,opt,name=origin,proto3" json:"origin,omitempty"`
+	Code          int32                  `protobuf:"varint,10,opt,name=code,proto3" json:"code,omitempty"`
+	Message       string                 `protobuf:"bytes,11,opt,name=message,proto3" json:"message,omitempty"`
+	TraceId       string                 `protobuf:"bytes,12,opt,name=trace_id,json=traceId,proto3" json:"trace_id,omitempty"`
+	Target        string                 `protobuf:"bytes,13,opt,name=target,proto3" json:"target,omitempty"`
+	Status        int32                  `protobuf:"varint,14,opt,name=status,proto3" json:"status,omitempty"`
+	Attempt       int32                  `protobuf:"varint,15,opt,name=attempt,proto3" json:"attempt,omitempty"`
+	Count         int64                  `protobuf:"varint,16,opt,name=count,proto3" json:"count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConsoleEvent) Reset() {
+	*x = ConsoleEvent{}
+	mi := &file_messages_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConsoleEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConsoleEvent) ProtoMessage() {}
+
+func (x *ConsoleEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConsoleEvent.ProtoReflect.Descriptor instead.
+func (*ConsoleEvent) Descriptor() ([]byte, []int) {
+	return file_messages_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *ConsoleEvent) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *ConsoleEvent) GetAtMillis() int64 {
+	if x != nil {
+		return x.AtMillis
+	}
+	return 0
+}
+
+func (x *ConsoleEvent) GetSocketId() string {
+	if x != nil {
+		return x.SocketId
+	}
+	return ""
+}
+
+func (x *ConsoleEvent) GetChannel() string {
+	if x != nil {
+		return x.Channel
+	}
+	return ""
+}
+
+func (x *ConsoleEvent) GetEvent() string {
+	if x != nil {
+		return x.Event
+	}
+	return ""
+}
+
+func (x *ConsoleEvent) GetData() string {
+	if x != nil {
+		return x.Data
+	}
+	return ""
+}
+
+func (x *ConsoleEvent) GetSize() int64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *ConsoleEvent) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *ConsoleEvent) GetOrigin() string {
+	if x != nil {
+		return x.Origin
+	}
+	return ""
+}
+
+func (x *ConsoleEvent) GetCode() int32 {
+	if x != nil {
+		return x.Code
+	}
+	return 0
+}
+
+func (x *ConsoleEvent) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *ConsoleEvent) GetTraceId() string {
+	if x != nil {
+		return x.TraceId
+	}
+	return ""
+}
+
+func (x *ConsoleEvent) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+func (x *ConsoleEvent) GetStatus() int32 {
+	if x != nil {
+		return x.Status
+	}
+	return 0
+}
+
+func (x *ConsoleEvent) GetAttempt() int32 {
+	if x != nil {
+		return x.Attempt
+	}
+	return 0
+}
+
+func (x *ConsoleEvent) GetCount() int64 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
 var File_messages_proto protoreflect.FileDescriptor
 
 const file_messages_proto_rawDesc = "" +
@@ -1805,7 +2187,40 @@ const file_messages_proto_rawDesc = "" +
 	"\n" +
 	"ByAppEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01B-Z+github.com/herald-io/herald/actors/messagesb\x06proto3"
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"K\n" +
+	"\fConsoleWatch\x12\x15\n" +
+	"\x06app_id\x18\x01 \x01(\tR\x05appId\x12$\n" +
+	"\awatcher\x18\x02 \x01(\v2\n" +
+	".actor.PIDR\awatcher\"M\n" +
+	"\x0eConsoleUnwatch\x12\x15\n" +
+	"\x06app_id\x18\x01 \x01(\tR\x05appId\x12$\n" +
+	"\awatcher\x18\x02 \x01(\v2\n" +
+	".actor.PIDR\awatcher\"\x8c\x01\n" +
+	"\x0eConsoleRecords\x12\x15\n" +
+	"\x06app_id\x18\x01 \x01(\tR\x05appId\x12\x12\n" +
+	"\x04node\x18\x02 \x01(\tR\x04node\x125\n" +
+	"\x06events\x18\x03 \x03(\v2\x1d.herald.messages.ConsoleEventR\x06events\x12\x18\n" +
+	"\adropped\x18\x04 \x01(\x03R\adropped\"\f\n" +
+	"\n" +
+	"ConsoleAck\"\x8e\x03\n" +
+	"\fConsoleEvent\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x1b\n" +
+	"\tat_millis\x18\x02 \x01(\x03R\batMillis\x12\x1b\n" +
+	"\tsocket_id\x18\x03 \x01(\tR\bsocketId\x12\x18\n" +
+	"\achannel\x18\x04 \x01(\tR\achannel\x12\x14\n" +
+	"\x05event\x18\x05 \x01(\tR\x05event\x12\x12\n" +
+	"\x04data\x18\x06 \x01(\tR\x04data\x12\x12\n" +
+	"\x04size\x18\a \x01(\x03R\x04size\x12\x17\n" +
+	"\auser_id\x18\b \x01(\tR\x06userId\x12\x16\n" +
+	"\x06origin\x18\t \x01(\tR\x06origin\x12\x12\n" +
+	"\x04code\x18\n" +
+	" \x01(\x05R\x04code\x12\x18\n" +
+	"\amessage\x18\v \x01(\tR\amessage\x12\x19\n" +
+	"\btrace_id\x18\f \x01(\tR\atraceId\x12\x16\n" +
+	"\x06target\x18\r \x01(\tR\x06target\x12\x16\n" +
+	"\x06status\x18\x0e \x01(\x05R\x06status\x12\x18\n" +
+	"\aattempt\x18\x0f \x01(\x05R\aattempt\x12\x14\n" +
+	"\x05count\x18\x10 \x01(\x03R\x05countB-Z+github.com/herald-io/herald/actors/messagesb\x06proto3"
 
 var (
 	file_messages_proto_rawDescOnce sync.Once
@@ -1819,7 +2234,7 @@ func file_messages_proto_rawDescGZIP() []byte {
 	return file_messages_proto_rawDescData
 }
 
-var file_messages_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
+var file_messages_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
 var file_messages_proto_goTypes = []any{
 	(*Subscribe)(nil),            // 0: herald.messages.Subscribe
 	(*SubscribeResult)(nil),      // 1: herald.messages.SubscribeResult
@@ -1846,33 +2261,41 @@ var file_messages_proto_goTypes = []any{
 	(*NodeLeft)(nil),             // 22: herald.messages.NodeLeft
 	(*TopologyChanged)(nil),      // 23: herald.messages.TopologyChanged
 	(*NodeConnections)(nil),      // 24: herald.messages.NodeConnections
-	nil,                          // 25: herald.messages.Subscribe.TraceEntry
-	nil,                          // 26: herald.messages.Publish.TraceEntry
-	nil,                          // 27: herald.messages.Deliver.TraceEntry
-	nil,                          // 28: herald.messages.UserPublish.TraceEntry
-	nil,                          // 29: herald.messages.SocketDeliver.TraceEntry
-	nil,                          // 30: herald.messages.NodeConnections.ByAppEntry
-	(*actor.PID)(nil),            // 31: actor.PID
+	(*ConsoleWatch)(nil),         // 25: herald.messages.ConsoleWatch
+	(*ConsoleUnwatch)(nil),       // 26: herald.messages.ConsoleUnwatch
+	(*ConsoleRecords)(nil),       // 27: herald.messages.ConsoleRecords
+	(*ConsoleAck)(nil),           // 28: herald.messages.ConsoleAck
+	(*ConsoleEvent)(nil),         // 29: herald.messages.ConsoleEvent
+	nil,                          // 30: herald.messages.Subscribe.TraceEntry
+	nil,                          // 31: herald.messages.Publish.TraceEntry
+	nil,                          // 32: herald.messages.Deliver.TraceEntry
+	nil,                          // 33: herald.messages.UserPublish.TraceEntry
+	nil,                          // 34: herald.messages.SocketDeliver.TraceEntry
+	nil,                          // 35: herald.messages.NodeConnections.ByAppEntry
+	(*actor.PID)(nil),            // 36: actor.PID
 }
 var file_messages_proto_depIdxs = []int32{
-	31, // 0: herald.messages.Subscribe.node:type_name -> actor.PID
-	25, // 1: herald.messages.Subscribe.trace:type_name -> herald.messages.Subscribe.TraceEntry
-	31, // 2: herald.messages.Unsubscribe.node:type_name -> actor.PID
-	26, // 3: herald.messages.Publish.trace:type_name -> herald.messages.Publish.TraceEntry
-	27, // 4: herald.messages.Deliver.trace:type_name -> herald.messages.Deliver.TraceEntry
-	31, // 5: herald.messages.UserSocketJoined.connection:type_name -> actor.PID
-	31, // 6: herald.messages.Watch.watcher:type_name -> actor.PID
-	31, // 7: herald.messages.Unwatch.watcher:type_name -> actor.PID
-	28, // 8: herald.messages.UserPublish.trace:type_name -> herald.messages.UserPublish.TraceEntry
-	29, // 9: herald.messages.SocketDeliver.trace:type_name -> herald.messages.SocketDeliver.TraceEntry
-	31, // 10: herald.messages.NodeState.fanout:type_name -> actor.PID
+	36, // 0: herald.messages.Subscribe.node:type_name -> actor.PID
+	30, // 1: herald.messages.Subscribe.trace:type_name -> herald.messages.Subscribe.TraceEntry
+	36, // 2: herald.messages.Unsubscribe.node:type_name -> actor.PID
+	31, // 3: herald.messages.Publish.trace:type_name -> herald.messages.Publish.TraceEntry
+	32, // 4: herald.messages.Deliver.trace:type_name -> herald.messages.Deliver.TraceEntry
+	36, // 5: herald.messages.UserSocketJoined.connection:type_name -> actor.PID
+	36, // 6: herald.messages.Watch.watcher:type_name -> actor.PID
+	36, // 7: herald.messages.Unwatch.watcher:type_name -> actor.PID
+	33, // 8: herald.messages.UserPublish.trace:type_name -> herald.messages.UserPublish.TraceEntry
+	34, // 9: herald.messages.SocketDeliver.trace:type_name -> herald.messages.SocketDeliver.TraceEntry
+	36, // 10: herald.messages.NodeState.fanout:type_name -> actor.PID
 	19, // 11: herald.messages.NodeState.sockets:type_name -> herald.messages.SocketState
-	30, // 12: herald.messages.NodeConnections.by_app:type_name -> herald.messages.NodeConnections.ByAppEntry
-	13, // [13:13] is the sub-list for method output_type
-	13, // [13:13] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	35, // 12: herald.messages.NodeConnections.by_app:type_name -> herald.messages.NodeConnections.ByAppEntry
+	36, // 13: herald.messages.ConsoleWatch.watcher:type_name -> actor.PID
+	36, // 14: herald.messages.ConsoleUnwatch.watcher:type_name -> actor.PID
+	29, // 15: herald.messages.ConsoleRecords.events:type_name -> herald.messages.ConsoleEvent
+	16, // [16:16] is the sub-list for method output_type
+	16, // [16:16] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_messages_proto_init() }
@@ -1886,7 +2309,7 @@ func file_messages_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_messages_proto_rawDesc), len(file_messages_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   31,
+			NumMessages:   36,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -39,6 +39,8 @@ type Node struct {
 	LocalGrains *PIDSet
 	// Webhooks takes the webhook events the grains produce.
 	Webhooks WebhookSink
+	// Tap records what happens to the apps a debug console watches (nil: nothing is watched).
+	Tap *Tap
 	// Members lists the addresses of the cluster's members; this node alone without a cluster.
 	Members func() []string
 	// Owns reports whether this member owns the grain of kind and identity by its current view

@@ -14,6 +14,7 @@ import (
 	"syscall"
 
 	"github.com/herald-io/herald/actors"
+	"github.com/herald-io/herald/actors/node"
 	"github.com/herald-io/herald/configs"
 	"github.com/herald-io/herald/telemetry"
 	"github.com/herald-io/herald/transport"
@@ -61,8 +62,9 @@ func run() error {
 		return err
 	}
 
-	webhookDelivery := webhooks.New(cfg.Webhooks, webhooks.Deps{Logger: logger, Telemetry: tel})
-	engine, err := actors.New(cfg, actors.Deps{Logger: logger, Telemetry: tel, Webhooks: webhookDelivery})
+	tap := node.NewTap() // the debug console's: the actors and the webhook delivery record into it
+	webhookDelivery := webhooks.New(cfg.Webhooks, webhooks.Deps{Logger: logger, Telemetry: tel, Console: tap})
+	engine, err := actors.New(cfg, actors.Deps{Logger: logger, Telemetry: tel, Webhooks: webhookDelivery, Tap: tap})
 	if err != nil {
 		return err
 	}
@@ -99,6 +101,11 @@ func run() error {
 		fmt.Printf("  metrics http://%s/metrics   probes /up /ready\n", addr)
 	}
 	tel.Metrics().ObserveClusterMembers(engine.Members)
+	closeConsole, err := serveConsole(cfg, engine, server, logger, tel)
+	if err != nil {
+		return err
+	}
+	defer closeConsole()
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -112,6 +119,7 @@ func run() error {
 	}
 	logger.Info("shutting down", "grace", cfg.ShutdownGrace)
 	tel.SetReady(false)
+	closeConsole()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
 	defer cancel()
 	defer func() { _ = tel.Shutdown(shutdownCtx) }()

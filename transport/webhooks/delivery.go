@@ -30,6 +30,8 @@ type Deps struct {
 	Telemetry  *telemetry.Telemetry
 	Clock      clockwork.Clock
 	HTTPClient *http.Client
+	// Console is told about every POST of an app a debug console watches (the node's tap).
+	Console Recorder
 }
 
 // Stats are the counters of one app's targets, summed. An event sent to two targets counts twice.
@@ -51,6 +53,7 @@ type Delivery struct {
 	clock     clockwork.Clock
 	client    *http.Client
 	ownClient bool
+	console   Recorder // nil: no console
 
 	postCtx    context.Context // ends the POSTs in flight when Close cancels it
 	cancelPost context.CancelFunc
@@ -111,6 +114,7 @@ func New(cfg configs.WebhookDelivery, deps Deps) *Delivery {
 		tel:     deps.Telemetry,
 		clock:   deps.Clock,
 		client:  deps.HTTPClient,
+		console: deps.Console,
 		stop:    make(chan struct{}),
 		drained: make(chan struct{}, 1),
 	}

@@ -61,6 +61,7 @@ type queued struct {
 type batch struct {
 	seq      uint64
 	events   int
+	types    string // its events' types, for the debug console
 	body     []byte
 	oldest   time.Time // when its first event was emitted
 	first    time.Time // its first attempt
@@ -209,7 +210,7 @@ func (t *target) startFresh(now time.Time) {
 	t.seq++
 	b := &batch{
 		seq: t.seq, events: n, oldest: events[0].at, first: now, attempts: 1,
-		body: protocol.WebhookBody(now.UnixMilli(), t.scratch),
+		body: protocol.WebhookBody(now.UnixMilli(), t.scratch), types: eventTypes(t.scratch),
 	}
 	clear(t.scratch)
 	clear(events) // the body holds them now
@@ -230,6 +231,7 @@ func (t *target) startPost(b *batch) {
 	go func() {
 		defer t.d.wg.Done()
 		status, err := t.d.post(t.app.app.Load(), t.url, b.body, b.events)
+		t.recordPost(b, status, err)
 		t.results <- result{b: b, status: status, err: err}
 	}()
 }
