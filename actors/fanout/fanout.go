@@ -37,12 +37,13 @@ type Fanout struct {
 // wakeRetry asks the grain again after a wake-up came back as a dead letter.
 type wakeRetry struct{}
 
+// The wake-ups after a topology change go on until the grain in charge answers: until every
+// member's view of the members agrees (a loaded cluster may take seconds), the member asked may
+// refuse to activate the grain (it does not own it). They are spaced from wakeBackoff, doubling
+// up to maxWakeBackoff, on the real clock: they wait for the cluster, not for a protocol timer.
 const (
-	// maxWakes bounds the wake-ups after a topology change: until every member's view of the
-	// members agrees, the member asked may refuse to activate the grain (it does not own it).
-	maxWakes = 30
-	// wakeBackoff spaces them, on the real clock: it waits for the cluster, not for a protocol timer.
-	wakeBackoff = 100 * time.Millisecond
+	wakeBackoff    = 50 * time.Millisecond
+	maxWakeBackoff = time.Second
 )
 
 type localSocket struct {
@@ -110,9 +111,10 @@ func (f *Fanout) Receive(ctx actor.Context) {
 		// not own it): ask the one now in charge, found again rather than from the cache.
 		f.n.Grains.Forget(node.ChannelKind, f.key)
 		f.resubscribePending(ctx)
-		if f.wakes > 0 && f.wakes < maxWakes {
+		if f.wakes > 0 {
 			self, root := ctx.Self(), f.n.Root
-			time.AfterFunc(wakeBackoff, func() { root.Send(self, wakeRetry{}) })
+			wait := min(wakeBackoff<<min(f.wakes-1, 5), maxWakeBackoff)
+			time.AfterFunc(wait, func() { root.Send(self, wakeRetry{}) })
 		}
 	}
 }
