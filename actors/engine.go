@@ -183,6 +183,17 @@ func (e *Engine) AppByID(id string) (*App, bool) { return e.n.Apps.ByID(id) }
 // apps do not admit.
 func (e *Engine) UpdateApps(apps []configs.App) { e.n.Apps.Update(apps) }
 
+// ReportDelay gives the engine this node's queueing delay (the transport's writers), which a
+// cluster member gossips to the others for their backpressure.
+func (e *Engine) ReportDelay(delay func() time.Duration) {
+	if e.remote != nil {
+		e.remote.OwnDelay.Store(&delay)
+	}
+}
+
+// MembersDelay is the longest queueing delay another member reported (0 without a cluster).
+func (e *Engine) MembersDelay() time.Duration { return e.remote.Delay() }
+
 // Members is the number of cluster members (1 without a cluster).
 func (e *Engine) Members() int { return len(e.n.Members()) }
 

@@ -31,6 +31,7 @@ type Result struct {
 	Sent            int64   `json:"sent"`             // events triggered (HTTP) or sent (client events)
 	SendErrors      int64   `json:"send_errors"`      // triggers refused or failed
 	SendRequests    int64   `json:"send_requests"`    // HTTP requests made
+	PushedBack      int64   `json:"pushed_back"`      // triggers the server refused with Retry-After, sent again after it
 	Offered         int64   `json:"offered"`          // deliveries the sent events call for
 	Delivered       int64   `json:"delivered"`        // unique deliveries of sent events
 	Lost            int64   `json:"lost"`             // offered but not delivered
@@ -119,6 +120,7 @@ func rows(results []*Result) []row {
 		{"pusher:error frames", count(func(r *Result) int64 { return r.PusherErrors }), "n"},
 		{"events sent", sends(func(r *Result) int64 { return r.Sent }), "n"},
 		{"send errors", sends(func(r *Result) int64 { return r.SendErrors }), "n"},
+		{"pushed back (sent again after Retry-After)", sends(func(r *Result) int64 { return r.PushedBack }), "n"},
 		{"deliveries offered", sends(func(r *Result) int64 { return r.Offered }), "n"},
 		{"deliveries offered/s", func(r *Result) (float64, bool) { return r.OfferedRate, r.Offered > 0 }, "n"},
 		{"delivered", sends(func(r *Result) int64 { return r.Delivered }), "n"},

@@ -1,6 +1,8 @@
 package bench
 
 import (
+	"errors"
+
 	"context"
 	"fmt"
 	"runtime"
@@ -133,8 +135,36 @@ func (r *runner) broadcast(ctx context.Context, nChannels, subsPer, batch int) e
 }
 
 // trigger sends one request: an /events trigger, or a batch_events of several, and records the
-// sequence numbers that the server accepted.
+// sequence numbers that the server accepted. A server that pushes back (an answer with
+// Retry-After: overloaded, or over a rate) gets the same events again after the wait it asks
+// for, as a Pusher HTTP library user who honours it would, until the run ends.
 func (r *runner) trigger(ctx context.Context, chans []int, seqs []uint64, names []string, oks []*okSet, batch int, data *[]byte) {
+	for {
+		err := r.triggerOnce(ctx, chans, seqs, names, batch, data)
+		var apiErr *pusherclient.APIError
+		if errors.As(err, &apiErr) && apiErr.RetryAfter > 0 && ctx.Err() == nil {
+			atomic.AddInt64(&r.res.PushedBack, 1)
+			select {
+			case <-time.After(apiErr.RetryAfter):
+				continue
+			case <-ctx.Done():
+			}
+		}
+		if err != nil {
+			atomic.AddInt64(&r.res.SendErrors, int64(len(chans)))
+			if ctx.Err() == nil {
+				r.countError(err)
+			}
+			return
+		}
+		for k, ch := range chans {
+			oks[ch].add(seqs[k])
+		}
+		return
+	}
+}
+
+func (r *runner) triggerOnce(ctx context.Context, chans []int, seqs []uint64, names []string, batch int, data *[]byte) error {
 	atomic.AddInt64(&r.res.SendRequests, 1)
 	var err error
 	if batch <= 1 {
@@ -149,14 +179,5 @@ func (r *runner) trigger(ctx context.Context, chans []int, seqs []uint64, names 
 		}
 		_, err = r.api.TriggerBatch(ctx, evs)
 	}
-	if err != nil {
-		atomic.AddInt64(&r.res.SendErrors, int64(len(chans)))
-		if ctx.Err() == nil {
-			r.countError(err)
-		}
-		return
-	}
-	for k, ch := range chans {
-		oks[ch].add(seqs[k])
-	}
+	return err
 }

@@ -42,6 +42,7 @@ type Config struct {
 	ShutdownGrace        time.Duration   `koanf:"shutdown_grace"`
 	RequestTimeout       time.Duration   `koanf:"request_timeout"`
 	ReadTimeout          time.Duration   `koanf:"read_timeout"`
+	Backpressure         Backpressure    `koanf:"backpressure"`
 	IdleTimeout          time.Duration   `koanf:"idle_timeout"`
 	Log                  Log             `koanf:"log"`
 	Cluster              Cluster         `koanf:"cluster"`
@@ -74,6 +75,12 @@ const (
 
 // Enabled reports whether apps are read from a database.
 func (d AppsDatabase) Enabled() bool { return d.DSN != "" }
+
+// Backpressure holds triggers while the sockets' queues are behind: see default.yaml.
+type Backpressure struct {
+	MaxDelay time.Duration `koanf:"max_delay"`
+	MaxWait  time.Duration `koanf:"max_wait"`
+}
 
 // Console is the debug console served on metrics_listen.
 type Console struct {
@@ -402,7 +409,7 @@ func (c *Config) Validate() error {
 		v   time.Duration
 	}{
 		{"pong_timeout", c.PongTimeout}, {"shutdown_grace", c.ShutdownGrace}, {"request_timeout", c.RequestTimeout},
-		{"read_timeout", c.ReadTimeout}, {"idle_timeout", c.IdleTimeout},
+		{"read_timeout", c.ReadTimeout}, {"idle_timeout", c.IdleTimeout}, {"backpressure.max_wait", c.Backpressure.MaxWait},
 		{"cluster.rebuild_timeout", c.Cluster.RebuildTimeout}, {"cluster.gossip_interval", c.Cluster.GossipInterval},
 		{"webhooks.batch_window", c.Webhooks.BatchWindow}, {"webhooks.timeout", c.Webhooks.Timeout},
 		{"webhooks.initial_backoff", c.Webhooks.InitialBackoff}, {"webhooks.max_backoff", c.Webhooks.MaxBackoff},

@@ -138,6 +138,9 @@ func (s *Server) triggerEvents(ctx context.Context, r *apiRequest) (any, *apiErr
 	if apiErr := s.allowEvents(r.app, t.deliveries()); apiErr != nil {
 		return nil, apiErr
 	}
+	if apiErr := s.awaitCapacity(ctx); apiErr != nil {
+		return nil, apiErr
+	}
 	if apiErr := s.publish(ctx, r.app, t); apiErr != nil {
 		return nil, apiErr
 	}
@@ -185,6 +188,9 @@ func (s *Server) triggerBatch(ctx context.Context, r *apiRequest) (any, *apiErro
 		total += t.deliveries()
 	}
 	if apiErr := s.allowEvents(r.app, total); apiErr != nil {
+		return nil, apiErr
+	}
+	if apiErr := s.awaitCapacity(ctx); apiErr != nil {
 		return nil, apiErr
 	}
 	for _, t := range triggers {

@@ -1,6 +1,8 @@
 package transport
 
 import (
+	"strconv"
+
 	"context"
 	"encoding/json"
 	"errors"
@@ -17,10 +19,12 @@ import (
 	"github.com/herald-io/herald/protocol"
 )
 
-// apiError is an HTTP API failure: a real status and a JSON {"error": message} body.
+// apiError is an HTTP API failure: a real status and a JSON {"error": message} body, with a
+// Retry-After header when the caller should try again later.
 type apiError struct {
-	status  int
-	message string
+	status     int
+	message    string
+	retryAfter time.Duration
 }
 
 func (e *apiError) Error() string { return e.message }
@@ -109,6 +113,9 @@ func (s *Server) api(h func(context.Context, *apiRequest) (any, *apiError)) http
 		}
 		res, apiErr := h(r.Context(), &apiRequest{Request: r, app: app, body: body})
 		if apiErr != nil {
+			if apiErr.retryAfter > 0 {
+				w.Header().Set("Retry-After", strconv.Itoa(int(max(apiErr.retryAfter.Round(time.Second), time.Second)/time.Second)))
+			}
 			writeJSON(w, apiErr.status, map[string]string{"error": apiErr.message})
 			return
 		}

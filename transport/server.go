@@ -54,6 +54,7 @@ type Server struct {
 	tls       *tls.Config
 	upgraders *upgraders
 	writers   *writers
+	load      loadSignal
 	http      *http.Server
 	mux       *http.ServeMux
 	sockets   socketSet
@@ -87,6 +88,11 @@ func New(engine Engine, cfg *configs.Config, deps Deps) (*Server, error) {
 	}
 	s.upgraders = newUpgraders(s)
 	s.writers = newWriters()
+	s.load = nodeLoad{w: s.writers, engine: engine}
+	if e, ok := engine.(interface{ ReportDelay(func() time.Duration) }); ok { // *actors.Engine, in a cluster: gossip it
+		w := s.writers
+		e.ReportDelay(func() time.Duration { return w.delay.current(time.Now()) })
+	}
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("/app/", s.serveWebSocket)
 	s.routeAPI(s.mux)

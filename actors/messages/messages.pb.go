@@ -1606,10 +1606,13 @@ func (*TopologyChanged) Descriptor() ([]byte, []int) {
 
 // NodeConnections is a node's open sockets per app, gossiped for cluster-wide connection limits.
 type NodeConnections struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	ByApp         map[string]int64       `protobuf:"bytes,1,rep,name=by_app,json=byApp,proto3" json:"by_app,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state protoimpl.MessageState `protogen:"open.v1"`
+	ByApp map[string]int64       `protobuf:"bytes,1,rep,name=by_app,json=byApp,proto3" json:"by_app,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	// How long the frames the node wrote lately had waited in its sockets' queues, for the
+	// cluster's backpressure on publishers (transport/backpressure.go).
+	DeliveryDelayMs int64 `protobuf:"varint,2,opt,name=delivery_delay_ms,json=deliveryDelayMs,proto3" json:"delivery_delay_ms,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *NodeConnections) Reset() {
@@ -1647,6 +1650,13 @@ func (x *NodeConnections) GetByApp() map[string]int64 {
 		return x.ByApp
 	}
 	return nil
+}
+
+func (x *NodeConnections) GetDeliveryDelayMs() int64 {
+	if x != nil {
+		return x.DeliveryDelayMs
+	}
+	return 0
 }
 
 // ConsoleWatch tells a member's console actor that `watcher` (the console actor of a node with
@@ -2181,9 +2191,10 @@ const file_messages_proto_rawDesc = "" +
 	"\bchannels\x18\x01 \x03(\tR\bchannels\"$\n" +
 	"\bNodeLeft\x12\x18\n" +
 	"\aaddress\x18\x01 \x01(\tR\aaddress\"\x11\n" +
-	"\x0fTopologyChanged\"\x8f\x01\n" +
+	"\x0fTopologyChanged\"\xbb\x01\n" +
 	"\x0fNodeConnections\x12B\n" +
-	"\x06by_app\x18\x01 \x03(\v2+.herald.messages.NodeConnections.ByAppEntryR\x05byApp\x1a8\n" +
+	"\x06by_app\x18\x01 \x03(\v2+.herald.messages.NodeConnections.ByAppEntryR\x05byApp\x12*\n" +
+	"\x11delivery_delay_ms\x18\x02 \x01(\x03R\x0fdeliveryDelayMs\x1a8\n" +
 	"\n" +
 	"ByAppEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +

@@ -1,6 +1,8 @@
 package pusherclient
 
 import (
+	"strconv"
+
 	"bytes"
 	"context"
 	"encoding/json"
@@ -32,6 +34,9 @@ type API struct {
 type APIError struct {
 	Status int
 	Body   string
+	// RetryAfter is the Retry-After header of the answer (whole seconds): when the server asks
+	// the caller to send the request again, and when. Zero when it does not.
+	RetryAfter time.Duration
 }
 
 func (e *APIError) Error() string {
@@ -121,12 +126,16 @@ func (a *API) Get(ctx context.Context, path string, query url.Values, out any) (
 }
 
 func (a *API) call(ctx context.Context, method, path string, query url.Values, body []byte, out any) (int, error) {
-	status, resp, err := a.Do(ctx, method, path, query, body)
+	status, resp, header, err := a.do(ctx, method, path, query, body)
 	if err != nil {
 		return status, err
 	}
 	if status < 200 || status > 299 {
-		return status, &APIError{Status: status, Body: string(resp)}
+		apiErr := &APIError{Status: status, Body: string(resp)}
+		if secs, err := strconv.Atoi(header.Get("Retry-After")); err == nil && secs > 0 {
+			apiErr.RetryAfter = time.Duration(secs) * time.Second
+		}
+		return status, apiErr
 	}
 	if out != nil && len(bytes.TrimSpace(resp)) > 0 {
 		if err := json.Unmarshal(resp, out); err != nil {
@@ -140,6 +149,11 @@ func (a *API) call(ctx context.Context, method, path string, query url.Values, b
 // input. It signs a copy of query, unless query already holds auth_signature, in which case it
 // is sent as it is (so a test can send a hand-made, wrong signature).
 func (a *API) Do(ctx context.Context, method, path string, query url.Values, body []byte) (int, []byte, error) {
+	status, b, _, err := a.do(ctx, method, path, query, body)
+	return status, b, err
+}
+
+func (a *API) do(ctx context.Context, method, path string, query url.Values, body []byte) (int, []byte, http.Header, error) {
 	q := make(url.Values, len(query)+5)
 	for k, v := range query {
 		q[k] = append([]string(nil), v...)
@@ -153,7 +167,7 @@ func (a *API) Do(ctx context.Context, method, path string, query url.Values, bod
 	}
 	u, err := url.Parse(a.BaseURL)
 	if err != nil {
-		return 0, nil, fmt.Errorf("pusherclient: base URL: %w", err)
+		return 0, nil, nil, fmt.Errorf("pusherclient: base URL: %w", err)
 	}
 	u.Path = strings.TrimSuffix(u.Path, "/") + path
 	u.RawPath = ""
@@ -164,7 +178,7 @@ func (a *API) Do(ctx context.Context, method, path string, query url.Values, bod
 	}
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), rd)
 	if err != nil {
-		return 0, nil, fmt.Errorf("pusherclient: %s %s: %w", method, path, err)
+		return 0, nil, nil, fmt.Errorf("pusherclient: %s %s: %w", method, path, err)
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -175,12 +189,12 @@ func (a *API) Do(ctx context.Context, method, path string, query url.Values, bod
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return 0, nil, fmt.Errorf("pusherclient: %s %s: %w", method, path, err)
+		return 0, nil, nil, fmt.Errorf("pusherclient: %s %s: %w", method, path, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
 	if err != nil {
-		return resp.StatusCode, b, fmt.Errorf("pusherclient: %s %s: read response: %w", method, path, err)
+		return resp.StatusCode, b, resp.Header, fmt.Errorf("pusherclient: %s %s: read response: %w", method, path, err)
 	}
-	return resp.StatusCode, b, nil
+	return resp.StatusCode, b, resp.Header, nil
 }
