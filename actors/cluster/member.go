@@ -1,6 +1,8 @@
 package cluster
 
 import (
+	"sync/atomic"
+
 	"fmt"
 	"net"
 	"strconv"
@@ -29,6 +31,9 @@ const leaveHandOver = 1500 * time.Millisecond
 type Member struct {
 	c      *cluster.Cluster
 	grains *clusterGrains
+	// settled: this member's view of the members has caught up with the cluster (see Owns).
+	settled atomic.Bool
+	alone   time.Duration // how long a member that sees no other waits before it serves alone
 }
 
 // NewMember prepares the actor system to be a member of the cluster cfg describes, serving the
@@ -51,11 +56,19 @@ func NewMember(system *actor.ActorSystem, cfg configs.Cluster, provider cluster.
 	}
 	c := cluster.New(system, cluster.Configure(cfg.Name, provider, disthash.New(), remote.Configure(host, port),
 		cluster.WithKinds(kinds...)))
-	return &Member{c: c, grains: &clusterGrains{c: c}}, nil
+	return &Member{c: c, grains: &clusterGrains{c: c}, alone: cfg.RebuildTimeout}, nil
 }
 
 // Start joins the cluster: from now on, other members may activate grains here.
-func (m *Member) Start() error { return startMember(m.c) }
+func (m *Member) Start() error {
+	m.c.ActorSystem.EventStream.Subscribe(func(ev any) {
+		if t, ok := ev.(*cluster.ClusterTopology); ok && len(t.Members) > 1 {
+			m.settled.Store(true)
+		}
+	})
+	time.AfterFunc(m.alone, func() { m.settled.Store(true) }) // the real clock: it waits for the cluster
+	return startMember(m.c)
+}
 
 func newProvider(cfg configs.Cluster) (cluster.ClusterProvider, error) {
 	switch cfg.Provider {
@@ -105,7 +118,15 @@ func (m *Member) Addresses() []string {
 // member that does not own a grain must not activate it: a member whose view is behind asks
 // the previous owner, which would otherwise start a second activation of the grain, one the
 // placement never stops.
+//
+// A member that just started has seen no other member yet: its view is not the cluster's, and a
+// grain it activated would rebuild from itself alone and miss every other member's sockets for
+// good. It owns nothing until it has seen another member, or has waited cluster.rebuild_timeout
+// alone (a cluster of one); the requesters meanwhile get dead letters and ask again.
 func (m *Member) Owns(kind, identity string) bool {
+	if !m.settled.Load() {
+		return false
+	}
 	rdv := cluster.NewRendezvous()
 	rdv.UpdateMembers(m.c.MemberList.Members().Members())
 	return rdv.GetByClusterIdentity(&cluster.ClusterIdentity{Kind: kind, Identity: identity}) == m.c.ActorSystem.Address()

@@ -32,9 +32,12 @@ type Fanout struct {
 	pending map[string]*messages.Join
 	members map[string]bool // presence: mirror of the grain's roster, nil until known
 	wakes   int             // wake-ups of the grain sent since the last answer
+	retries int             // dead letters in a row: how long the next retry waits
+	// retryArmed: a retry of what came back as a dead letter is scheduled.
+	retryArmed bool
 }
 
-// wakeRetry asks the grain again after a wake-up came back as a dead letter.
+// wakeRetry asks the grain again, after a subscribe or a wake-up came back as a dead letter.
 type wakeRetry struct{}
 
 // The wake-ups after a topology change go on until the grain in charge answers: until every
@@ -92,9 +95,13 @@ func (f *Fanout) Receive(ctx actor.Context) {
 		f.wakes = 0
 		f.wake(ctx)
 	case *messages.ChannelInfo:
-		f.wakes = 0 // the grain in charge answered the wake-up
+		f.wakes, f.retries = 0, 0 // the grain in charge answered the wake-up
 	case wakeRetry:
-		f.wake(ctx)
+		f.retryArmed = false
+		f.resubscribePending(ctx)
+		if f.wakes > 0 {
+			f.wake(ctx)
+		}
 	case *messages.Join:
 		f.n.Fanouts.Done(f.key)
 		if _, ok := f.index[m.SocketID]; ok {
@@ -108,12 +115,14 @@ func (f *Fanout) Receive(ctx actor.Context) {
 		f.leave(ctx, m.SocketID)
 	case *actor.DeadLetterResponse:
 		// The grain stopped before it saw our subscribe or wake-up, or refused it (its member does
-		// not own it): ask the one now in charge, found again rather than from the cache.
+		// not own it, or is not ready): ask the one now in charge, found again rather than from
+		// the cache, after a back-off, so that a refusal is not asked again at once.
 		f.n.Grains.Forget(node.ChannelKind, f.key)
-		f.resubscribePending(ctx)
-		if f.wakes > 0 {
+		f.retries++
+		if !f.retryArmed {
+			f.retryArmed = true
 			self, root := ctx.Self(), f.n.Root
-			wait := min(wakeBackoff<<min(f.wakes-1, 5), maxWakeBackoff)
+			wait := min(wakeBackoff<<min(f.retries-1, 5), maxWakeBackoff)
 			time.AfterFunc(wait, func() { root.Send(self, wakeRetry{}) })
 		}
 	}
@@ -187,6 +196,7 @@ func (f *Fanout) subscribed(ctx actor.Context, r *messages.SubscribeResult) {
 		return // left before the grain answered; its unsubscribe is on the way
 	}
 	delete(f.pending, r.SocketId)
+	f.retries = 0
 	if !r.Ok {
 		ctx.Send(j.Conn, &messages.SubscribeRefused{Channel: f.channel, Type: r.ErrorType, Message: r.Error, Status: int(r.Status)})
 		f.stopIfEmpty(ctx)
