@@ -123,7 +123,7 @@ func TestLoadRejects(t *testing.T) {
 		{"duplicate keys", "apps: [{id: a, key: k, secret: s}, {id: b, key: k, secret: s}]", nil, "duplicate key"},
 		{"missing secret", "apps: [{id: a, key: k}]", nil, "required"},
 		{"empty webhook url", "apps: [{id: a, key: k, secret: s, webhooks: [{event_types: [member_added]}]}]", nil, "url is empty"},
-		{"bad env app index", "", []string{"HERALD_APPS__x__KEY=k"}, "app index"},
+		{"bad env app index", "", []string{"HERALD_APPS__x__KEY=k"}, `"x" is not an index of apps`},
 		{"short activity timeout", "activity_timeout: 10ms", nil, "activity_timeout"},
 		{"zero size limit", "apps: [{id: a, key: k, secret: s, limits: {max_event_data_size: 0}}]", nil, "max_event_data_size 0"},
 		{"negative rate limit", "apps: [{id: a, key: k, secret: s, limits: {max_connections_per_second: -1}}]", nil, "max_connections_per_second -1"},
@@ -168,13 +168,14 @@ func TestEnvCommasOnlySplitLists(t *testing.T) {
 	if len(cfg.ConnectionRateExempt) != 2 || cfg.ConnectionRateExempt[0] != "10.0.0.0/8" {
 		t.Fatalf("connection_rate_exempt %q", cfg.ConnectionRateExempt)
 	}
-	for _, key := range []string{"connection_rate_exempt", "cluster.automanaged.seeds", "cluster.etcd.endpoints"} {
-		if !configListKeys[key] {
-			t.Errorf("%s is not known as a list", key)
+	for _, key := range []string{"connection_rate_exempt", "cluster.automanaged.seeds", "cluster.etcd.endpoints",
+		"apps[0].allowed_origins", "apps[3].webhooks[1].event_types"} {
+		if n := configSchema.lookup(key); n == nil || n.kind != values {
+			t.Errorf("%s is not known as a list of values", key)
 		}
 	}
-	if !appListKeys["allowed_origins"] || appListKeys["secret"] {
-		t.Errorf("app list keys %v", appListKeys)
+	if n := configSchema.lookup("apps[0].secret"); n == nil || n.kind != value {
+		t.Errorf("apps[0].secret is not a single value")
 	}
 }
 
