@@ -89,6 +89,8 @@ type Telemetry struct {
 		Exporter    string  `koanf:"exporter"`
 		Endpoint    string  `koanf:"endpoint"`
 		SampleRatio float64 `koanf:"sample_ratio"`
+		// FlushTimeout bounds the export of buffered spans at shutdown.
+		FlushTimeout time.Duration `koanf:"flush_timeout"`
 	} `koanf:"traces"`
 }
 
@@ -128,6 +130,8 @@ type Cluster struct {
 type Log struct {
 	Level  string `koanf:"level"`
 	Format string `koanf:"format"`
+	// DebugPerSecond bounds the debug lines written a second (0: no bound).
+	DebugPerSecond int `koanf:"debug_per_second"`
 }
 
 // App is one Pusher app: its credentials, its settings and its limits. It is the one model of an
@@ -383,6 +387,7 @@ func (c *Config) Validate() error {
 		{"webhooks.batch_window", c.Webhooks.BatchWindow}, {"webhooks.timeout", c.Webhooks.Timeout},
 		{"webhooks.initial_backoff", c.Webhooks.InitialBackoff}, {"webhooks.max_backoff", c.Webhooks.MaxBackoff},
 		{"webhooks.retry_for", c.Webhooks.RetryFor}, {"webhooks.delay", c.Webhooks.Delay},
+		{"telemetry.traces.flush_timeout", c.Telemetry.Traces.FlushTimeout},
 	} {
 		if d.v <= 0 {
 			errs = append(errs, keyErrorf(d.key, " %v: must be more than 0", d.v))
@@ -418,6 +423,9 @@ func (c *Config) Validate() error {
 	}
 	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
 		errs = append(errs, fmt.Errorf("tls: set both cert_file (%q) and key_file (%q), or neither", c.TLS.CertFile, c.TLS.KeyFile))
+	}
+	if c.Log.DebugPerSecond < 0 {
+		errs = append(errs, keyErrorf("log.debug_per_second", " %d: must be 0 (no bound) or more", c.Log.DebugPerSecond))
 	}
 	if c.ConnectionRatePerIP < 0 {
 		errs = append(errs, keyErrorf("connection_rate_per_ip", " %d: must be 0 (off) or more", c.ConnectionRatePerIP))

@@ -13,12 +13,12 @@ import (
 // secret signs every HTTP API call and channel authorisation, and a short one can be guessed.
 const MinSecretBytes = 16
 
-// Fingerprint names a secret without showing it: the first 8 hex digits of its SHA-256, so that
-// two secrets can be told apart in a banner or an error, and checked against one's own with
-// `printf %s "$SECRET" | sha256sum`.
+// Fingerprint names a secret without showing it: the first 8 hex digits of its SHA-256, shown
+// as secret_sha256=... in the banner and in errors, so that two secrets can be told apart and
+// checked against one's own with `printf %s "$SECRET" | sha256sum`.
 func Fingerprint(secret string) string {
 	sum := sha256.Sum256([]byte(secret))
-	return "sha256:" + hex.EncodeToString(sum[:4])
+	return hex.EncodeToString(sum[:4])
 }
 
 // LoopbackOnly reports whether a listen address (host:port) takes connections from this
@@ -73,13 +73,13 @@ func (c *Config) checkExposure() []error {
 		case a.Secret == "":
 			// reported as missing
 		case a.Secret == def.Secret:
-			errs = append(errs, fmt.Errorf("%s.secret is the embedded default one (%s) and %s: set %s to a secret of your own, e.g. $(openssl rand -hex 32)",
+			errs = append(errs, fmt.Errorf("%s.secret is the embedded default one (secret_sha256=%s) and %s: set %s to a secret of your own, e.g. $(openssl rand -hex 32)",
 				app, Fingerprint(a.Secret), where, envName(app+".secret")))
 		case strings.TrimSpace(a.Secret) == "":
-			errs = append(errs, fmt.Errorf("%s.secret (%s) is only white space and %s: set %s to a secret of at least %d bytes, e.g. $(openssl rand -hex 32)",
+			errs = append(errs, fmt.Errorf("%s.secret (secret_sha256=%s) is only white space and %s: set %s to a secret of at least %d bytes, e.g. $(openssl rand -hex 32)",
 				app, Fingerprint(a.Secret), where, envName(app+".secret"), MinSecretBytes))
 		case len(a.Secret) < MinSecretBytes:
-			errs = append(errs, fmt.Errorf("%s.secret (%s) has %d bytes and %s: set %s to a secret of at least %d bytes, e.g. $(openssl rand -hex 32)",
+			errs = append(errs, fmt.Errorf("%s.secret (secret_sha256=%s) has %d bytes and %s: set %s to a secret of at least %d bytes, e.g. $(openssl rand -hex 32)",
 				app, Fingerprint(a.Secret), len(a.Secret), where, envName(app+".secret"), MinSecretBytes))
 		}
 	}

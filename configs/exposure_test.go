@@ -32,21 +32,21 @@ func TestUnsafeDefaultsRefusedBeyondLoopback(t *testing.T) {
 		{"short secret on loopback", []string{"HERALD_APPS__0__SECRET=short"}, nil},
 		{"default app on every interface", []string{"HERALD_LISTEN=0.0.0.0:6001"},
 			[]string{`apps[0].key is the embedded default "app-key" and herald listens on 0.0.0.0:6001`, "set HERALD_APPS__0__KEY",
-				"apps[0].secret is the embedded default one (sha256:", "set HERALD_APPS__0__SECRET"}},
+				"apps[0].secret is the embedded default one (secret_sha256=", "set HERALD_APPS__0__SECRET"}},
 		{"bare port", []string{"HERALD_LISTEN=:6001", "HERALD_APPS__0__KEY=mine"},
 			[]string{"apps[0].secret is the embedded default one", "listens on :6001"}},
 		{"metrics beyond loopback", []string{"HERALD_METRICS_LISTEN=0.0.0.0:9601", "HERALD_APPS__0__SECRET=" + strong},
 			[]string{"apps[0].key is the embedded default", "listens on 0.0.0.0:9601"}},
 		{"IPv6 any", []string{"HERALD_LISTEN=[::]:6001", "HERALD_APPS__0__KEY=mine", "HERALD_APPS__0__SECRET=" + strong}, nil},
 		{"short secret beyond loopback", []string{"HERALD_LISTEN=0.0.0.0:6001", "HERALD_APPS__0__KEY=mine", "HERALD_APPS__0__SECRET=tooshort"},
-			[]string{"apps[0].secret (sha256:", "has 8 bytes", "at least 16 bytes", "HERALD_APPS__0__SECRET"}},
+			[]string{"apps[0].secret (secret_sha256=", "has 8 bytes", "at least 16 bytes", "HERALD_APPS__0__SECRET"}},
 		{"blank secret beyond loopback", []string{"HERALD_LISTEN=0.0.0.0:6001", "HERALD_APPS__0__KEY=mine", "HERALD_APPS__0__SECRET=                    "},
-			[]string{"apps[0].secret (sha256:", "is only white space"}},
+			[]string{"apps[0].secret (secret_sha256=", "is only white space"}},
 		{"own credentials beyond loopback", []string{"HERALD_LISTEN=0.0.0.0:6001", "HERALD_METRICS_LISTEN=0.0.0.0:9601",
 			"HERALD_APPS__0__KEY=mine", "HERALD_APPS__0__SECRET=" + strong}, nil},
 		{"a second app's short secret", []string{"HERALD_LISTEN=0.0.0.0:6001", "HERALD_APPS__0__KEY=mine", "HERALD_APPS__0__SECRET=" + strong,
 			"HERALD_APPS__1__ID=b", "HERALD_APPS__1__KEY=kb", "HERALD_APPS__1__SECRET=sb"},
-			[]string{"apps[1].secret (sha256:", "has 2 bytes", "HERALD_APPS__1__SECRET"}},
+			[]string{"apps[1].secret (secret_sha256=", "has 2 bytes", "HERALD_APPS__1__SECRET"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -76,7 +76,7 @@ func TestUnsafeDefaultsRefusedBeyondLoopback(t *testing.T) {
 
 func TestFingerprint(t *testing.T) {
 	// printf %s app-secret | sha256sum
-	if got := Fingerprint("app-secret"); got != "sha256:6c904c51" {
+	if got := Fingerprint("app-secret"); got != "6c904c51" {
 		t.Errorf("Fingerprint = %s", got)
 	}
 	if Fingerprint("a") == Fingerprint("b") {

@@ -38,7 +38,7 @@ func TestUnknownKeysStopTheStart(t *testing.T) {
 		{"a key below a value", "", []string{"HERALD_LISTEN__PORT=1"},
 			[]string{"HERALD_LISTEN__PORT: listen is", "it has no key port"}},
 		{"a single value for a section", "log: debug", nil,
-			[]string{"log must be a section with the keys level, format, not a single value"}},
+			[]string{"log must be a section with the keys level, format"}},
 		{"a section for a list", "apps: {id: a}", nil,
 			[]string{"apps must be a list of sections (- id: ...), not a section"}},
 		{"a list for a value", "listen: [a, b]", nil,

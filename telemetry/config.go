@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 )
 
 // Trace exporters Config.Traces.Exporter accepts.
@@ -53,6 +54,10 @@ type TracesConfig struct {
 	// SampleRatio is the share of new traces that are recorded, in (0, 1]; a span with a
 	// parent (a traceparent from a client or another node) follows its parent's decision.
 	SampleRatio float64
+	// FlushTimeout bounds the export of the spans still buffered when Shutdown is called: a
+	// collector that does not answer must not hold the process's exit. 0: Shutdown's context
+	// alone bounds it.
+	FlushTimeout time.Duration
 	// Stdout is where the stdout exporter writes; nil is os.Stdout. Not a config file key.
 	Stdout io.Writer
 }
