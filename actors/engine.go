@@ -83,7 +83,7 @@ func New(cfg *configs.Config, deps Deps) (*Engine, error) {
 		deps.Webhooks = node.NoWebhooks{}
 	}
 	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
-		return logger.With("component", "protoactor")
+		return protoActorLogger(logger)
 	}))
 	n := &node.Node{
 		Name:        cfg.Telemetry.NodeName,
@@ -147,6 +147,7 @@ func (e *Engine) joinCluster(cfg configs.Cluster, provider protocluster.ClusterP
 	e.system.EventStream.Subscribe(func(ev any) {
 		if t, ok := ev.(*protocluster.ClusterTopology); ok {
 			e.system.Root.Send(e.nodeActor, t)
+			e.logTopology(t)
 		}
 	})
 	if err := member.Start(); err != nil {

@@ -29,8 +29,10 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	sock.lastSeen.Store(s.clock.Now().UnixNano())
 	conn.Session().Store(sessionKey, sock)
 	if code, msg := s.admit(sock, r); code != 0 {
+		s.log.Debug("connection refused", "code", code, "reason", msg, "path", r.URL.Path, "remote", r.RemoteAddr)
 		sock.sendError(code, msg)
 	} else {
+		s.log.Debug("connection opened", "app", sock.app.ID, "socket_id", sock.actor.SocketID(), "remote", r.RemoteAddr)
 		sock.app.Metrics.Connected()
 		s.sockets.add(sock)
 		sock.Send(protocol.ConnectionEstablishedFrame(sock.actor.SocketID(), int(s.cfg.ActivityTimeout/time.Second)))
@@ -137,6 +139,7 @@ func (h *wsHandler) OnClose(c *gws.Conn, err error) {
 		}
 	}
 	s.app.Metrics.Disconnected(code)
+	h.server.log.Debug("connection closed", "app", s.app.ID, "socket_id", s.actor.SocketID(), "code", code)
 }
 
 func (h *wsHandler) OnPing(c *gws.Conn, payload []byte) {
