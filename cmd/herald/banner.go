@@ -43,14 +43,14 @@ func (b banner) write(w io.Writer) {
 	if c := b.cfg.Cluster; c.Enabled {
 		fmt.Fprintf(w, "  cluster %s: this member %s, provider %s\n", c.Name, c.Address, c.Provider)
 	}
+	if len(b.env) > 0 {
+		fmt.Fprintf(w, "  environment %s\n", strings.Join(b.env, " "))
+	}
 	source := "embedded defaults (herald --print-default-config)"
 	if b.configFile != "" {
 		source = b.configFile + " over the embedded defaults"
 	}
-	fmt.Fprintf(w, "  config %s\n", source)
-	if len(b.env) > 0 {
-		fmt.Fprintf(w, "  environment %s\n", strings.Join(b.env, " "))
-	}
+	fmt.Fprintf(w, "  config %s\n", source) // the banner's last line
 }
 
 // heraldEnv is the names (never the values) of the HERALD_* variables in environ, sorted.

@@ -66,12 +66,7 @@ func run() error {
 		return fmt.Errorf("log: %w", err)
 	}
 
-	tc := cfg.Telemetry
-	tel, err := telemetry.Setup(context.Background(), telemetry.Config{
-		ServiceName: tc.ServiceName, NodeName: tc.NodeName, MetricsListen: cfg.MetricsListen, Pprof: cfg.Pprof,
-		Traces: telemetry.TracesConfig{Exporter: tc.Traces.Exporter, Endpoint: tc.Traces.Endpoint,
-			SampleRatio: tc.Traces.SampleRatio, FlushTimeout: tc.Traces.FlushTimeout},
-	}, logger)
+	tel, err := telemetry.Setup(context.Background(), telemetryConfig(cfg), logger)
 	if err != nil {
 		return withPortHint(err, "--metrics-listen 127.0.0.1:0")
 	}
@@ -148,4 +143,14 @@ func withPortHint(err error, flagHint string) error {
 		return fmt.Errorf("%w (another herald running? give this one other ports, e.g. %s)", err, flagHint)
 	}
 	return err
+}
+
+// telemetryConfig is the telemetry section of the config as telemetry.Setup takes it.
+func telemetryConfig(cfg *configs.Config) telemetry.Config {
+	tc := cfg.Telemetry
+	return telemetry.Config{
+		ServiceName: tc.ServiceName, NodeName: tc.NodeName, MetricsListen: cfg.MetricsListen, Pprof: cfg.Pprof,
+		Traces: telemetry.TracesConfig{Exporter: tc.Traces.Exporter, Endpoint: tc.Traces.Endpoint,
+			SampleRatio: tc.Traces.SampleRatio, FlushTimeout: tc.Traces.FlushTimeout},
+	}
 }

@@ -102,7 +102,9 @@ function heraldBin() {
  * it prints `herald listening on`. The process is killed if the test process exits first.
  */
 function spawnHerald(file, record) {
-  const child = spawn(heraldBin(), ['--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // Without the harness's own HERALD_* variables (HERALD_BIN, ...): herald refuses any it does not read.
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('HERALD_')));
+  const child = spawn(heraldBin(), ['--config', file], { stdio: ['ignore', 'pipe', 'pipe'], env });
   liveChildren.add(child);
   const exited = new Promise((resolve) => {
     child.on('exit', (code, signal) => {
