@@ -113,22 +113,15 @@ func TestLoadLayersInOrder(t *testing.T) {
 	}
 }
 
-func TestLoadRejects(t *testing.T) {
-	cases := []struct {
-		name, yaml string
-		env        []string
-		want       string
-	}{
-		{"duplicate ids", "apps: [{id: a, key: k1, secret: s}, {id: a, key: k2, secret: s}]", nil, "duplicate id"},
-		{"duplicate keys", "apps: [{id: a, key: k, secret: s}, {id: b, key: k, secret: s}]", nil, "duplicate key"},
-		{"missing secret", "apps: [{id: a, key: k}]", nil, "required"},
-		{"empty webhook url", "apps: [{id: a, key: k, secret: s, webhooks: [{event_types: [member_added]}]}]", nil, "url is empty"},
-		{"bad env app index", "", []string{"HERALD_APPS__x__KEY=k"}, `"x" is not an index of apps`},
-		{"short activity timeout", "activity_timeout: 10ms", nil, "activity_timeout"},
-		{"zero size limit", "apps: [{id: a, key: k, secret: s, limits: {max_event_data_size: 0}}]", nil, "max_event_data_size 0"},
-		{"negative rate limit", "apps: [{id: a, key: k, secret: s, limits: {max_connections_per_second: -1}}]", nil, "max_connections_per_second -1"},
-		{"zero webhook delay", "webhooks: {delay: 0s}", nil, "webhooks.delay"},
-	}
+// loadCase is a configuration Load must refuse, with every string of want in its error.
+type loadCase struct {
+	name, yaml string
+	env        []string
+	want       []string
+}
+
+func checkRefusals(t *testing.T, cases []loadCase) {
+	t.Helper()
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			path := ""
@@ -136,11 +129,30 @@ func TestLoadRejects(t *testing.T) {
 				path = writeFile(t, c.yaml)
 			}
 			_, err := Load(path, c.env, nil)
-			if err == nil || !strings.Contains(err.Error(), c.want) {
-				t.Fatalf("got %v, want an error containing %q", err, c.want)
+			if err == nil {
+				t.Fatalf("loaded; want an error with %q", c.want)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q\nlacks %q", err, w)
+				}
 			}
 		})
 	}
+}
+
+func TestLoadRejects(t *testing.T) {
+	checkRefusals(t, []loadCase{
+		{"duplicate ids", "apps: [{id: a, key: k1, secret: s}, {id: a, key: k2, secret: s}]", nil, []string{"duplicate id"}},
+		{"duplicate keys", "apps: [{id: a, key: k, secret: s}, {id: b, key: k, secret: s}]", nil, []string{"duplicate key"}},
+		{"missing secret", "apps: [{id: a, key: k}]", nil, []string{"required", "secret missing (set HERALD_APPS__0__SECRET)"}},
+		{"empty webhook url", "apps: [{id: a, key: k, secret: s, webhooks: [{event_types: [member_added]}]}]", nil, []string{"url is empty"}},
+		{"bad env app index", "", []string{"HERALD_APPS__x__KEY=k"}, []string{`"x" is not an index of apps`}},
+		{"short activity timeout", "activity_timeout: 10ms", nil, []string{"activity_timeout"}},
+		{"zero size limit", "apps: [{id: a, key: k, secret: s, limits: {max_event_data_size: 0}}]", nil, []string{"max_event_data_size 0"}},
+		{"negative rate limit", "apps: [{id: a, key: k, secret: s, limits: {max_connections_per_second: -1}}]", nil, []string{"max_connections_per_second -1"}},
+		{"zero webhook delay", "webhooks: {delay: 0s}", nil, []string{"webhooks.delay"}},
+	})
 	if _, err := Load(filepath.Join(t.TempDir(), "missing.yaml"), nil, nil); err == nil {
 		t.Fatal("a missing file must be an error")
 	}

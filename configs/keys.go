@@ -25,6 +25,7 @@ const (
 	list                    // a list of sections (apps, an app's webhooks)
 	values                  // a list of strings
 	value                   // one value
+	mapping                 // a map: keys of the user's choosing
 )
 
 type node struct {
@@ -59,6 +60,8 @@ func schemaOf(t reflect.Type) *node {
 		return &node{kind: list, elem: schemaOf(t.Elem())}
 	case t.Kind() == reflect.Slice:
 		return &node{kind: values, typ: t}
+	case t.Kind() == reflect.Map:
+		return &node{kind: mapping, typ: t}
 	}
 	return &node{kind: value, typ: t}
 }
@@ -116,6 +119,8 @@ func (n *node) describe() string {
 		return "a list of sections (- " + n.elem.names[0] + ": ...)"
 	case values:
 		return "a list of values"
+	case mapping:
+		return "a section of names and values"
 	}
 	switch n.typ {
 	case durationType:
@@ -182,6 +187,12 @@ func (t *tree) checkFile(m map[string]any, n *node, prefix, src string) []error 
 				continue
 			}
 			t.sources[path] = src
+		case mapping:
+			if _, ok := v.(map[string]any); !ok {
+				errs = append(errs, shapeError(src, path, v, f))
+				continue
+			}
+			t.sources[path] = src
 		case value:
 			switch v.(type) {
 			case map[string]any, []any:
@@ -232,6 +243,13 @@ func (t *tree) setEnv(name, v string) error {
 			} else {
 				cur[part] = v
 			}
+			t.sources[path] = name
+			return nil
+		case mapping:
+			if i != len(parts)-2 {
+				return fmt.Errorf("environment: %s: %s is %s: use %s", name, path, f.describe(), envName(path+".<name>"))
+			}
+			sectionAt(cur, part)[parts[i+1]] = v
 			t.sources[path] = name
 			return nil
 		case section:

@@ -63,7 +63,7 @@ func run() error {
 	}
 	logger, err := telemetry.NewLogger(os.Stderr, cfg.Log.Level, cfg.Log.Format, telemetry.DebugPerSecond(cfg.Log.DebugPerSecond))
 	if err != nil {
-		return fmt.Errorf("log: %w", err)
+		return err
 	}
 
 	tel, err := telemetry.Setup(context.Background(), telemetryConfig(cfg), logger)
