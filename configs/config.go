@@ -1,7 +1,10 @@
 // Package configs loads herald's configuration with koanf: the embedded default.yaml, then an
-// optional YAML file, then HERALD_* environment variables, then command-line overrides. It owns
-// the typed Config, the one model of an app (App), and their validation. default.yaml is the only
-// source of default values: no Go code restates one, and tests start from Default().
+// optional YAML file, then HERALD_* environment variables, then command-line overrides. Loading
+// is strict: the koanf tags of Config are the schema (keys.go), and a key or variable outside it
+// is an error naming the key it most likely meant. It owns the typed Config, the one model of an
+// app (App), and their validation, including what herald refuses once it listens beyond
+// loopback (exposure.go). default.yaml is the only source of default values: no Go code restates
+// one, and tests start from Default().
 // It imports only protocol (for the Pusher limits an app has).
 package configs
 

@@ -205,3 +205,26 @@ func TestDefaultIsTheEmbeddedYAML(t *testing.T) {
 		t.Fatalf("DefaultApp %+v", a)
 	}
 }
+
+// TestShippedConfigsLoad: every config file in the repository loads under the strict rules
+// (credentials given as the container's environment would).
+func TestShippedConfigsLoad(t *testing.T) {
+	var files []string
+	for _, pattern := range []string{"cluster/*.yaml", "deploy/container/*.yaml", "../bench/configs/*.yaml"} {
+		m, err := filepath.Glob(pattern)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, m...)
+	}
+	if len(files) < 5 {
+		t.Fatalf("found only %v", files)
+	}
+	env := []string{"HERALD_APPS__0__ID=id", "HERALD_APPS__0__KEY=key", "HERALD_APPS__0__SECRET=secret-of-sixteen-bytes-or-more",
+		"HERALD_LISTEN=127.0.0.1:0", "HERALD_METRICS_LISTEN=127.0.0.1:0"}
+	for _, f := range files {
+		if _, err := Load(f, env, nil); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+}

@@ -41,6 +41,9 @@ func run() error {
 		case "version":
 			fmt.Println(versionLine())
 			return nil
+		case "help":
+			printUsage(os.Stdout)
+			return nil
 		}
 	}
 	opts, err := parseArgs(os.Args[1:])

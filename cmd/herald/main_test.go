@@ -213,7 +213,7 @@ func noWarnings(t *testing.T, name, stderr string) {
 }
 
 func TestHelp(t *testing.T) {
-	for _, arg := range []string{"--help", "-h", "-help"} {
+	for _, arg := range []string{"--help", "-h", "-help", "help"} {
 		stdout, stderr, status := runHerald(t, nil, arg)
 		if status != 0 || stderr != "" {
 			t.Fatalf("herald %s: status %d, stderr %q", arg, status, stderr)
@@ -322,6 +322,26 @@ func TestServesAndStops(t *testing.T) {
 		t.Errorf("no shutdown line:\n%s", p.stderr)
 	}
 	noWarnings(t, "herald", p.stderr.String())
+}
+
+// TestSecondInstanceIsToldAboutPorts: a second herald on the first one's ports is told how to
+// give it others.
+func TestSecondInstanceIsToldAboutPorts(t *testing.T) {
+	first := startHerald(t, nil)
+	for _, c := range []struct{ env, want string }{
+		{"HERALD_METRICS_LISTEN=" + first.metrics, "address already in use (another herald running? give this one other ports, e.g. --metrics-listen 127.0.0.1:0)"},
+		{"HERALD_LISTEN=" + first.listen, "address already in use (another herald running? give this one other ports, e.g. --listen 127.0.0.1:0)"},
+	} {
+		env := []string{"HERALD_LISTEN=127.0.0.1:0", "HERALD_METRICS_LISTEN=127.0.0.1:0", c.env}
+		_, stderr, status := runHerald(t, env)
+		if status != 1 || !strings.Contains(stderr, c.want) {
+			t.Errorf("%s: status %d, stderr:\n%s", c.env, status, stderr)
+		}
+	}
+	_, _, status := runHerald(t, nil, "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--version")
+	if status != 0 {
+		t.Errorf("--version with other flags: status %d", status)
+	}
 }
 
 // TestSecondSignalExitsAtOnce: while the shutdown waits (here on spans for a collector that is
