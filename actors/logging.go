@@ -18,7 +18,8 @@ func protoActorLogger(logger *slog.Logger) *slog.Logger {
 // protoActorLevel is the level a proto.actor record is written at. proto.actor logs each step
 // of its start and stop at INFO (about 40 lines a member), and as ERROR or WARN some things that
 // are the normal life of a cluster: a seed not up yet, gossip from a member not known yet, the
-// streams to a member closing as it leaves, its own health server closing at shutdown. A user
+// streams to a member closing as it leaves, its own health server closing at shutdown, a gossip
+// round that timed out (seen on a loaded machine as members join). A user
 // reading ERROR there looks for a fault that is not one; herald says what matters itself, at
 // INFO, once (a member joined, a member left). So all of these are DEBUG; an ERROR or WARN that
 // is not one of them keeps its level.
@@ -32,8 +33,11 @@ func protoActorLevel(r slog.Record) slog.Level {
 		// membership, logged by herald, says who is there.
 		"Bad connection to the node health status", "Failure reaching nodes",
 		"Couldn't request node health status",
-		// gossip from a member this one has not seen join yet.
+		// gossip from a member this one has not seen join yet, and gossip to a member that did
+		// not answer in time (one just joining, under load); gossip is retried, and a member that
+		// is gone leaves the membership, which herald logs.
 		"Got gossip request from unknown member", "Got gossip request from member, but no state was found",
+		"sendGossipForMember failed",
 		// the remote's streams, closed as a member leaves (by this side or the other).
 		"EndpointReader failed to send disconnection message",
 		"EndpointWriter error when closing the stream", "EndpointWriter error when closing the client conn":

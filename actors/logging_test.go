@@ -28,6 +28,7 @@ func TestProtoActorLevels(t *testing.T) {
 		{rec(slog.LevelError, "Bad connection to the node health status", "error", "connection refused"), slog.LevelDebug},
 		{rec(slog.LevelError, "Failure reaching nodes"), slog.LevelDebug},
 		{rec(slog.LevelWarn, "Got gossip request from unknown member", "MemberId", "x"), slog.LevelDebug},
+		{rec(slog.LevelWarn, "sendGossipForMember failed", "MemberId", "x", "error", "future: timeout"), slog.LevelDebug},
 		{rec(slog.LevelError, "EndpointWriter lost connection", "address", "127.0.0.1:7102",
 			"error", "rpc error: code = Canceled desc = grpc: the client connection is closing"), slog.LevelDebug},
 		{rec(slog.LevelError, "EndpointReader failed to send disconnection message", "error", "transport is closing"), slog.LevelDebug},
