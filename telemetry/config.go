@@ -6,6 +6,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/jonboulle/clockwork"
 )
 
 // Trace exporters Config.Traces.Exporter accepts.
@@ -37,6 +39,8 @@ type Config struct {
 	// metrics (Telemetry.Metrics returns nil, every recording is a no-op). Use 127.0.0.1:0 when
 	// several nodes run on one host.
 	MetricsListen string
+	// Clock bounds the final flush of spans (Traces.FlushTimeout); nil is the real clock.
+	Clock clockwork.Clock
 	// Pprof serves Go's profiles (net/http/pprof) under /debug/pprof/ on MetricsListen, for
 	// profiling under load. Off by default: profiles show internals and cost CPU while taken.
 	Pprof bool
@@ -89,6 +93,9 @@ func (c Config) checked() (Config, error) {
 	}
 	if t.Stdout == nil {
 		t.Stdout = os.Stdout
+	}
+	if c.Clock == nil {
+		c.Clock = clockwork.NewRealClock()
 	}
 	return c, nil
 }

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jonboulle/clockwork"
 )
 
 // jsonLines decodes a JSON logger's output, one record a line.
@@ -135,8 +137,9 @@ func TestShutdownFlushBounded(t *testing.T) {
 	addr := l.Addr().String()
 	l.Close() // nothing listens there now: every export fails and is retried
 
-	tel, err := Setup(context.Background(), Config{Traces: TracesConfig{
-		Exporter: ExporterOTLPGRPC, Endpoint: addr, SampleRatio: 1, FlushTimeout: 100 * time.Millisecond,
+	clock := clockwork.NewFakeClock()
+	tel, err := Setup(context.Background(), Config{Clock: clock, Traces: TracesConfig{
+		Exporter: ExporterOTLPGRPC, Endpoint: addr, SampleRatio: 1, FlushTimeout: 2 * time.Second,
 	}}, quietLogger)
 	if err != nil {
 		t.Fatal(err)
@@ -146,10 +149,25 @@ func TestShutdownFlushBounded(t *testing.T) {
 	}
 	_, span := tel.StartSigninSpan(context.Background(), "app-1", "1.2")
 	span.End()
-	// The caller's context would allow far longer: only the flush timeout can end this.
-	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+	// The caller's context has no deadline: only the flush timeout can end this.
+	done := make(chan error, 1)
+	go func() { done <- tel.Shutdown(context.Background()) }()
+	waitCtx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	err = tel.Shutdown(ctx)
+	if err := clock.BlockUntilContext(waitCtx, 1); err != nil {
+		t.Fatal("Shutdown never armed its flush bound")
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("Shutdown returned before its flush bound, with an unreachable collector: %v", err)
+	default:
+	}
+	clock.Advance(2 * time.Second)
+	select {
+	case err = <-done:
+	case <-waitCtx.Done():
+		t.Fatal("Shutdown still waits after its flush bound")
+	}
 	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "traces not all exported to otlp-grpc "+addr) {
 		t.Fatalf("Shutdown: %v", err)
 	}

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jonboulle/clockwork"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -356,7 +357,7 @@ func (t *Telemetry) shutdownProviders(ctx context.Context) error {
 		flushCtx := ctx
 		if d := t.cfg.Traces.FlushTimeout; d > 0 {
 			var cancel context.CancelFunc
-			flushCtx, cancel = context.WithTimeout(ctx, d)
+			flushCtx, cancel = clockwork.WithTimeout(ctx, t.cfg.Clock, d)
 			defer cancel()
 		}
 		if e := t.tp.Shutdown(flushCtx); e != nil {
