@@ -64,6 +64,7 @@ type Engine struct {
 	ask        time.Duration
 	stopGossip context.CancelFunc
 	stopped    atomic.Bool
+	logLevels  *protoActorLevels
 
 	socketPrefix string // this node's part of every socket id
 	socketSeq    atomic.Uint64
@@ -82,8 +83,9 @@ func New(cfg *configs.Config, deps Deps) (*Engine, error) {
 	if deps.Webhooks == nil {
 		deps.Webhooks = node.NoWebhooks{}
 	}
+	logLevels := &protoActorLevels{}
 	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
-		return protoActorLogger(logger)
+		return protoActorLogger(logger, logLevels)
 	}))
 	n := &node.Node{
 		Name:        cfg.Telemetry.NodeName,
@@ -99,7 +101,7 @@ func New(cfg *configs.Config, deps Deps) (*Engine, error) {
 		Timing:      node.Timing{WebhookDelay: cfg.Webhooks.Delay, RebuildTimeout: cfg.Cluster.RebuildTimeout},
 	}
 	e := &Engine{
-		system: system, n: n, ask: cfg.RequestTimeout, stopGossip: func() {},
+		system: system, n: n, ask: cfg.RequestTimeout, stopGossip: func() {}, logLevels: logLevels,
 		socketPrefix: strconv.FormatUint(uint64(rand.Uint32()), 10),
 	}
 	n.Fanouts = node.NewRegistry(system.Root, func(key string) *actor.Props { return fanout.Props(n, key) })

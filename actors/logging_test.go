@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	protocluster "github.com/asynkron/protoactor-go/cluster"
+
 	"github.com/herald-io/herald/telemetry"
 )
 
@@ -39,10 +41,31 @@ func TestProtoActorLevels(t *testing.T) {
 		{rec(slog.LevelError, "EndpointWriter failed to connect", "error", "connection refused"), slog.LevelError},
 		{rec(slog.LevelWarn, "Request retried but failed"), slog.LevelWarn},
 	}
+	levels := &protoActorLevels{}
 	for _, c := range cases {
-		if got := protoActorLevel(c.r); got != c.want {
+		if got := levels.level(c.r); got != c.want {
 			t.Errorf("%s %q: %v, want %v", c.r.Level, c.r.Message, got, c.want)
 		}
+	}
+
+	// The remote's errors about a member: ERROR while it is a member (it may have died), DEBUG
+	// once it has left, ERROR again once it is back.
+	member := &protocluster.Member{Host: "127.0.0.1", Port: 7102, Id: "m2"}
+	lost := rec(slog.LevelError, "EndpointWriter lost connection", "address", "127.0.0.1:7102",
+		"error", "rpc error: code = Unavailable desc = closing transport due to: use of closed network connection")
+	if got := levels.level(lost); got != slog.LevelError {
+		t.Errorf("lost connection to a member: %v", got)
+	}
+	levels.topology(&protocluster.ClusterTopology{Left: []*protocluster.Member{member}})
+	if got := levels.level(lost); got != slog.LevelDebug {
+		t.Errorf("lost connection to a member that left: %v", got)
+	}
+	if got := levels.level(rec(slog.LevelError, "EndpointWriter failed to connect", "address", "127.0.0.1:7102")); got != slog.LevelDebug {
+		t.Errorf("reconnecting to a member that left: %v", got)
+	}
+	levels.topology(&protocluster.ClusterTopology{Joined: []*protocluster.Member{member}})
+	if got := levels.level(lost); got != slog.LevelError {
+		t.Errorf("lost connection to a member that came back: %v", got)
 	}
 }
 
@@ -54,7 +77,7 @@ func TestProtoActorLoggerAtInfo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pa := protoActorLogger(logger)
+	pa := protoActorLogger(logger, &protoActorLevels{})
 	pa.Info("Started Activator")
 	pa.Error("Bad connection to the node health status", "error", "refused")
 	pa.Error("EndpointWriter failed to connect", "error", "refused")
