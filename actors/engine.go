@@ -69,6 +69,7 @@ type Engine struct {
 	ask        time.Duration
 	stopGossip context.CancelFunc
 	stopped    atomic.Bool
+	logLevels  *protoActorLevels
 
 	socketPrefix string // this node's part of every socket id
 	socketSeq    atomic.Uint64
@@ -90,8 +91,9 @@ func New(cfg *configs.Config, deps Deps) (*Engine, error) {
 	if deps.Tap == nil {
 		deps.Tap = node.NewTap()
 	}
+	logLevels := &protoActorLevels{}
 	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
-		return logger.With("component", "protoactor")
+		return protoActorLogger(logger, logLevels)
 	}))
 	n := &node.Node{
 		Name:        cfg.Telemetry.NodeName,
@@ -108,7 +110,7 @@ func New(cfg *configs.Config, deps Deps) (*Engine, error) {
 		Timing:      node.Timing{WebhookDelay: cfg.Webhooks.Delay, RebuildTimeout: cfg.Cluster.RebuildTimeout},
 	}
 	e := &Engine{
-		system: system, n: n, ask: cfg.RequestTimeout, stopGossip: func() {},
+		system: system, n: n, ask: cfg.RequestTimeout, stopGossip: func() {}, logLevels: logLevels,
 		socketPrefix: strconv.FormatUint(uint64(rand.Uint32()), 10),
 	}
 	n.Fanouts = node.NewRegistry(system.Root, func(key string) *actor.Props { return fanout.Props(n, key) })
@@ -160,6 +162,7 @@ func (e *Engine) joinCluster(cfg configs.Cluster, provider protocluster.ClusterP
 		if t, ok := ev.(*protocluster.ClusterTopology); ok {
 			e.system.Root.Send(e.nodeActor, t)
 			e.system.Root.Send(e.console, t)
+			e.logTopology(t)
 		}
 	})
 	if err := member.Start(); err != nil {

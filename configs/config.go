@@ -1,7 +1,10 @@
 // Package configs loads herald's configuration with koanf: the embedded default.yaml, then an
-// optional YAML file, then HERALD_* environment variables, then command-line overrides. It owns
-// the typed Config, the one model of an app (App), and their validation. default.yaml is the only
-// source of default values: no Go code restates one, and tests start from Default().
+// optional YAML file, then HERALD_* environment variables, then command-line overrides. Loading
+// is strict: the koanf tags of Config are the schema (keys.go), and a key or variable outside it
+// is an error naming the key it most likely meant. It owns the typed Config, the one model of an
+// app (App), and their validation, including what herald refuses once it listens beyond
+// loopback (exposure.go). default.yaml is the only source of default values: no Go code restates
+// one, and tests start from Default().
 // It imports only protocol (for the Pusher limits an app has).
 package configs
 
@@ -9,17 +12,18 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"net/url"
 	"os"
 	"reflect"
 	"slices"
-	"strconv"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/go-viper/mapstructure/v2"
 	"github.com/knadh/koanf/parsers/yaml"
-	"github.com/knadh/koanf/providers/confmap"
 	"github.com/knadh/koanf/providers/file"
 	"github.com/knadh/koanf/providers/rawbytes"
 	"github.com/knadh/koanf/v2"
@@ -127,6 +131,8 @@ type Telemetry struct {
 		Exporter    string  `koanf:"exporter"`
 		Endpoint    string  `koanf:"endpoint"`
 		SampleRatio float64 `koanf:"sample_ratio"`
+		// FlushTimeout bounds the export of buffered spans at shutdown.
+		FlushTimeout time.Duration `koanf:"flush_timeout"`
 	} `koanf:"traces"`
 }
 
@@ -166,6 +172,8 @@ type Cluster struct {
 type Log struct {
 	Level  string `koanf:"level"`
 	Format string `koanf:"format"`
+	// DebugPerSecond bounds the debug lines written a second (0: no bound).
+	DebugPerSecond int `koanf:"debug_per_second"`
 }
 
 // App is one Pusher app: its credentials, its settings and its limits. It is the one model of an
@@ -226,183 +234,191 @@ func DefaultApp(id, key, secret string) App {
 	return a
 }
 
-// EnvPrefix starts every environment variable herald reads.
+// EnvPrefix starts every environment variable herald reads. Every variable that starts with it
+// must name a key: a misspelt one stops herald at start rather than being ignored.
 const EnvPrefix = "HERALD_"
 
 // Load reads the layers in order: defaults, the YAML file at path (if not empty), the
-// environment (environ, as os.Environ returns it), then overrides (koanf keys such as "listen").
-// Each app in a file or in the environment starts from the default app's options and limits,
-// so a file only has to name what differs.
+// environment (environ, as os.Environ returns it), then overrides (keys such as "listen", from
+// the command line). Each app in a file or in the environment starts from the default app's
+// options and limits, so a file only has to name what differs.
+//
+// It is strict: a key that herald does not read, in the file or as a HERALD_* variable, is an
+// error naming the key, where it came from and the known key it most likely meant, and so is a
+// value of the wrong kind; every such problem is reported at once, joined.
 func Load(path string, environ []string, overrides map[string]any) (*Config, error) {
-	defaults := koanf.New(".")
-	if err := defaults.Load(rawbytes.Provider(defaultYAML), yaml.Parser()); err != nil {
+	defaults, err := parseYAML(rawbytes.Provider(defaultYAML))
+	if err != nil {
 		return nil, fmt.Errorf("embedded defaults: %w", err)
 	}
-	k := koanf.New(".")
-	if err := k.Merge(defaults); err != nil {
-		return nil, err
-	}
+	t := &tree{root: defaults, sources: map[string]string{}}
+	var errs []error
 	if path != "" {
 		if _, err := os.Stat(path); err != nil {
 			return nil, fmt.Errorf("config file: %w", err)
 		}
-		f := koanf.New(".")
-		if err := f.Load(file.Provider(path), yaml.Parser()); err != nil {
+		f, err := parseYAML(file.Provider(path))
+		if err != nil {
 			return nil, fmt.Errorf("config file %s: %w", path, err)
 		}
-		if err := k.Merge(f); err != nil {
-			return nil, err
+		errs = append(errs, t.checkFile(f, configSchema, "", "config file "+path)...)
+		merge(t.root, f)
+	}
+	var env []string
+	for _, kv := range environ {
+		if strings.HasPrefix(kv, EnvPrefix) {
+			env = append(env, kv)
 		}
 	}
-	envLayer, err := loadEnv(environ)
+	slices.Sort(env) // the same variables give the same errors, in the same order
+	for _, kv := range env {
+		name, v, _ := strings.Cut(kv, "=")
+		if err := t.setEnv(name, v); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, key := range sortedKeys(overrides) {
+		if err := t.setOverride(key, overrides[key], "--"+strings.ReplaceAll(key, "_", "-")); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	cfg, err := t.decode()
 	if err != nil {
 		return nil, err
 	}
-	if err := k.Merge(envLayer.top); err != nil {
-		return nil, err
-	}
-	if len(overrides) > 0 {
-		if err := k.Load(confmap.Provider(overrides, "."), nil); err != nil {
-			return nil, fmt.Errorf("overrides: %w", err)
-		}
-	}
-
-	var defaultApps []App
-	if err := defaults.Unmarshal("apps", &defaultApps); err != nil || len(defaultApps) == 0 {
-		return nil, fmt.Errorf("embedded defaults: apps: %v", err)
-	}
-	defaultApp := defaultApps[0]
-
-	cfg := &Config{}
-	if err := k.Unmarshal("", cfg); err != nil {
-		return nil, fmt.Errorf("config: %w", err)
-	}
-	// Re-read apps one by one over the default app so missing keys keep their defaults.
-	var rawApps []map[string]any
-	if err := k.Unmarshal("apps", &rawApps); err != nil {
-		return nil, fmt.Errorf("config: apps: %w", err)
-	}
-	for i := range envLayer.apps {
-		for len(rawApps) <= i {
-			rawApps = append(rawApps, map[string]any{})
-		}
-	}
-	cfg.Apps = cfg.Apps[:0]
-	for i, raw := range rawApps {
-		ak := koanf.New(".")
-		if err := ak.Load(confmap.Provider(raw, ""), nil); err != nil {
-			return nil, err
-		}
-		if overlay, ok := envLayer.apps[i]; ok {
-			if err := ak.Merge(overlay); err != nil {
-				return nil, err
-			}
-		}
-		app := defaultApp
-		// Credentials are never inherited: an app without a secret must fail, not get the
-		// well-known default one.
-		app.ID, app.Key, app.Secret, app.Webhooks = "", "", "", nil
-		if !ak.Exists("enabled") {
-			app.Enabled = true
-		}
-		if err := ak.Unmarshal("", &app); err != nil {
-			return nil, fmt.Errorf("config: apps[%d]: %w", i, err)
-		}
-		cfg.Apps = append(cfg.Apps, app)
-	}
 	if err := cfg.Validate(); err != nil {
-		return nil, err
+		return nil, t.annotate(err)
 	}
 	return cfg, nil
 }
 
-type envLayers struct {
-	top  *koanf.Koanf
-	apps map[int]*koanf.Koanf
+// parseYAML reads YAML through koanf, which also makes a dotted key ("log.level: debug") a
+// nested one.
+func parseYAML(p koanf.Provider) (map[string]any, error) {
+	k := koanf.New(".")
+	if err := k.Load(p, yaml.Parser()); err != nil {
+		return nil, err
+	}
+	return k.Raw(), nil
 }
 
-// loadEnv maps HERALD_A__B=v to key a.b; HERALD_APPS__N__KEY=v sets key of the Nth app (koanf's
-// env provider cannot index into a list, hence this small mapping).
-func loadEnv(environ []string) (envLayers, error) {
-	layers := envLayers{top: koanf.New("."), apps: map[int]*koanf.Koanf{}}
-	top := map[string]any{}
-	for _, kv := range environ {
-		name, value, ok := strings.Cut(kv, "=")
-		if !ok || !strings.HasPrefix(name, EnvPrefix) {
+// merge lays src over dst: sections key by key, any other value (a list included) whole. An
+// empty value ("log:" with nothing after it) changes nothing.
+func merge(dst, src map[string]any) {
+	for k, v := range src {
+		if v == nil {
 			continue
 		}
-		key := strings.ToLower(strings.TrimPrefix(name, EnvPrefix))
-		parts := strings.Split(key, "__")
-		if parts[0] == "apps" {
-			if len(parts) < 3 {
-				return layers, fmt.Errorf("env %s: use %sAPPS__<index>__<key>", name, EnvPrefix)
-			}
-			i, err := strconv.Atoi(parts[1])
-			if err != nil || i < 0 || i > 1000 {
-				return layers, fmt.Errorf("env %s: app index %q", name, parts[1])
-			}
-			if layers.apps[i] == nil {
-				layers.apps[i] = koanf.New(".")
-			}
-			appKey := strings.Join(parts[2:], ".")
-			if err := layers.apps[i].Set(appKey, envValue(appListKeys, appKey, value)); err != nil {
-				return layers, err
-			}
+		sub, ok := v.(map[string]any)
+		if cur, isMap := dst[k].(map[string]any); ok && isMap {
+			merge(cur, sub)
 			continue
 		}
-		topKey := strings.Join(parts, ".")
-		top[topKey] = envValue(configListKeys, topKey, value)
+		dst[k] = v
 	}
-	if err := layers.top.Load(confmap.Provider(top, "."), nil); err != nil {
-		return layers, err
-	}
-	return layers, nil
 }
 
-// envValue is an environment value as koanf should see it: a comma-separated list for a key
-// whose field is a list (connection_rate_exempt, seeds, allowed_origins...), the string as it
-// is for every other key, so that HERALD_APPS__0__SECRET=s3,cr3t stays one secret.
-func envValue(listKeys map[string]bool, key, v string) any {
-	if listKeys[key] {
-		return strings.Split(v, ",")
+// decode turns the tree into a Config: each app over the default app's options and limits.
+func (t *tree) decode() (*Config, error) {
+	top := maps.Clone(t.root)
+	rawApps, _ := top["apps"].([]any)
+	delete(top, "apps")
+	cfg := &Config{}
+	if err := decodeInto(top, cfg); err != nil {
+		return nil, t.decodeError("", err)
 	}
-	return v
-}
-
-// The keys whose fields are lists of strings, found from the koanf tags of Config and App.
-var (
-	configListKeys = listKeys(reflect.TypeFor[Config](), "")
-	appListKeys    = listKeys(reflect.TypeFor[App](), "")
-)
-
-func listKeys(t reflect.Type, prefix string) map[string]bool {
-	out := map[string]bool{}
-	for i := range t.NumField() {
-		f := t.Field(i)
-		tag := f.Tag.Get("koanf")
-		if tag == "" {
+	base, err := embeddedApp()
+	if err != nil {
+		return nil, err
+	}
+	// Credentials and webhook targets are never inherited: an app without a secret must fail,
+	// not get the well-known default one.
+	base.ID, base.Key, base.Secret, base.Webhooks = "", "", "", nil
+	var errs []error
+	for i, raw := range rawApps {
+		app := base
+		app.AllowedOrigins = slices.Clone(base.AllowedOrigins)
+		if err := decodeInto(raw, &app); err != nil {
+			errs = append(errs, t.decodeError(index("apps", i), err))
 			continue
 		}
-		switch {
-		case f.Type.Kind() == reflect.Slice && f.Type.Elem().Kind() == reflect.String:
-			out[prefix+tag] = true
-		case f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeFor[time.Duration]():
-			for k := range listKeys(f.Type, prefix+tag+".") {
-				out[k] = true
-			}
-		}
+		cfg.Apps = append(cfg.Apps, app)
 	}
-	return out
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return cfg, nil
+}
+
+// decodeInto decodes a section of the tree as koanf would: durations from strings such as
+// "30s", and strings (the environment's values) taken as the numbers and booleans they spell.
+func decodeInto(in any, out any) error {
+	d, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{
+		DecodeHook:       mapstructure.StringToTimeDurationHookFunc(),
+		WeaklyTypedInput: true,
+		TagName:          "koanf",
+		Result:           out,
+	})
+	if err != nil {
+		return err
+	}
+	return d.Decode(in)
+}
+
+// embeddedApp is the default app of default.yaml, credentials included.
+var embeddedApp = sync.OnceValues(func() (App, error) {
+	defaults, err := parseYAML(rawbytes.Provider(defaultYAML))
+	if err != nil {
+		return App{}, fmt.Errorf("embedded defaults: %w", err)
+	}
+	apps, _ := defaults["apps"].([]any)
+	var app App
+	if len(apps) == 0 {
+		return app, errors.New("embedded defaults: no app")
+	}
+	if err := decodeInto(apps[0], &app); err != nil {
+		return app, fmt.Errorf("embedded defaults: apps[0]: %w", err)
+	}
+	return app, nil
+})
+
+// keyError is a problem with the value of one key; Load says where that value came from.
+type keyError struct{ key, msg string }
+
+func (e *keyError) Error() string { return e.key + e.msg }
+
+// keyErrorf reports a problem with key; the message follows the key's name directly.
+func keyErrorf(key, format string, a ...any) error {
+	return &keyError{key: key, msg: fmt.Sprintf(format, a...)}
+}
+
+// annotate adds to each problem with a key's value where that value came from.
+func (t *tree) annotate(err error) error {
+	j, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		return err
+	}
+	var out []error
+	for _, e := range j.Unwrap() {
+		if ke, ok := e.(*keyError); ok && t.from(ke.key) != "" {
+			e = fmt.Errorf("%w%s", e, t.from(ke.key))
+		}
+		out = append(out, e)
+	}
+	return errors.Join(out...)
 }
 
 // Validate reports every problem that would make the config unusable, joined.
 func (c *Config) Validate() error {
 	var errs []error
 	if c.Listen == "" {
-		errs = append(errs, errors.New("listen is empty"))
+		errs = append(errs, keyErrorf("listen", " is empty"))
 	}
 	if c.ActivityTimeout < time.Second {
-		errs = append(errs, fmt.Errorf("activity_timeout %v: must be at least 1s", c.ActivityTimeout))
+		errs = append(errs, keyErrorf("activity_timeout", " %v: must be at least 1s", c.ActivityTimeout))
 	}
 	for _, d := range []struct {
 		key string
@@ -414,41 +430,48 @@ func (c *Config) Validate() error {
 		{"webhooks.batch_window", c.Webhooks.BatchWindow}, {"webhooks.timeout", c.Webhooks.Timeout},
 		{"webhooks.initial_backoff", c.Webhooks.InitialBackoff}, {"webhooks.max_backoff", c.Webhooks.MaxBackoff},
 		{"webhooks.retry_for", c.Webhooks.RetryFor}, {"webhooks.delay", c.Webhooks.Delay},
+		{"telemetry.traces.flush_timeout", c.Telemetry.Traces.FlushTimeout},
 	} {
 		if d.v <= 0 {
-			errs = append(errs, fmt.Errorf("%s %v: must be more than 0", d.key, d.v))
+			errs = append(errs, keyErrorf(d.key, " %v: must be more than 0", d.v))
 		}
 	}
 	if c.WriteQueueBytes <= 0 {
-		errs = append(errs, fmt.Errorf("write_queue_bytes %d: must be more than 0", c.WriteQueueBytes))
+		errs = append(errs, keyErrorf("write_queue_bytes", " %d: must be more than 0", c.WriteQueueBytes))
 	}
-	if c.Webhooks.BatchMaxEvents <= 0 || c.Webhooks.QueueLimit <= 0 {
-		errs = append(errs, fmt.Errorf("webhooks.batch_max_events %d and webhooks.queue_limit %d: must be more than 0",
-			c.Webhooks.BatchMaxEvents, c.Webhooks.QueueLimit))
+	if c.Webhooks.BatchMaxEvents <= 0 {
+		errs = append(errs, keyErrorf("webhooks.batch_max_events", " %d: must be more than 0", c.Webhooks.BatchMaxEvents))
+	}
+	if c.Webhooks.QueueLimit <= 0 {
+		errs = append(errs, keyErrorf("webhooks.queue_limit", " %d: must be more than 0", c.Webhooks.QueueLimit))
 	}
 	if c.Cluster.Enabled {
 		if c.Cluster.Address == "" || c.Cluster.Name == "" {
-			errs = append(errs, errors.New("cluster: name and address are required"))
+			errs = append(errs, fmt.Errorf("cluster: name (%q) and address (%q) are required", c.Cluster.Name, c.Cluster.Address))
 		}
 		switch c.Cluster.Provider {
 		case "automanaged":
 			if c.Cluster.Automanaged.Port == 0 || len(c.Cluster.Automanaged.Seeds) == 0 {
-				errs = append(errs, errors.New("cluster.automanaged: port and seeds are required"))
+				errs = append(errs, fmt.Errorf("cluster.automanaged: port (%d) and seeds (%q) are required",
+					c.Cluster.Automanaged.Port, c.Cluster.Automanaged.Seeds))
 			}
 		case "etcd":
 			if len(c.Cluster.Etcd.Endpoints) == 0 {
-				errs = append(errs, errors.New("cluster.etcd: endpoints are required"))
+				errs = append(errs, keyErrorf("cluster.etcd.endpoints", ": at least one is required"))
 			}
 		case "k8s":
 		default:
-			errs = append(errs, fmt.Errorf("cluster.provider %q: use automanaged, etcd or k8s", c.Cluster.Provider))
+			errs = append(errs, keyErrorf("cluster.provider", " %q: use automanaged, etcd or k8s", c.Cluster.Provider))
 		}
 	}
 	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
-		errs = append(errs, errors.New("tls: set both cert_file and key_file, or neither"))
+		errs = append(errs, fmt.Errorf("tls: set both cert_file (%q) and key_file (%q), or neither", c.TLS.CertFile, c.TLS.KeyFile))
+	}
+	if c.Log.DebugPerSecond < 0 {
+		errs = append(errs, keyErrorf("log.debug_per_second", " %d: must be 0 (no bound) or more", c.Log.DebugPerSecond))
 	}
 	if c.ConnectionRatePerIP < 0 {
-		errs = append(errs, errors.New("connection_rate_per_ip must be 0 (off) or more"))
+		errs = append(errs, keyErrorf("connection_rate_per_ip", " %d: must be 0 (off) or more", c.ConnectionRatePerIP))
 	}
 	if _, err := c.ExemptPrefixes(); err != nil {
 		errs = append(errs, err)
@@ -468,41 +491,49 @@ func (c *Config) Validate() error {
 	}
 	ids, keys := map[string]bool{}, map[string]bool{}
 	for i, a := range c.Apps {
-		if a.ID == "" || a.Key == "" || a.Secret == "" {
-			errs = append(errs, fmt.Errorf("apps[%d]: id, key and secret are required", i))
+		app := index("apps", i)
+		if missing := missingCredentials(a); len(missing) > 0 {
+			names := make([]string, len(missing))
+			for j, m := range missing {
+				names[j] = envName(app + "." + m)
+			}
+			errs = append(errs, fmt.Errorf("%s: id, key and secret are required; %s missing (set %s)", app,
+				strings.Join(missing, " and "), strings.Join(names, ", ")))
 		}
-		if ids[a.ID] {
-			errs = append(errs, fmt.Errorf("apps[%d]: duplicate id %q", i, a.ID))
+		if a.ID != "" && ids[a.ID] {
+			errs = append(errs, keyErrorf(app+".id", ": duplicate id %q", a.ID))
 		}
-		if keys[a.Key] {
-			errs = append(errs, fmt.Errorf("apps[%d]: duplicate key %q", i, a.Key))
+		if a.Key != "" && keys[a.Key] {
+			errs = append(errs, keyErrorf(app+".key", ": duplicate key %q", a.Key))
 		}
 		ids[a.ID], keys[a.Key] = true, true
-		errs = append(errs, validateLimits(fmt.Sprintf("apps[%d].limits", i), a.Limits)...)
+		errs = append(errs, validateLimits(app+".limits", a.Limits)...)
 		if a.CacheTTL <= 0 {
-			errs = append(errs, fmt.Errorf("apps[%d].cache_ttl %v: must be more than 0", i, a.CacheTTL))
+			errs = append(errs, keyErrorf(app+".cache_ttl", " %v: must be more than 0", a.CacheTTL))
 		}
 		if a.UserAuthenticationTimeout <= 0 {
-			errs = append(errs, fmt.Errorf("apps[%d].user_authentication_timeout %v: must be more than 0", i, a.UserAuthenticationTimeout))
+			errs = append(errs, keyErrorf(app+".user_authentication_timeout", " %v: must be more than 0", a.UserAuthenticationTimeout))
 		}
 		for _, o := range a.AllowedOrigins {
 			if !validOrigin(o) {
-				errs = append(errs, fmt.Errorf("apps[%d].allowed_origins: %q is not \"*\" or scheme://host[:port] (host may start with *.)", i, o))
+				errs = append(errs, keyErrorf(app+".allowed_origins", ": %q is not \"*\" or scheme://host[:port] (host may start with *.)", o))
 			}
 		}
 		for j, w := range a.Webhooks {
+			hook := index(app+".webhooks", j)
 			if w.URL == "" {
-				errs = append(errs, fmt.Errorf("apps[%d].webhooks[%d]: url is empty", i, j))
+				errs = append(errs, fmt.Errorf("%s: url is empty (set %s.url, or %s)", hook, hook, envName(hook+".url")))
 			} else if u, err := url.Parse(w.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				errs = append(errs, fmt.Errorf("apps[%d].webhooks[%d]: url %q must be http(s)://host/...", i, j, w.URL))
+				errs = append(errs, keyErrorf(hook+".url", " %q: must be http(s)://host/...", w.URL))
 			}
 			for _, t := range w.EventTypes {
 				if !slices.Contains(protocol.WebhookEventTypes, t) {
-					errs = append(errs, fmt.Errorf("apps[%d].webhooks[%d]: unknown event type %q (one of %v)", i, j, t, protocol.WebhookEventTypes))
+					errs = append(errs, keyErrorf(hook+".event_types", ": unknown event type %q (one of %v)", t, protocol.WebhookEventTypes))
 				}
 			}
 		}
 	}
+	errs = append(errs, c.checkExposure()...)
 	return errors.Join(errs...)
 }
 
@@ -522,6 +553,16 @@ func (d AppsDatabase) validate() []error {
 	return errs
 }
 
+func missingCredentials(a App) []string {
+	var missing []string
+	for _, f := range []struct{ name, v string }{{"id", a.ID}, {"key", a.Key}, {"secret", a.Secret}} {
+		if f.v == "" {
+			missing = append(missing, f.name)
+		}
+	}
+	return missing
+}
+
 // validateLimits checks that every size limit is positive (there is no "unlimited" size) and
 // that every rate or count limit is 0 (off) or more.
 func validateLimits(where string, l protocol.Limits) []error {
@@ -532,9 +573,9 @@ func validateLimits(where string, l protocol.Limits) []error {
 		n := v.Field(i).Int()
 		switch {
 		case sizeLimits[name] && n <= 0:
-			errs = append(errs, fmt.Errorf("%s.%s %d: must be more than 0", where, name, n))
+			errs = append(errs, keyErrorf(where+"."+name, " %d: must be more than 0", n))
 		case n < 0:
-			errs = append(errs, fmt.Errorf("%s.%s %d: must be 0 (off) or more", where, name, n))
+			errs = append(errs, keyErrorf(where+"."+name, " %d: must be 0 (off) or more", n))
 		}
 	}
 	return errs

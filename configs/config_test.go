@@ -126,25 +126,15 @@ func TestLoadLayersInOrder(t *testing.T) {
 	}
 }
 
-func TestLoadRejects(t *testing.T) {
-	cases := []struct {
-		name, yaml string
-		env        []string
-		want       string
-	}{
-		{"duplicate ids", "apps: [{id: a, key: k1, secret: s}, {id: a, key: k2, secret: s}]", nil, "duplicate id"},
-		{"duplicate keys", "apps: [{id: a, key: k, secret: s}, {id: b, key: k, secret: s}]", nil, "duplicate key"},
-		{"missing secret", "apps: [{id: a, key: k}]", nil, "required"},
-		{"empty webhook url", "apps: [{id: a, key: k, secret: s, webhooks: [{event_types: [member_added]}]}]", nil, "url is empty"},
-		{"bad env app index", "", []string{"HERALD_APPS__x__KEY=k"}, "app index"},
-		{"short activity timeout", "activity_timeout: 10ms", nil, "activity_timeout"},
-		{"zero size limit", "apps: [{id: a, key: k, secret: s, limits: {max_event_data_size: 0}}]", nil, "max_event_data_size 0"},
-		{"negative rate limit", "apps: [{id: a, key: k, secret: s, limits: {max_connections_per_second: -1}}]", nil, "max_connections_per_second -1"},
-		{"zero webhook delay", "webhooks: {delay: 0s}", nil, "webhooks.delay"},
-		{"console without a token", "console: {enabled: true}", nil, "console.token"},
-		{"console with a short token", "console: {enabled: true}", []string{"HERALD_CONSOLE__TOKEN=short"}, "console.token"},
-		{"console without metrics_listen", `{console: {enabled: true, token: 0123456789abcdef}, metrics_listen: ""}`, nil, "metrics_listen"},
-	}
+// loadCase is a configuration Load must refuse, with every string of want in its error.
+type loadCase struct {
+	name, yaml string
+	env        []string
+	want       []string
+}
+
+func checkRefusals(t *testing.T, cases []loadCase) {
+	t.Helper()
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			path := ""
@@ -152,11 +142,33 @@ func TestLoadRejects(t *testing.T) {
 				path = writeFile(t, c.yaml)
 			}
 			_, err := Load(path, c.env, nil)
-			if err == nil || !strings.Contains(err.Error(), c.want) {
-				t.Fatalf("got %v, want an error containing %q", err, c.want)
+			if err == nil {
+				t.Fatalf("loaded; want an error with %q", c.want)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q\nlacks %q", err, w)
+				}
 			}
 		})
 	}
+}
+
+func TestLoadRejects(t *testing.T) {
+	checkRefusals(t, []loadCase{
+		{"duplicate ids", "apps: [{id: a, key: k1, secret: s}, {id: a, key: k2, secret: s}]", nil, []string{"duplicate id"}},
+		{"duplicate keys", "apps: [{id: a, key: k, secret: s}, {id: b, key: k, secret: s}]", nil, []string{"duplicate key"}},
+		{"missing secret", "apps: [{id: a, key: k}]", nil, []string{"required", "secret missing (set HERALD_APPS__0__SECRET)"}},
+		{"empty webhook url", "apps: [{id: a, key: k, secret: s, webhooks: [{event_types: [member_added]}]}]", nil, []string{"url is empty"}},
+		{"bad env app index", "", []string{"HERALD_APPS__x__KEY=k"}, []string{`"x" is not an index of apps`}},
+		{"short activity timeout", "activity_timeout: 10ms", nil, []string{"activity_timeout"}},
+		{"zero size limit", "apps: [{id: a, key: k, secret: s, limits: {max_event_data_size: 0}}]", nil, []string{"max_event_data_size 0"}},
+		{"negative rate limit", "apps: [{id: a, key: k, secret: s, limits: {max_connections_per_second: -1}}]", nil, []string{"max_connections_per_second -1"}},
+		{"zero webhook delay", "webhooks: {delay: 0s}", nil, []string{"webhooks.delay"}},
+		{"console without a token", "console: {enabled: true}", nil, []string{"console.token"}},
+		{"console with a short token", "console: {enabled: true}", []string{"HERALD_CONSOLE__TOKEN=short"}, []string{"console.token"}},
+		{"console without metrics_listen", `{console: {enabled: true, token: 0123456789abcdef}, metrics_listen: ""}`, nil, []string{"metrics_listen"}},
+	})
 	if _, err := Load(filepath.Join(t.TempDir(), "missing.yaml"), nil, nil); err == nil {
 		t.Fatal("a missing file must be an error")
 	}
@@ -184,13 +196,14 @@ func TestEnvCommasOnlySplitLists(t *testing.T) {
 	if len(cfg.ConnectionRateExempt) != 2 || cfg.ConnectionRateExempt[0] != "10.0.0.0/8" {
 		t.Fatalf("connection_rate_exempt %q", cfg.ConnectionRateExempt)
 	}
-	for _, key := range []string{"connection_rate_exempt", "cluster.automanaged.seeds", "cluster.etcd.endpoints"} {
-		if !configListKeys[key] {
-			t.Errorf("%s is not known as a list", key)
+	for _, key := range []string{"connection_rate_exempt", "cluster.automanaged.seeds", "cluster.etcd.endpoints",
+		"apps[0].allowed_origins", "apps[3].webhooks[1].event_types"} {
+		if n := configSchema.lookup(key); n == nil || n.kind != values {
+			t.Errorf("%s is not known as a list of values", key)
 		}
 	}
-	if !appListKeys["allowed_origins"] || appListKeys["secret"] {
-		t.Errorf("app list keys %v", appListKeys)
+	if n := configSchema.lookup("apps[0].secret"); n == nil || n.kind != value {
+		t.Errorf("apps[0].secret is not a single value")
 	}
 }
 
@@ -206,5 +219,28 @@ func TestDefaultIsTheEmbeddedYAML(t *testing.T) {
 	a := DefaultApp("x", "kx", "sx")
 	if a.ID != "x" || a.Key != "kx" || a.Secret != "sx" || a.Limits != loaded.Apps[0].Limits || a.CacheTTL != loaded.Apps[0].CacheTTL {
 		t.Fatalf("DefaultApp %+v", a)
+	}
+}
+
+// TestShippedConfigsLoad: every config file in the repository loads under the strict rules
+// (credentials given as the container's environment would).
+func TestShippedConfigsLoad(t *testing.T) {
+	var files []string
+	for _, pattern := range []string{"cluster/*.yaml", "deploy/container/*.yaml", "../bench/configs/*.yaml"} {
+		m, err := filepath.Glob(pattern)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, m...)
+	}
+	if len(files) < 5 {
+		t.Fatalf("found only %v", files)
+	}
+	env := []string{"HERALD_APPS__0__ID=id", "HERALD_APPS__0__KEY=key", "HERALD_APPS__0__SECRET=secret-of-sixteen-bytes-or-more",
+		"HERALD_LISTEN=127.0.0.1:0", "HERALD_METRICS_LISTEN=127.0.0.1:0"}
+	for _, f := range files {
+		if _, err := Load(f, env, nil); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
 	}
 }

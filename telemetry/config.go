@@ -5,6 +5,9 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
+
+	"github.com/jonboulle/clockwork"
 )
 
 // Trace exporters Config.Traces.Exporter accepts.
@@ -36,6 +39,8 @@ type Config struct {
 	// metrics (Telemetry.Metrics returns nil, every recording is a no-op). Use 127.0.0.1:0 when
 	// several nodes run on one host.
 	MetricsListen string
+	// Clock bounds the final flush of spans (Traces.FlushTimeout); nil is the real clock.
+	Clock clockwork.Clock
 	// Pprof serves Go's profiles (net/http/pprof) under /debug/pprof/ on MetricsListen, for
 	// profiling under load. Off by default: profiles show internals and cost CPU while taken.
 	Pprof bool
@@ -53,6 +58,10 @@ type TracesConfig struct {
 	// SampleRatio is the share of new traces that are recorded, in (0, 1]; a span with a
 	// parent (a traceparent from a client or another node) follows its parent's decision.
 	SampleRatio float64
+	// FlushTimeout bounds the export of the spans still buffered when Shutdown is called: a
+	// collector that does not answer must not hold the process's exit. 0: Shutdown's context
+	// alone bounds it.
+	FlushTimeout time.Duration
 	// Stdout is where the stdout exporter writes; nil is os.Stdout. Not a config file key.
 	Stdout io.Writer
 }
@@ -84,6 +93,9 @@ func (c Config) checked() (Config, error) {
 	}
 	if t.Stdout == nil {
 		t.Stdout = os.Stdout
+	}
+	if c.Clock == nil {
+		c.Clock = clockwork.NewRealClock()
 	}
 	return c, nil
 }

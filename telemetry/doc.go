@@ -1,5 +1,6 @@
 // Package telemetry owns herald's observability: slog loggers whose records carry the trace
-// of their context, the OpenTelemetry tracer provider and its exporters (OTLP gRPC or HTTP to
+// of their context, whose debug lines are bounded per second, and whose levels can be rewritten
+// for a library that logs normal operation as errors (logging.go), the OpenTelemetry tracer provider and its exporters (OTLP gRPC or HTTP to
 // Jaeger, stdout), the W3C trace context carried in actor messages' `trace` maps, span helpers
 // with the attribute names fixed in one place (spans.go), and typed metrics exported for
 // Prometheus on /metrics next to /up and /ready (metrics.go).

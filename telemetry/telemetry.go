@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jonboulle/clockwork"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -274,6 +275,27 @@ func (t *Telemetry) MeterProvider() metric.MeterProvider {
 	return t.mp
 }
 
+// TracesDestination says where spans go, for the start-up banner: "off", "stdout", or the OTLP
+// exporter and its endpoint ("otlp-grpc 127.0.0.1:4317"), with the share of new traces sampled
+// when it is not all of them.
+func (t *Telemetry) TracesDestination() string {
+	if t == nil {
+		return "off"
+	}
+	tc := t.cfg.Traces
+	out := tc.Exporter
+	switch tc.Exporter {
+	case ExporterNone:
+		return "off"
+	case ExporterOTLPGRPC, ExporterOTLPHTTP:
+		out += " " + tc.Endpoint
+	}
+	if tc.SampleRatio < 1 {
+		out += fmt.Sprintf(" (sampling %g of new traces)", tc.SampleRatio)
+	}
+	return out
+}
+
 // TracingEnabled tells whether spans are recorded and exported.
 func (t *Telemetry) TracingEnabled() bool { return t != nil && t.tracing }
 
@@ -340,8 +362,14 @@ func (t *Telemetry) Shutdown(ctx context.Context) error {
 func (t *Telemetry) shutdownProviders(ctx context.Context) error {
 	var err error
 	if t.tp != nil {
-		if e := t.tp.Shutdown(ctx); e != nil {
-			err = fmt.Errorf("tracer provider: %w", e)
+		flushCtx := ctx
+		if d := t.cfg.Traces.FlushTimeout; d > 0 {
+			var cancel context.CancelFunc
+			flushCtx, cancel = clockwork.WithTimeout(ctx, t.cfg.Clock, d)
+			defer cancel()
+		}
+		if e := t.tp.Shutdown(flushCtx); e != nil {
+			err = fmt.Errorf("traces not all exported to %s: %w", t.TracesDestination(), e)
 		}
 	}
 	if t.mp != nil {

@@ -87,13 +87,13 @@ func startServerOn(t *testing.T, l net.Listener, opts testOpts, apps ...*configs
 	if opts.config != nil {
 		opts.config(cfg)
 	}
-	eng, err := actors.New(cfg, actors.Deps{Logger: discardLogger, Clock: opts.deps.Clock})
+	if opts.deps.Logger == nil {
+		opts.deps.Logger = discardLogger
+	}
+	eng, err := actors.New(cfg, actors.Deps{Logger: opts.deps.Logger, Clock: opts.deps.Clock})
 	if err != nil {
 		_ = l.Close()
 		t.Fatalf("engine: %v", err)
-	}
-	if opts.deps.Logger == nil {
-		opts.deps.Logger = discardLogger
 	}
 	srv, err = transport.New(eng, cfg, opts.deps)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -79,6 +80,11 @@ type apiRequest struct {
 // matches body_md5 (401), and the read rate allows a GET (429).
 func (s *Server) api(h func(context.Context, *apiRequest) (any, *apiError)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		if s.log.Enabled(r.Context(), slog.LevelDebug) {
+			rec := &answerRecorder{ResponseWriter: w}
+			w = rec
+			defer func() { s.log.DebugContext(r.Context(), "http api", rec.attrs(r)...) }()
+		}
 		app, ok := s.engine.AppByID(r.PathValue("app"))
 		if !ok {
 			writeJSON(w, http.StatusNotFound, map[string]string{"error": "unknown app id " + r.PathValue("app")})
@@ -163,4 +169,32 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// answerRecorder keeps the status of an HTTP API answer and, for a refusal, its short JSON
+// error, for the debug line of the call.
+type answerRecorder struct {
+	http.ResponseWriter
+	status  int
+	refusal []byte
+}
+
+func (a *answerRecorder) WriteHeader(status int) {
+	a.status = status
+	a.ResponseWriter.WriteHeader(status)
+}
+
+func (a *answerRecorder) Write(b []byte) (int, error) {
+	if a.status >= 400 && len(a.refusal) < 512 {
+		a.refusal = append(a.refusal, b[:min(len(b), 512-len(a.refusal))]...)
+	}
+	return a.ResponseWriter.Write(b)
+}
+
+func (a *answerRecorder) attrs(r *http.Request) []any {
+	attrs := []any{"method", r.Method, "path", r.URL.Path, "status", a.status, "remote", r.RemoteAddr}
+	if len(a.refusal) > 0 {
+		attrs = append(attrs, "answer", strings.TrimSpace(string(a.refusal)))
+	}
+	return attrs
 }

@@ -187,8 +187,18 @@ func (s *socket) afterTurn() {
 		return
 	}
 	s.closed = true
-	closeFrame := s.closeWith
+	closeFrame, abort := s.closeWith, s.discard
 	s.mu.Unlock()
+	if abort {
+		// closeNow: a client that does not read (its queue overflowed) or does not answer. The
+		// close frame goes if the socket takes it at once, then the connection ends: nothing
+		// waits on this client, and no writer blocks on it. (A frame it was in the middle of
+		// receiving was dropped with the queue: the stream ends either way.)
+		_ = s.net.SetWriteDeadline(time.Now().Add(writeSlice)) // socket deadline: the real clock
+		_, _ = s.net.Write(closeFrame)
+		_ = s.net.Close()
+		return
+	}
 	// The close frame, then a bound on the client's answer: the read loop ends either way.
 	_ = s.net.SetWriteDeadline(time.Now().Add(time.Second)) // socket deadlines: the real clock
 	_, _ = s.net.Write(closeFrame)

@@ -31,8 +31,10 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	conn.Session().Store(sessionKey, sock)
 	if code, msg := s.admit(sock, r); code != 0 {
 		sock.record(node.Event{Kind: node.EventError, Code: code, Message: msg, Origin: r.Header.Get("Origin")})
+		s.log.Debug("connection refused", "code", code, "reason", msg, "path", r.URL.Path, "remote", r.RemoteAddr)
 		sock.sendError(code, msg)
 	} else {
+		s.log.Debug("connection opened", "app", sock.app.ID, "socket_id", sock.actor.SocketID(), "remote", r.RemoteAddr)
 		sock.app.Metrics.Connected()
 		s.sockets.add(sock)
 		sock.Send(protocol.ConnectionEstablishedFrame(sock.actor.SocketID(), int(s.cfg.ActivityTimeout/time.Second)))
@@ -145,6 +147,7 @@ func (h *wsHandler) OnClose(c *gws.Conn, err error) {
 	}
 	s.app.Metrics.Disconnected(code)
 	s.record(node.Event{Kind: node.EventConnectionClosed, Code: code, Message: reason})
+	h.server.log.Debug("connection closed", "app", s.app.ID, "socket_id", s.actor.SocketID(), "code", code)
 }
 
 // OnPing answers a WebSocket ping. Pings and pongs are not activity: only whole messages are.

@@ -100,6 +100,7 @@ func (c *Connection) Receive(ctx actor.Context) {
 		if s, ok := c.subscriptions[m.Channel]; ok {
 			s.confirmed = true
 			c.record(node.Event{Kind: node.EventSubscribed, Channel: m.Channel, UserID: s.join.UserID})
+			c.n.Log.Debug("subscribed", "app", c.app.ID, "socket_id", c.socketID, "channel", m.Channel)
 		}
 	case *messages.SubscribeRefused:
 		if _, ok := c.subscriptions[m.Channel]; ok {
@@ -139,6 +140,8 @@ func (c *Connection) Receive(ctx actor.Context) {
 
 // refuseSubscription is the one writer of pusher:subscription_error.
 func (c *Connection) refuseSubscription(channel, errType, message string, status int) {
+	c.n.Log.Debug("subscription refused", "app", c.app.ID, "socket_id", c.socketID, "channel", channel,
+		"type", errType, "status", status, "reason", message)
 	c.sink.Send(protocol.SubscriptionErrorFrame(channel, errType, message, status))
 	c.record(node.Event{Kind: node.EventError, Channel: channel, Event: protocol.EventSubscriptionError, Code: status, Message: errType + ": " + message})
 }

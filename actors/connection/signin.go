@@ -24,6 +24,7 @@ func (c *Connection) signin(ctx actor.Context, m *messages.ClientSignin) {
 	}
 	settings := c.app.Settings()
 	if !protocol.VerifyUserAuth(settings.Key, settings.Secret, c.socketID, m.UserData, m.Auth) {
+		c.n.Log.Debug("sign-in refused: invalid signature", "app", c.app.ID, "socket_id", c.socketID)
 		c.sink.Send(protocol.ErrorFrame(protocol.CodeUnauthorized, "Invalid signature: expected HMAC-SHA256 of socket_id::user::user_data with the app secret"))
 		return
 	}

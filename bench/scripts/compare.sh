@@ -19,6 +19,9 @@ mkdir -p bin
 # tree changes); otherwise herald is built from the working tree.
 herald=${HERALD_BIN:-bin/herald}
 if [[ -z ${HERALD_BIN:-} ]]; then go build -o bin/herald ./cmd/herald; fi
+nodes=${HERALD_NODES:-1}
+# herald refuses HERALD_* variables that are not its keys: these two are this script's.
+unset HERALD_BIN HERALD_NODES
 go build -o bin/herald-bench ./cmd/herald-bench
 go build -o bin/baseline ./bench/baseline/cmd/baseline
 
@@ -43,7 +46,6 @@ if [[ ! -x $soketi_start ]]; then
 fi
 
 ulimit -n "$(ulimit -Hn)"
-nodes=${HERALD_NODES:-1}
 herald_target="name=herald,http=http://127.0.0.1:6301"
 hpids=()
 if [[ $nodes == 1 ]]; then

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -30,15 +29,12 @@ import (
 // procTimeout bounds every wait on a herald process; only a failing test reaches it.
 const procTimeout = 20 * time.Second
 
-// TestAppsOfTheRunningBinary builds herald once (linking it takes seconds) for its subtests.
+// TestAppsOfTheRunningBinary runs the binary TestMain built.
 func TestAppsOfTheRunningBinary(t *testing.T) {
 	if testing.Short() {
-		t.Skip("builds and runs the herald binary (go test without -short runs it)")
+		t.Skip("runs the herald binary (go test without -short runs it)")
 	}
-	bin := filepath.Join(t.TempDir(), "herald")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := heraldBin
 	t.Run("SIGHUP reloads the file's apps", func(t *testing.T) { testSIGHUPReloadsApps(t, bin) })
 	t.Run("database apps on two nodes", func(t *testing.T) { testAppsDatabaseOnTwoNodes(t, bin) })
 	t.Run("database outage", func(t *testing.T) { testAppsDatabaseOutage(t, bin) })
@@ -78,8 +74,8 @@ type heraldProc struct {
 	done    chan struct{}
 }
 
-// startHerald runs bin with the config file and waits for its banner; SIGTERM at the end.
-func startHerald(t *testing.T, name, bin, config string) *heraldProc {
+// startWithConfig runs bin with the config file and waits for its banner; SIGTERM at the end.
+func startWithConfig(t *testing.T, name, bin, config string) *heraldProc {
 	t.Helper()
 	p := &heraldProc{t: t, name: name, log: &logBuffer{written: make(chan struct{}, 1)}, done: make(chan struct{})}
 	p.cmd = exec.Command(bin, "--config", config)
@@ -252,22 +248,6 @@ func writeConfig(t *testing.T, path, body string) {
 	}
 }
 
-// freePorts are ports nothing listens on right now, for the addresses a cluster's members must
-// know of each other before they start.
-func freePorts(t *testing.T, n int) []int {
-	t.Helper()
-	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports
-}
-
 func testSIGHUPReloadsApps(t *testing.T, bin string) {
 	keep := pusherclient.App{ID: "keep", Key: "keep-key", Secret: "keep-secret-0123456789"}
 	off := pusherclient.App{ID: "off", Key: "off-key", Secret: "off-secret-0123456789"}
@@ -279,7 +259,7 @@ func testSIGHUPReloadsApps(t *testing.T, bin string) {
 	config := filepath.Join(t.TempDir(), "herald.yaml")
 	head := "listen: 127.0.0.1:0\nmetrics_listen: 127.0.0.1:0\napps:\n"
 	writeConfig(t, config, head+app(keep, "")+app(off, "")+app(gone, ""))
-	h := startHerald(t, "herald", bin, config)
+	h := startWithConfig(t, "herald", bin, config)
 	cKeep, cOff, cGone := h.mustDial(keep), h.mustDial(off), h.mustDial(gone)
 
 	rotated := keep
@@ -355,7 +335,7 @@ func testAppsDatabaseOnTwoNodes(t *testing.T, bin string) {
 	for i := range 2 {
 		config := filepath.Join(t.TempDir(), "node.yaml")
 		writeConfig(t, config, clusterConfig(name, ports, i, dsn))
-		nodes = append(nodes, startHerald(t, "node"+strconv.Itoa(i), bin, config))
+		nodes = append(nodes, startWithConfig(t, "node"+strconv.Itoa(i), bin, config))
 	}
 	eventually(t, "2 members on each node", func() bool {
 		return nodes[0].metric("herald_cluster_members") == "2" && nodes[1].metric("herald_cluster_members") == "2"
@@ -424,7 +404,7 @@ func testAppsDatabaseOutage(t *testing.T, bin string) {
 	config := filepath.Join(t.TempDir(), "herald.yaml")
 	writeConfig(t, config, fmt.Sprintf("listen: 127.0.0.1:0\nmetrics_listen: 127.0.0.1:0\napps: []\n"+
 		"apps_database: {dsn: %q, retry_interval: 100ms}\n", srv.DSN()))
-	h := startHerald(t, "herald", bin, config)
+	h := startWithConfig(t, "herald", bin, config)
 	app := pusherclient.App{ID: "tenant-1", Key: "tenant-1-key", Secret: "tenant-1-secret-0123"}
 	pgtest.Exec(t, srv.DSN(), `INSERT INTO herald_apps (id, key, secret) VALUES ($1, $2, $3)`, app.ID, app.Key, app.Secret)
 	eventually(t, "the app added", func() bool { return h.status(app) == http.StatusOK })

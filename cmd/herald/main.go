@@ -1,12 +1,11 @@
 // Command herald is a Pusher Channels protocol server. With no arguments it serves the embedded
 // default app on 127.0.0.1:6001; `herald --config FILE` reads YAML, and HERALD_* environment
-// variables override both (see configs/default.yaml for every key).
+// variables override both (see configs/default.yaml for every key). `herald --help` says it all.
 package main
 
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"net"
 	"os"
@@ -22,44 +21,58 @@ import (
 )
 
 func main() {
-	if err := run(); err != nil {
+	err := run()
+	var ue usageError
+	switch {
+	case err == nil:
+	case errors.As(err, &ue):
+		fmt.Fprintf(os.Stderr, "herald: %s\nRun 'herald --help' for the flags and the configuration.\n", ue.msg)
+		os.Exit(2)
+	default:
 		fmt.Fprintln(os.Stderr, "herald:", err)
 		os.Exit(1)
 	}
 }
 
 func run() error {
-	if len(os.Args) > 1 && os.Args[1] == "probe" {
-		return probe(os.Args[2:])
+	if len(os.Args) > 1 {
+		switch os.Args[1] {
+		case "probe":
+			return probe(os.Args[2:])
+		case "version":
+			fmt.Println(versionLine())
+			return nil
+		case "help":
+			printUsage(os.Stdout)
+			return nil
+		}
 	}
-	configPath := flag.String("config", "", "YAML config file (keys as in configs/default.yaml)")
-	listen := flag.String("listen", "", "override listen, e.g. 127.0.0.1:6001")
-	printDefaults := flag.Bool("print-default-config", false, "print the embedded default config and exit")
-	flag.Parse()
-	if *printDefaults {
+	opts, err := parseArgs(os.Args[1:])
+	switch {
+	case err != nil:
+		return err
+	case opts.help:
+		printUsage(os.Stdout)
+		return nil
+	case opts.version:
+		fmt.Println(versionLine())
+		return nil
+	case opts.printDefaults:
 		_, err := os.Stdout.Write(configs.DefaultYAML())
 		return err
 	}
-	overrides := map[string]any{}
-	if *listen != "" {
-		overrides["listen"] = *listen
-	}
-	cfg, err := configs.Load(*configPath, os.Environ(), overrides)
+	cfg, err := configs.Load(opts.configPath, os.Environ(), opts.overrides())
 	if err != nil {
 		return err
 	}
-	logger, err := telemetry.NewLogger(os.Stderr, cfg.Log.Level, cfg.Log.Format)
+	logger, err := telemetry.NewLogger(os.Stderr, cfg.Log.Level, cfg.Log.Format, telemetry.DebugPerSecond(cfg.Log.DebugPerSecond))
 	if err != nil {
 		return err
 	}
 
-	tc := cfg.Telemetry
-	tel, err := telemetry.Setup(context.Background(), telemetry.Config{
-		ServiceName: tc.ServiceName, NodeName: tc.NodeName, MetricsListen: cfg.MetricsListen, Pprof: cfg.Pprof,
-		Traces: telemetry.TracesConfig{Exporter: tc.Traces.Exporter, Endpoint: tc.Traces.Endpoint, SampleRatio: tc.Traces.SampleRatio},
-	}, logger)
+	tel, err := telemetry.Setup(context.Background(), telemetryConfig(cfg), logger)
 	if err != nil {
-		return err
+		return withPortHint(err, "--metrics-listen 127.0.0.1:0")
 	}
 
 	tap := node.NewTap() // the debug console's: the actors and the webhook delivery record into it
@@ -70,18 +83,16 @@ func run() error {
 	}
 	defer engine.Shutdown()
 	deps := transport.Deps{Logger: logger, Telemetry: tel}
-	ws, api := "ws", "http"
 	if cfg.TLS.Enabled() {
 		if deps.TLS, err = transport.LoadTLS(cfg.TLS.CertFile, cfg.TLS.KeyFile); err != nil {
 			return err
 		}
-		ws, api = "wss", "https"
 	}
 	server, err := transport.New(engine, cfg, deps)
 	if err != nil {
 		return err
 	}
-	stopApps, err := startApps(cfg, func() (*configs.Config, error) { return configs.Load(*configPath, os.Environ(), overrides) },
+	stopApps, err := startApps(cfg, func() (*configs.Config, error) { return configs.Load(opts.configPath, os.Environ(), opts.overrides()) },
 		server, tel, logger)
 	if err != nil {
 		return err
@@ -89,17 +100,10 @@ func run() error {
 	defer stopApps()
 	l, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
-		return err
+		return withPortHint(err, "--listen 127.0.0.1:0")
 	}
-	// Tests wait for this exact line; keep its shape.
-	fmt.Printf("herald listening on %s\n", l.Addr())
-	for _, a := range cfg.Apps {
-		fmt.Printf("  app id=%s key=%s secret=%s client_events=%t enabled=%t\n", a.ID, a.Key, a.Secret, a.ClientEvents, a.Enabled)
-	}
-	fmt.Printf("  WebSocket %s://%s/app/{key}?protocol=7   HTTP API %s://%s/apps/{id}/events\n", ws, l.Addr(), api, l.Addr())
-	if addr := tel.MetricsAddr(); addr != "" {
-		fmt.Printf("  metrics http://%s/metrics   probes /up /ready\n", addr)
-	}
+	banner{cfg: cfg, listen: l.Addr().String(), metrics: tel.MetricsAddr(), traces: tel.TracesDestination(),
+		configFile: opts.configPath, env: heraldEnv(os.Environ()), tls: cfg.TLS.Enabled()}.write(os.Stdout)
 	tel.Metrics().ObserveClusterMembers(engine.Members)
 	closeConsole, err := serveConsole(cfg, engine, server, logger, tel)
 	if err != nil {
@@ -107,22 +111,30 @@ func run() error {
 	}
 	defer closeConsole()
 
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	go returnMemory(ctx, logger, server.Sockets)
+	signals := make(chan os.Signal, 2)
+	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
+	memoryCtx, stopMemory := context.WithCancel(context.Background())
+	defer stopMemory()
+	go returnMemory(memoryCtx, logger, server.Sockets)
 	served := make(chan error, 1)
 	go func() { served <- server.Serve(l) }()
+	var sig os.Signal
 	select {
 	case err := <-served:
 		return err
-	case <-ctx.Done():
+	case sig = <-signals:
 	}
-	logger.Info("shutting down", "grace", cfg.ShutdownGrace)
+	logger.Info("shutting down; a second signal exits at once", "signal", sig.String(), "grace", cfg.ShutdownGrace)
+	go exitOnSecondSignal(signals)
 	tel.SetReady(false)
 	closeConsole()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
 	defer cancel()
-	defer func() { _ = tel.Shutdown(shutdownCtx) }()
+	defer func() {
+		if err := tel.Shutdown(shutdownCtx); err != nil {
+			logger.Warn("telemetry shutdown", "err", err)
+		}
+	}()
 	if err := server.Shutdown(shutdownCtx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
@@ -130,4 +142,35 @@ func run() error {
 		logger.Warn("webhooks not all sent before the grace period ended", "error", err)
 	}
 	return nil
+}
+
+// exitOnSecondSignal ends the process at once on a second SIGINT or SIGTERM: someone who
+// presses Ctrl-C twice does not want to wait for the graceful shutdown. The status is the
+// shell's for a process killed by that signal (130 for SIGINT, 143 for SIGTERM).
+func exitOnSecondSignal(signals <-chan os.Signal) {
+	sig := <-signals
+	fmt.Fprintf(os.Stderr, "herald: second signal (%s): exiting now, without finishing the shutdown\n", sig)
+	status := 1
+	if s, ok := sig.(syscall.Signal); ok {
+		status = 128 + int(s)
+	}
+	os.Exit(status)
+}
+
+// withPortHint adds to an address-in-use error how to run a second herald beside the first.
+func withPortHint(err error, flagHint string) error {
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return fmt.Errorf("%w (another herald running? give this one other ports, e.g. %s)", err, flagHint)
+	}
+	return err
+}
+
+// telemetryConfig is the telemetry section of the config as telemetry.Setup takes it.
+func telemetryConfig(cfg *configs.Config) telemetry.Config {
+	tc := cfg.Telemetry
+	return telemetry.Config{
+		ServiceName: tc.ServiceName, NodeName: tc.NodeName, MetricsListen: cfg.MetricsListen, Pprof: cfg.Pprof,
+		Traces: telemetry.TracesConfig{Exporter: tc.Traces.Exporter, Endpoint: tc.Traces.Endpoint,
+			SampleRatio: tc.Traces.SampleRatio, FlushTimeout: tc.Traces.FlushTimeout},
+	}
 }

@@ -539,6 +539,8 @@ func TestHelmRefusesBadValues(t *testing.T) {
 		{[]string{"--set", "apps[0].key=k"}, "missing property 'id'"},
 		{[]string{"--set", "replicacount=2"}, "additional properties 'replicacount' not allowed"},
 		{[]string{"--set", "apps[0].id=a", "--set", "apps[0].webhooks[0].url=ftp://x"}, "/apps/0/webhooks/0/url"},
+		// herald refuses a secret under 16 bytes on the pod's 0.0.0.0: helm says so first.
+		{[]string{"--set", "apps[0].id=a", "--set", "apps[0].secret=short"}, "/apps/0/secret"},
 	} {
 		_, err := helm(t, append([]string{"template", renderRelease, chartDir}, tc.args...)...)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -600,7 +602,7 @@ func podEnv(t *testing.T, r *rendered, fields map[string]string) []string {
 func TestHelmConfigStartsHerald(t *testing.T) {
 	// --set replaces the whole apps list, so the app is given whole.
 	r := render(t, "--set", "replicaCount=1", "--set", "cluster.enabled=false", "--set", "apps[0].id=herald-app",
-		"--set", "apps[0].key=chart-key", "--set", "apps[0].secret=chart-secret")
+		"--set", "apps[0].key=chart-key", "--set", "apps[0].secret=chart-secret-0123456789")
 	checkCommon(t, r)
 	if r.role != nil {
 		t.Error("a Role is rendered without a cluster")
@@ -624,7 +626,7 @@ func TestHelmConfigStartsHerald(t *testing.T) {
 			t.Errorf("GET %s: %d %s", path, code, body)
 		}
 	}
-	a := app{id: "herald-app", key: "chart-key", secret: "chart-secret"}
+	a := app{id: "herald-app", key: "chart-key", secret: "chart-secret-0123456789"}
 	c := connect(t, p.wsBase(), a.key, 0)
 	c.subscribe(t, "chart-test", "", "")
 	a.trigger(t, p.httpBase(), "chart-test", "hello", "from the chart's config")

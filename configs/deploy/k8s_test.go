@@ -326,7 +326,7 @@ func runningPod(name, namespace string, podLabels map[string]string) *corev1.Pod
 func TestK8sClusterProvider(t *testing.T) {
 	clusterPort := freePort(t)
 	r := render(t, "--set", "ports.cluster="+strconv.Itoa(clusterPort), "--set", "apps[0].id=k8s-app",
-		"--set", "apps[0].key=k8s-key", "--set", "apps[0].secret=k8s-secret")
+		"--set", "apps[0].key=k8s-key", "--set", "apps[0].secret=k8s-secret-0123456789")
 	checkCluster(t, r)
 	podName := r.deployment.Name + "-7c9d8f6b5d-x2x4q"
 	api := newFakeAPI(t, renderNamspace, runningPod(podName, renderNamspace, r.deployment.Spec.Template.Labels))
@@ -387,7 +387,7 @@ func TestK8sClusterProvider(t *testing.T) {
 	}
 
 	// One member is a whole cluster: channels are grains placed on it.
-	a := app{id: "k8s-app", key: "k8s-key", secret: "k8s-secret"}
+	a := app{id: "k8s-app", key: "k8s-key", secret: "k8s-secret-0123456789"}
 	c := connect(t, p.wsBase(), a.key, 0)
 	c.subscribe(t, "k8s-test", "", "")
 	a.trigger(t, p.httpBase(), "k8s-test", "hello", "through the cluster")

@@ -102,7 +102,9 @@ function heraldBin() {
  * it prints `herald listening on`. The process is killed if the test process exits first.
  */
 function spawnHerald(file, record) {
-  const child = spawn(heraldBin(), ['--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // Without the harness's own HERALD_* variables (HERALD_BIN, ...): herald refuses any it does not read.
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('HERALD_')));
+  const child = spawn(heraldBin(), ['--config', file], { stdio: ['ignore', 'pipe', 'pipe'], env });
   liveChildren.add(child);
   const exited = new Promise((resolve) => {
     child.on('exit', (code, signal) => {
@@ -817,7 +819,8 @@ export async function startWebhookReceiver(appCfg, { failFirst = 0 } = {}, t) {
 // Cluster: several herald processes as one proto.actor cluster
 // ---------------------------------------------------------------------------------------------
 
-const TOPOLOGY = /Updated ClusterTopology.*?\bmembers=(\d+)/;
+// herald's INFO line per member that joined or left, with the member count after it (text or JSON).
+const TOPOLOGY = /cluster member (?:joined|left)\b.*?\bmembers"?[=:](\d+)/;
 const CLUSTER_JOIN_TIMEOUT_MS = 20000;
 
 /**
@@ -844,8 +847,8 @@ export async function freePorts(count) {
 
 /**
  * One herald cluster member as a child process. Unlike startHerald it exposes the pid, can be
- * killed with any signal and restarted with the same ports, and follows the member count proto.actor
- * logs (`Updated ClusterTopology ... members=N`). It has the fields the client factories read
+ * killed with any signal and restarted with the same ports, and follows the member count herald
+ * logs (`cluster member joined ... members=N`, `cluster member left ... members=N`). It has the fields the client factories read
  * (host, wsPort, httpPort, baseURL, wsURL), so pusherClient(node, ...) and httpClient(node, ...) work.
  */
 class ClusterNode {

@@ -128,6 +128,17 @@ func TestFailuresAreRetriedUntilRetryForThenDropped(t *testing.T) {
 	if len(h.logs.with("answers again")) != 0 {
 		t.Error("a target that never answered logged a recovery")
 	}
+	// At debug, every attempt has its line, the redacted URL and the attempt's number included.
+	attemptLines := h.logs.with("webhook POST attempt")
+	if len(attemptLines) != len(attempts) {
+		t.Fatalf("%d attempt lines for %d attempts", len(attemptLines), len(attempts))
+	}
+	for i, l := range attemptLines {
+		if l.level != slog.LevelDebug || l.attrs["attempt"] != strconv.Itoa(i+1) || l.attrs["events"] != "2" ||
+			!strings.Contains(l.attrs["error"], "refused") || strings.Contains(l.attrs["url"], "s3cret") {
+			t.Errorf("attempt line %+v", l)
+		}
+	}
 }
 
 func TestTimeoutIsAFailure(t *testing.T) {

@@ -251,6 +251,7 @@ func (t *target) finish(r result) {
 		return
 	}
 	now := t.d.clock.Now()
+	t.log.Debug("webhook POST attempt", "events", b.events, "attempt", b.attempts, "status", r.status, "error", r.err)
 	if r.err == nil {
 		t.stats.Sent += int64(b.events)
 		t.stats.Posts++
