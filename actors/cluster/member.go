@@ -12,7 +12,6 @@ import (
 	"github.com/asynkron/protoactor-go/cluster/clusterproviders/automanaged"
 	"github.com/asynkron/protoactor-go/cluster/clusterproviders/etcd"
 	"github.com/asynkron/protoactor-go/cluster/clusterproviders/k8s"
-	"github.com/asynkron/protoactor-go/cluster/identitylookup/disthash"
 	"github.com/asynkron/protoactor-go/remote"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/protobuf/types/known/emptypb"
@@ -49,7 +48,7 @@ func NewMember(system *actor.ActorSystem, cfg configs.Cluster, provider cluster.
 			return nil, err
 		}
 	}
-	c := cluster.New(system, cluster.Configure(cfg.Name, provider, disthash.New(), remote.Configure(host, port),
+	c := cluster.New(system, cluster.Configure(cfg.Name, provider, newIdentityLookup(), remote.Configure(host, port),
 		cluster.WithKinds(kinds...)))
 	return &Member{c: c, grains: &clusterGrains{c: c}}, nil
 }
@@ -101,14 +100,12 @@ func (m *Member) Addresses() []string {
 }
 
 // Owns reports whether this member owns the grain of kind and identity, by the hash ring that
-// proto.actor's disthash places grains with and this member's current view of the members. A
+// places grains (ring.go) and this member's current view of the members. A
 // member that does not own a grain must not activate it: a member whose view is behind asks
 // the previous owner, which would otherwise start a second activation of the grain, one the
 // placement never stops.
 func (m *Member) Owns(kind, identity string) bool {
-	rdv := cluster.NewRendezvous()
-	rdv.UpdateMembers(m.c.MemberList.Members().Members())
-	return rdv.GetByClusterIdentity(&cluster.ClusterIdentity{Kind: kind, Identity: identity}) == m.c.ActorSystem.Address()
+	return newRing(m.c.MemberList.Members().Members()).owner(kind, identity) == m.c.ActorSystem.Address()
 }
 
 // Leave announces that this member leaves, gives the others time to re-route, and shuts the
