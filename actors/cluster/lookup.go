@@ -84,7 +84,7 @@ func (l *identityLookup) Shutdown() {
 // placementActor holds the grains activated on this member, as its children.
 type placementActor struct {
 	l     *identityLookup
-	byKey map[string]*actor.PID              // kind/identity -> activation
+	byKey map[string]*actor.PID               // kind/identity -> activation
 	byPID map[string]*cluster.ClusterIdentity // activation's PID id -> identity
 }
 
