@@ -20,12 +20,15 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/herald-io/herald/actors/cluster/clustertest"
+	"github.com/herald-io/herald/actors/messages"
+	"github.com/herald-io/herald/actors/node"
 	"github.com/herald-io/herald/actors/node/nodetest"
 	"github.com/herald-io/herald/configs"
 	"github.com/herald-io/herald/protocol"
@@ -337,14 +340,40 @@ func (st *stream) check(t *testing.T) {
 // TestClusterLeaveHandsOver: a member that leaves (SIGTERM) while events are published hands its
 // grains over: every subscriber on the other members gets every event exactly once, in order;
 // publishes to grains that stopped come back as dead letters and are retried.
+//
+// What its grains kept that no socket tells is handed over too: a cache channel's last event
+// (a new subscriber gets it) and a member_removed check that was pending (it comes once).
 func TestClusterLeaveHandsOver(t *testing.T) {
 	tc := newTestCluster(t, 3)
 	channels := []string{tc.channelOn(2, "moves-"), tc.channelOn(1, "stays-")}
+	cached, room := tc.channelOn(2, "cache-moves-"), tc.channelOn(2, "presence-moves-")
+	tc.nodes[0].publish(t, cached, "last", "kept")
+	c, _ := tc.nodes[0].connect(t)
+	data := `{"user_id":"leaver"}`
+	c.Subscribe(room, protocol.ChannelAuth("key", "secret", c.SocketID(), room, data), data)
+	eventually(t, "the member counted", func() bool { return tc.nodes[1].info(t, room).UserCount == 1 })
+	c.Closed()
+	eventually(t, "the pending member_removed on the member next in line", func() bool {
+		r := tc.replicaOf(tc.backupOf(room), room)
+		return r != nil && r.RemovalsDue["leaver"] != 0 && len(tc.replicaOf(tc.backupOf(cached), cached).GetCachedFrame()) > 0
+	})
+
 	st := tc.startStream(t, channels, []int{0, 1}, func(int) *clusterNode { return tc.nodes[0] }, 200, 5*time.Millisecond)
 	time.Sleep(100 * time.Millisecond)
 	tc.nodes[2].e.Shutdown()
 	st.check(t)
 	tc.waitMembers(2)
+
+	c, s := tc.nodes[1].connect(t)
+	c.Subscribe(cached, "", "")
+	s.Expect(t, protocol.EventSubscriptionSucceeded)
+	if f := s.Next(t); f.Event != "last" {
+		t.Fatalf("a new subscriber of %s got %s, want the cached event", cached, f.Raw)
+	}
+	hooks := tc.webhooksUntil(t, []int{0, 1}, "member_removed "+room+" leaver")
+	if n := count(hooks, "member_removed "+room+" leaver"); n != 1 {
+		t.Fatalf("member_removed %d times: %v", n, hooks)
+	}
 }
 
 // TestClusterConnectionQuota: max_connections counts every member's sockets, shared by gossip.
@@ -404,5 +433,118 @@ func TestClusterJoinMovesGrains(t *testing.T) {
 				t.Fatalf("%s: the socket on the new member got %s, want hello from member %d", channels[k], f.Raw, i)
 			}
 		}
+	}
+}
+
+// replicaOf asks the member at i for what it keeps of channel's grain (nil when nothing).
+func (tc *testCluster) replicaOf(i int, channel string) *messages.ChannelReplica {
+	tc.t.Helper()
+	e := tc.nodes[i].e
+	res, err := e.system.Root.RequestFuture(node.NodeActor(e.system.Address()), &messages.NodeStateRequest{AppId: "app", Channel: channel}, 5*time.Second).Result()
+	if err != nil {
+		tc.t.Fatal(err)
+	}
+	return res.(*messages.NodeState).Replica
+}
+
+// backupOf is the index of the member next in line for channel's grain.
+func (tc *testCluster) backupOf(channel string) int {
+	tc.t.Helper()
+	addr := tc.nodes[0].e.n.Backup(node.ChannelKind, node.Key("app", channel))
+	for i, cn := range tc.nodes {
+		if cn.e.system.Address() == addr {
+			return i
+		}
+	}
+	tc.t.Fatalf("%s: no member next in line", channel)
+	return -1
+}
+
+// webhooksUntil advances the clocks of the members at nodes a second at a time and collects
+// their webhook events (as "name channel user") until want are all among them, then a delay
+// more, and returns them all.
+func (tc *testCluster) webhooksUntil(t *testing.T, nodes []int, want ...string) []string {
+	t.Helper()
+	var got []string
+	has := func() bool {
+		for _, w := range want {
+			if !slices.Contains(got, w) {
+				return false
+			}
+		}
+		return true
+	}
+	collect := func() {
+		for _, i := range nodes {
+			tc.nodes[i].clock.Advance(time.Second)
+			for _, ev := range tc.nodes[i].webhooks.Take() {
+				got = append(got, strings.TrimSpace(ev.Name+" "+ev.Channel+" "+ev.UserID))
+			}
+		}
+	}
+	eventually(t, fmt.Sprintf("webhooks %v", want), func() bool {
+		collect()
+		return has()
+	})
+	for range 4 { // nothing more comes: none twice
+		time.Sleep(50 * time.Millisecond)
+		collect()
+	}
+	return got
+}
+
+func count(list []string, s string) int {
+	n := 0
+	for _, x := range list {
+		if x == s {
+			n++
+		}
+	}
+	return n
+}
+
+// TestClusterStateOutlivesItsMember: a member dies with grains whose state no survivor could
+// rebuild from its sockets: a cache channel's last event (no subscriber anywhere), a presence
+// channel whose every member was on it, a channel whose channel_vacated check was pending. The
+// member next in line kept it: a new subscriber gets the cached event, and member_removed and
+// channel_vacated come once each, from a survivor, without anyone touching those channels.
+func TestClusterStateOutlivesItsMember(t *testing.T) {
+	tc := newTestCluster(t, 3)
+	dead := tc.nodes[2]
+	cached := tc.channelOn(2, "cache-dies-")
+	alone := tc.channelOn(2, "presence-alone-")
+	vacates := tc.channelOn(2, "vacates-")
+
+	tc.nodes[0].publish(t, cached, "last", "kept")
+	dead.presence(t, alone, "a")
+	dead.presence(t, alone, "b")
+	c, s := tc.nodes[1].connect(t)
+	c.Subscribe(vacates, "", "")
+	s.Expect(t, protocol.EventSubscriptionSucceeded)
+	c.Unsubscribe(vacates)
+	eventually(t, "replicas on the members next in line", func() bool {
+		rc, ra, rv := tc.replicaOf(tc.backupOf(cached), cached), tc.replicaOf(tc.backupOf(alone), alone), tc.replicaOf(tc.backupOf(vacates), vacates)
+		return rc != nil && len(rc.CachedFrame) > 0 &&
+			ra != nil && len(ra.Members) == 2 && ra.Occupied &&
+			rv != nil && rv.VacateDueUnixNano != 0
+	})
+	for _, cn := range tc.nodes {
+		cn.webhooks.Take()
+	}
+
+	dead.e.Kill()
+	tc.waitMembers(2)
+	hooks := tc.webhooksUntil(t, []int{0, 1},
+		"member_removed "+alone+" a", "member_removed "+alone+" b", "channel_vacated "+alone, "channel_vacated "+vacates)
+	for _, h := range []string{"member_removed " + alone + " a", "member_removed " + alone + " b", "channel_vacated " + alone, "channel_vacated " + vacates} {
+		if count(hooks, h) != 1 {
+			t.Fatalf("%q %d times in %v", h, count(hooks, h), hooks)
+		}
+	}
+	c, s = tc.nodes[1].connect(t)
+	c.Subscribe(cached, "", "")
+	s.Expect(t, protocol.EventSubscriptionSucceeded)
+	if f := s.Next(t); f.Event != "last" || f.DataString(t) != "kept" {
+		t.Fatalf("a new subscriber of %s got %s, want the cached event", cached, f.Raw)
 	}
 }

@@ -63,6 +63,7 @@ type Grain struct {
 	counts  *countCoalescer
 	rebuild *rebuild // non-nil while rebuilding after a re-activation
 	recent  *recentPublishes
+	rep     replication
 
 	idleGen   int
 	idleTimer clockwork.Timer // pending idle check, nil when none
@@ -197,16 +198,21 @@ func (g *Grain) handle(ctx actor.Context, sender *actor.PID, msg any) {
 			}
 		}
 		g.subscribersLeft(ctx)
+		g.replicate(ctx, &messages.ReplicaUpdate{}) // the member next in line may have changed
+	case *messages.TopologyChanged:
+		g.replicate(ctx, &messages.ReplicaUpdate{})
 	case countTick:
 		g.sendCount(ctx)
 	case vacateCheck:
 		if g.hooks.vacateDue(m.gen, g.subs.count() == 0) {
 			g.emit(&protocol.WebhookEvent{Name: protocol.WebhookChannelVacated, Channel: g.ch.Name})
+			g.replicate(ctx, &messages.ReplicaUpdate{})
 		}
 	case removalCheck:
 		if g.hooks.removalDue(m.userID, m.gen, g.roster.has(m.userID)) {
 			g.emit(&protocol.WebhookEvent{Name: protocol.WebhookMemberRemoved, Channel: g.ch.Name, UserID: m.userID})
 		}
+		g.replicate(ctx, &messages.ReplicaUpdate{})
 	case idleCheck:
 		if m.gen == g.idleGen {
 			g.idleTimer = nil
@@ -237,6 +243,7 @@ func (g *Grain) publish(ctx actor.Context, m *messages.Publish) {
 	}
 	if g.ch.Cache {
 		g.last.set(frame, g.n.Clock.Now(), settings.CacheTTL)
+		g.replicate(ctx, &messages.ReplicaUpdate{CachedFrame: frame, CacheExpiresUnixNano: g.last.expires.UnixNano()})
 	}
 	g.deliver(ctx, &messages.Deliver{
 		Frame:            frame,
@@ -267,7 +274,8 @@ func (g *Grain) subscribe(ctx actor.Context, sender *actor.PID, m *messages.Subs
 	}
 	nodeKey := node.PIDKey(m.Node)
 	g.subs.add(m.SocketId, nodeKey, m.Node, m.UserId)
-	if g.subs.count() == 1 {
+	first := g.subs.count() == 1
+	if first {
 		g.countedOccupied = true
 		g.app.Metrics.AddOccupiedChannels(1)
 		if g.hooks.occupied() {
@@ -289,6 +297,9 @@ func (g *Grain) subscribe(ctx actor.Context, sender *actor.PID, m *messages.Subs
 		if g.hooks.memberAdded(m.UserId) {
 			g.emit(&protocol.WebhookEvent{Name: protocol.WebhookMemberAdded, Channel: g.ch.Name, UserID: m.UserId})
 		}
+		g.replicate(ctx, &messages.ReplicaUpdate{MembersAdded: []string{m.UserId}})
+	} else if first {
+		g.replicate(ctx, &messages.ReplicaUpdate{})
 	}
 	g.countChanged(ctx)
 }
@@ -317,8 +328,10 @@ func (g *Grain) memberRemoved(ctx actor.Context, userID string) {
 		Frame: protocol.MemberRemovedFrame(g.ch.Name, userID), MemberRemoved: userID, Kind: int32(telemetry.KindInternal),
 	})
 	if g.app.Settings().WantsWebhook(protocol.WebhookMemberRemoved) {
-		g.n.After(g.n.Timing.WebhookDelay, ctx.Self(), removalCheck{userID: userID, gen: g.hooks.memberRemoved(userID)})
+		at := g.n.Clock.Now().Add(g.n.Timing.WebhookDelay)
+		g.n.After(g.n.Timing.WebhookDelay, ctx.Self(), removalCheck{userID: userID, gen: g.hooks.memberRemoved(userID, at)})
 	}
+	g.replicate(ctx, &messages.ReplicaUpdate{MembersRemoved: []string{userID}})
 }
 
 // subscribersLeft follows every removal of subscribers: the count changed, and the channel may
@@ -332,12 +345,13 @@ func (g *Grain) subscribersLeft(ctx actor.Context) {
 		g.countedOccupied = false
 		g.app.Metrics.AddOccupiedChannels(-1)
 	}
-	if gen := g.hooks.vacated(); gen != 0 {
+	if gen := g.hooks.vacated(g.n.Clock.Now().Add(g.n.Timing.WebhookDelay)); gen != 0 {
 		if g.app.Settings().WantsWebhook(protocol.WebhookChannelVacated) {
 			g.n.After(g.n.Timing.WebhookDelay, ctx.Self(), vacateCheck{gen: gen})
 		} else {
 			g.hooks.vacateDue(gen, true) // nobody gets it: vacated at once, so a return is announced
 		}
+		g.replicate(ctx, &messages.ReplicaUpdate{})
 	}
 }
 
@@ -407,6 +421,7 @@ func (g *Grain) stopIfIdle(ctx actor.Context) {
 		g.idleMaybe(ctx) // check again later
 		return
 	}
+	g.dropReplica(ctx)
 	g.n.Grains.Release(node.ChannelKind, node.Key(g.app.ID, g.ch.Name), ctx.Self())
 	ctx.Stop(ctx.Self())
 }
@@ -448,7 +463,7 @@ func (g *Grain) merge(ctx actor.Context, s *messages.NodeState) {
 			}
 		}
 	}
-	if g.rebuild.answered(s.KnownMembers) {
+	if g.rebuild.answered(s.KnownMembers, s.Replica) {
 		g.finishRebuild(ctx)
 	}
 }
@@ -458,6 +473,7 @@ func (g *Grain) merge(ctx actor.Context, s *messages.NodeState) {
 func (g *Grain) finishRebuild(ctx actor.Context) {
 	r := g.rebuild
 	g.rebuild = nil
+	g.restore(ctx, r)
 	if g.roster != nil {
 		for _, id := range r.lost(g.roster.has) {
 			g.memberRemoved(ctx, id)
@@ -470,6 +486,13 @@ func (g *Grain) finishRebuild(ctx actor.Context) {
 	}
 	if g.roster != nil {
 		g.app.Metrics.AddPresenceMembers(g.roster.count())
+	}
+	// The whole state to the member next in line now; the other copies are stale.
+	g.replicate(ctx, &messages.ReplicaUpdate{})
+	for _, holder := range r.holders {
+		if holder != g.rep.backup {
+			ctx.Send(node.NodeActor(holder), &messages.ReplicaUpdate{AppId: g.app.ID, Channel: g.ch.Name, Drop: true})
+		}
 	}
 	for _, h := range r.held {
 		g.handle(ctx, h.sender, h.msg)

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/herald-io/herald/actors/messages"
 )
 
 func TestSubscribers(t *testing.T) {
@@ -67,7 +69,7 @@ func TestWebhookDebouncer(t *testing.T) {
 		if !d.occupied() || d.occupied() {
 			t.Fatal("channel_occupied must be sent once")
 		}
-		gen := d.vacated()
+		gen := d.vacated(time.Time{})
 		if gen == 0 || !d.pending() {
 			t.Fatal("no vacate check scheduled")
 		}
@@ -81,7 +83,7 @@ func TestWebhookDebouncer(t *testing.T) {
 	t.Run("back within the delay", func(t *testing.T) {
 		d := newWebhookDebouncer()
 		d.occupied()
-		gen := d.vacated()
+		gen := d.vacated(time.Time{})
 		if d.occupied() {
 			t.Fatal("channel_occupied sent for a return within the delay")
 		}
@@ -91,16 +93,16 @@ func TestWebhookDebouncer(t *testing.T) {
 	})
 	t.Run("vacated without an announced occupation", func(t *testing.T) {
 		d := newWebhookDebouncer()
-		if d.vacated() != 0 {
+		if d.vacated(time.Time{}) != 0 {
 			t.Fatal("a vacate check for a channel never announced")
 		}
 	})
 	t.Run("stale check", func(t *testing.T) {
 		d := newWebhookDebouncer()
 		d.occupied()
-		old := d.vacated()
-		d.occupied()         // back: the check is dropped
-		fresh := d.vacated() // gone again: a new check
+		old := d.vacated(time.Time{})
+		d.occupied()                    // back: the check is dropped
+		fresh := d.vacated(time.Time{}) // gone again: a new check
 		if d.vacateDue(old, true) {
 			t.Fatal("a stale check sent channel_vacated")
 		}
@@ -113,7 +115,7 @@ func TestWebhookDebouncer(t *testing.T) {
 		if !d.memberAdded("u") {
 			t.Fatal("member_added not sent")
 		}
-		gen := d.memberRemoved("u")
+		gen := d.memberRemoved("u", time.Time{})
 		if d.memberAdded("u") {
 			t.Fatal("member_added sent for a return within the delay")
 		}
@@ -124,7 +126,7 @@ func TestWebhookDebouncer(t *testing.T) {
 	t.Run("member leaves", func(t *testing.T) {
 		d := newWebhookDebouncer()
 		d.memberAdded("u")
-		gen := d.memberRemoved("u")
+		gen := d.memberRemoved("u", time.Time{})
 		if !d.removalDue("u", gen, false) {
 			t.Fatal("member_removed not sent")
 		}
@@ -154,12 +156,15 @@ func TestCountCoalescer(t *testing.T) {
 func TestRebuild(t *testing.T) {
 	r := newRebuild(3)
 	r.hold(nil, "m1")
-	if r.answered([]string{"a", "b"}) || r.answered(nil) {
+	if r.answered([]string{"a", "b"}, &messages.ChannelReplica{Holder: "m1", Version: 7}) || r.answered(nil, nil) {
 		t.Fatal("done before every member answered")
 	}
 	r.hold(nil, "m2")
-	if !r.answered([]string{"b", "c"}) {
+	if !r.answered([]string{"b", "c"}, &messages.ChannelReplica{Holder: "m3", Version: 3}) {
 		t.Fatal("not done after every member answered")
+	}
+	if r.replica.Holder != "m1" || fmt.Sprint(r.holders) != "[m1 m3]" {
+		t.Fatalf("the newest replica is m1's of two: %v of %v", r.replica.Holder, r.holders)
 	}
 	lost := r.lost(func(id string) bool { return id == "b" })
 	slices.Sort(lost)

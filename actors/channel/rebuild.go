@@ -1,6 +1,10 @@
 package channel
 
-import "github.com/asynkron/protoactor-go/actor"
+import (
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/herald-io/herald/actors/messages"
+)
 
 // rebuild is a re-activated grain collecting every member's part of its channel (each node is
 // the truth for its own sockets) while it holds the messages that arrive meanwhile. The grain
@@ -9,7 +13,9 @@ import "github.com/asynkron/protoactor-go/actor"
 type rebuild struct {
 	waiting      int
 	held         []heldMessage
-	knownMembers map[string]bool // presence: every member some node's mirror of the roster has
+	knownMembers map[string]bool          // presence: every member some node's mirror of the roster has
+	replica      *messages.ChannelReplica // the newest replica a member kept of the grain
+	holders      []string                 // members that keep a replica of the grain
 }
 
 type heldMessage struct {
@@ -26,8 +32,15 @@ func (r *rebuild) hold(sender *actor.PID, msg any) {
 	r.held = append(r.held, heldMessage{sender: sender, msg: msg})
 }
 
-// answered records one member's answer and its mirror of the roster; true when it was the last.
-func (r *rebuild) answered(knownMembers []string) bool {
+// answered records one member's answer, its mirror of the roster and the replica it keeps of
+// the grain; true when it was the last.
+func (r *rebuild) answered(knownMembers []string, replica *messages.ChannelReplica) bool {
+	if replica != nil {
+		r.holders = append(r.holders, replica.Holder)
+		if r.replica == nil || replica.Version > r.replica.Version {
+			r.replica = replica
+		}
+	}
 	for _, id := range knownMembers {
 		r.knownMembers[id] = true
 	}

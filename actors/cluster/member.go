@@ -28,6 +28,7 @@ const leaveHandOver = 1500 * time.Millisecond
 type Member struct {
 	c      *cluster.Cluster
 	grains *clusterGrains
+	lookup *identityLookup
 }
 
 // NewMember prepares the actor system to be a member of the cluster cfg describes, serving the
@@ -48,9 +49,10 @@ func NewMember(system *actor.ActorSystem, cfg configs.Cluster, provider cluster.
 			return nil, err
 		}
 	}
-	c := cluster.New(system, cluster.Configure(cfg.Name, provider, newIdentityLookup(), remote.Configure(host, port),
+	lookup := newIdentityLookup()
+	c := cluster.New(system, cluster.Configure(cfg.Name, provider, lookup, remote.Configure(host, port),
 		cluster.WithKinds(kinds...)))
-	return &Member{c: c, grains: &clusterGrains{c: c}}, nil
+	return &Member{c: c, grains: &clusterGrains{c: c}, lookup: lookup}, nil
 }
 
 // Start joins the cluster: from now on, other members may activate grains here.
@@ -106,6 +108,13 @@ func (m *Member) Addresses() []string {
 // placement never stops.
 func (m *Member) Owns(kind, identity string) bool {
 	return newRing(m.c.MemberList.Members().Members()).owner(kind, identity) == m.c.ActorSystem.Address()
+}
+
+// Backup is the member next in line for the grain of kind and identity by the ring of the
+// latest topology: the grain's owner if its owner dies. "" with one member.
+func (m *Member) Backup(kind, identity string) string {
+	_, second := m.lookup.ring.Load().top2(kind, identity)
+	return second
 }
 
 // Leave announces that this member leaves, gives the others time to re-route, and shuts the

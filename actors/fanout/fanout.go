@@ -81,7 +81,9 @@ func (f *Fanout) Receive(ctx actor.Context) {
 			}
 		}
 	case *messages.NodeStateRequest:
-		ctx.Respond(f.state(ctx))
+		st := f.state(ctx)
+		st.Replica = m.Replica // the node actor's copy of the grain's replica, if it keeps one
+		ctx.Respond(st)
 	case *messages.TopologyChanged:
 		// A subscribe sent to a grain on a member that died is never answered: ask again.
 		f.resubscribePending(ctx)

@@ -31,8 +31,14 @@
 //	NodeState           fan-out or node actor -> grain      that member's sockets and roster mirror
 //	ListChannelsRequest engine -> every node actor          GET /channels: the node's occupied channels
 //	ListChannelsResponse node actor -> engine               the answer
+//	ReplicaUpdate       channel grain -> node actor         what no survivor could rebuild (cache, pending
+//	                    (of the member next in line)        checks, roster ids), kept where the grain goes next
+//	ChannelReplica      node actor -> grain (in NodeState)  that copy, for the grain's next activation
 //	NodeLeft            node actor -> every local grain     a member is gone: drop its sockets, once
 //	TopologyChanged     node actor -> every local fan-out   resend pending subscribes, wake the grain
+//	                    node actor -> every local grain     the member next in line may have changed
+//	ChannelInfoRequest  node actor -> channel grain         wake a grain whose member died, if its replica
+//	                                                        here has members or checks to announce
 //	NodeConnections     gossip (not a message to an actor)  a member's sockets per app, for max_connections
 //	UserSocketJoined    connection -> user grain (request)  a socket signed in as the user
 //	UserSocketLeft      connection -> user grain            that socket closed

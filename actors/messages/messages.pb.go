@@ -430,9 +430,10 @@ func (x *Publish) GetPublishId() string {
 
 // PublishAck answers a Publish sent as a request: the grain has taken the event (and sent
 // it on to the nodes). The HTTP API waits for it, so an event to a grain that was moving is
-// retried rather than lost.
+// retried rather than lost; a connection actor matches it to its client event by publish_id.
 type PublishAck struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
+	PublishId     string                 `protobuf:"bytes,1,opt,name=publish_id,json=publishId,proto3" json:"publish_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -465,6 +466,13 @@ func (x *PublishAck) ProtoReflect() protoreflect.Message {
 // Deprecated: Use PublishAck.ProtoReflect.Descriptor instead.
 func (*PublishAck) Descriptor() ([]byte, []int) {
 	return file_messages_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *PublishAck) GetPublishId() string {
+	if x != nil {
+		return x.PublishId
+	}
+	return ""
 }
 
 // Deliver is one encoded frame for every local subscriber of a channel on one node.
@@ -1253,9 +1261,12 @@ func (x *SocketTerminate) GetReason() string {
 // NodeStateRequest asks a node (its node actor, then its fan-out actor of the channel) for its
 // local subscribers of a channel: how a re-activated channel grain rebuilds itself.
 type NodeStateRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	AppId         string                 `protobuf:"bytes,1,opt,name=app_id,json=appId,proto3" json:"app_id,omitempty"`
-	Channel       string                 `protobuf:"bytes,2,opt,name=channel,proto3" json:"channel,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	AppId   string                 `protobuf:"bytes,1,opt,name=app_id,json=appId,proto3" json:"app_id,omitempty"`
+	Channel string                 `protobuf:"bytes,2,opt,name=channel,proto3" json:"channel,omitempty"`
+	// Set by the node actor when it holds the channel's replica and forwards the request to its
+	// fan-out, which answers with it.
+	Replica       *ChannelReplica `protobuf:"bytes,3,opt,name=replica,proto3" json:"replica,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1304,12 +1315,20 @@ func (x *NodeStateRequest) GetChannel() string {
 	return ""
 }
 
+func (x *NodeStateRequest) GetReplica() *ChannelReplica {
+	if x != nil {
+		return x.Replica
+	}
+	return nil
+}
+
 // NodeState answers NodeStateRequest. fanout is empty when the node has no subscribers.
 type NodeState struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Fanout        *actor.PID             `protobuf:"bytes,1,opt,name=fanout,proto3" json:"fanout,omitempty"`
 	Sockets       []*SocketState         `protobuf:"bytes,2,rep,name=sockets,proto3" json:"sockets,omitempty"`
 	KnownMembers  []string               `protobuf:"bytes,3,rep,name=known_members,json=knownMembers,proto3" json:"known_members,omitempty"` // presence: the node's mirror of the roster
+	Replica       *ChannelReplica        `protobuf:"bytes,4,opt,name=replica,proto3" json:"replica,omitempty"`                               // the channel grain's replica, when this node keeps it
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1361,6 +1380,13 @@ func (x *NodeState) GetSockets() []*SocketState {
 func (x *NodeState) GetKnownMembers() []string {
 	if x != nil {
 		return x.KnownMembers
+	}
+	return nil
+}
+
+func (x *NodeState) GetReplica() *ChannelReplica {
+	if x != nil {
+		return x.Replica
 	}
 	return nil
 }
@@ -1522,6 +1548,252 @@ func (x *ListChannelsResponse) GetChannels() []string {
 	return nil
 }
 
+// ReplicaUpdate keeps what no surviving node could rebuild of a channel grain (the cache
+// channel's last event, the pending webhook checks, the roster's user ids) on the member next in
+// line for the grain, which owns it if this one dies. The node actor there keeps it and hands it
+// to the grain's next activation. occupied, vacate_due and removals_due are always the grain's
+// current ones; the cache and the members change only as the fields say.
+type ReplicaUpdate struct {
+	state                protoimpl.MessageState `protogen:"open.v1"`
+	AppId                string                 `protobuf:"bytes,1,opt,name=app_id,json=appId,proto3" json:"app_id,omitempty"`
+	Channel              string                 `protobuf:"bytes,2,opt,name=channel,proto3" json:"channel,omitempty"`
+	Owner                string                 `protobuf:"bytes,3,opt,name=owner,proto3" json:"owner,omitempty"`                                // address of the member whose grain sends it
+	Version              uint64                 `protobuf:"varint,4,opt,name=version,proto3" json:"version,omitempty"`                           // grows with every update; a rebuild takes the highest it finds
+	Drop                 bool                   `protobuf:"varint,5,opt,name=drop,proto3" json:"drop,omitempty"`                                 // the grain stopped: nothing to keep
+	Whole                bool                   `protobuf:"varint,6,opt,name=whole,proto3" json:"whole,omitempty"`                               // the whole state: forget what was kept, then apply this update
+	CachedFrame          []byte                 `protobuf:"bytes,7,opt,name=cached_frame,json=cachedFrame,proto3" json:"cached_frame,omitempty"` // non-empty: the cache channel's new last event
+	CacheExpiresUnixNano int64                  `protobuf:"varint,8,opt,name=cache_expires_unix_nano,json=cacheExpiresUnixNano,proto3" json:"cache_expires_unix_nano,omitempty"`
+	Occupied             bool                   `protobuf:"varint,9,opt,name=occupied,proto3" json:"occupied,omitempty"`                                                                                                     // channel_occupied sent and no channel_vacated since
+	VacateDueUnixNano    int64                  `protobuf:"varint,10,opt,name=vacate_due_unix_nano,json=vacateDueUnixNano,proto3" json:"vacate_due_unix_nano,omitempty"`                                                     // a channel_vacated check is due then; 0 when none
+	RemovalsDue          map[string]int64       `protobuf:"bytes,11,rep,name=removals_due,json=removalsDue,proto3" json:"removals_due,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"` // user -> when its member_removed check is due
+	MembersAdded         []string               `protobuf:"bytes,12,rep,name=members_added,json=membersAdded,proto3" json:"members_added,omitempty"`
+	MembersRemoved       []string               `protobuf:"bytes,13,rep,name=members_removed,json=membersRemoved,proto3" json:"members_removed,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
+}
+
+func (x *ReplicaUpdate) Reset() {
+	*x = ReplicaUpdate{}
+	mi := &file_messages_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReplicaUpdate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReplicaUpdate) ProtoMessage() {}
+
+func (x *ReplicaUpdate) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReplicaUpdate.ProtoReflect.Descriptor instead.
+func (*ReplicaUpdate) Descriptor() ([]byte, []int) {
+	return file_messages_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *ReplicaUpdate) GetAppId() string {
+	if x != nil {
+		return x.AppId
+	}
+	return ""
+}
+
+func (x *ReplicaUpdate) GetChannel() string {
+	if x != nil {
+		return x.Channel
+	}
+	return ""
+}
+
+func (x *ReplicaUpdate) GetOwner() string {
+	if x != nil {
+		return x.Owner
+	}
+	return ""
+}
+
+func (x *ReplicaUpdate) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *ReplicaUpdate) GetDrop() bool {
+	if x != nil {
+		return x.Drop
+	}
+	return false
+}
+
+func (x *ReplicaUpdate) GetWhole() bool {
+	if x != nil {
+		return x.Whole
+	}
+	return false
+}
+
+func (x *ReplicaUpdate) GetCachedFrame() []byte {
+	if x != nil {
+		return x.CachedFrame
+	}
+	return nil
+}
+
+func (x *ReplicaUpdate) GetCacheExpiresUnixNano() int64 {
+	if x != nil {
+		return x.CacheExpiresUnixNano
+	}
+	return 0
+}
+
+func (x *ReplicaUpdate) GetOccupied() bool {
+	if x != nil {
+		return x.Occupied
+	}
+	return false
+}
+
+func (x *ReplicaUpdate) GetVacateDueUnixNano() int64 {
+	if x != nil {
+		return x.VacateDueUnixNano
+	}
+	return 0
+}
+
+func (x *ReplicaUpdate) GetRemovalsDue() map[string]int64 {
+	if x != nil {
+		return x.RemovalsDue
+	}
+	return nil
+}
+
+func (x *ReplicaUpdate) GetMembersAdded() []string {
+	if x != nil {
+		return x.MembersAdded
+	}
+	return nil
+}
+
+func (x *ReplicaUpdate) GetMembersRemoved() []string {
+	if x != nil {
+		return x.MembersRemoved
+	}
+	return nil
+}
+
+// ChannelReplica is what a member keeps of a channel grain from its ReplicaUpdates.
+type ChannelReplica struct {
+	state                protoimpl.MessageState `protogen:"open.v1"`
+	Holder               string                 `protobuf:"bytes,1,opt,name=holder,proto3" json:"holder,omitempty"` // address of the member that kept it
+	Version              uint64                 `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"`
+	CachedFrame          []byte                 `protobuf:"bytes,3,opt,name=cached_frame,json=cachedFrame,proto3" json:"cached_frame,omitempty"`
+	CacheExpiresUnixNano int64                  `protobuf:"varint,4,opt,name=cache_expires_unix_nano,json=cacheExpiresUnixNano,proto3" json:"cache_expires_unix_nano,omitempty"`
+	Occupied             bool                   `protobuf:"varint,5,opt,name=occupied,proto3" json:"occupied,omitempty"`
+	VacateDueUnixNano    int64                  `protobuf:"varint,6,opt,name=vacate_due_unix_nano,json=vacateDueUnixNano,proto3" json:"vacate_due_unix_nano,omitempty"`
+	RemovalsDue          map[string]int64       `protobuf:"bytes,7,rep,name=removals_due,json=removalsDue,proto3" json:"removals_due,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	Members              []string               `protobuf:"bytes,8,rep,name=members,proto3" json:"members,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
+}
+
+func (x *ChannelReplica) Reset() {
+	*x = ChannelReplica{}
+	mi := &file_messages_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChannelReplica) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChannelReplica) ProtoMessage() {}
+
+func (x *ChannelReplica) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChannelReplica.ProtoReflect.Descriptor instead.
+func (*ChannelReplica) Descriptor() ([]byte, []int) {
+	return file_messages_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *ChannelReplica) GetHolder() string {
+	if x != nil {
+		return x.Holder
+	}
+	return ""
+}
+
+func (x *ChannelReplica) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *ChannelReplica) GetCachedFrame() []byte {
+	if x != nil {
+		return x.CachedFrame
+	}
+	return nil
+}
+
+func (x *ChannelReplica) GetCacheExpiresUnixNano() int64 {
+	if x != nil {
+		return x.CacheExpiresUnixNano
+	}
+	return 0
+}
+
+func (x *ChannelReplica) GetOccupied() bool {
+	if x != nil {
+		return x.Occupied
+	}
+	return false
+}
+
+func (x *ChannelReplica) GetVacateDueUnixNano() int64 {
+	if x != nil {
+		return x.VacateDueUnixNano
+	}
+	return 0
+}
+
+func (x *ChannelReplica) GetRemovalsDue() map[string]int64 {
+	if x != nil {
+		return x.RemovalsDue
+	}
+	return nil
+}
+
+func (x *ChannelReplica) GetMembers() []string {
+	if x != nil {
+		return x.Members
+	}
+	return nil
+}
+
 // NodeLeft tells a channel grain that a cluster member is gone: its subscribers are removed.
 type NodeLeft struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1532,7 +1804,7 @@ type NodeLeft struct {
 
 func (x *NodeLeft) Reset() {
 	*x = NodeLeft{}
-	mi := &file_messages_proto_msgTypes[22]
+	mi := &file_messages_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1544,7 +1816,7 @@ func (x *NodeLeft) String() string {
 func (*NodeLeft) ProtoMessage() {}
 
 func (x *NodeLeft) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_proto_msgTypes[22]
+	mi := &file_messages_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1557,7 +1829,7 @@ func (x *NodeLeft) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeLeft.ProtoReflect.Descriptor instead.
 func (*NodeLeft) Descriptor() ([]byte, []int) {
-	return file_messages_proto_rawDescGZIP(), []int{22}
+	return file_messages_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *NodeLeft) GetAddress() string {
@@ -1576,7 +1848,7 @@ type TopologyChanged struct {
 
 func (x *TopologyChanged) Reset() {
 	*x = TopologyChanged{}
-	mi := &file_messages_proto_msgTypes[23]
+	mi := &file_messages_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1588,7 +1860,7 @@ func (x *TopologyChanged) String() string {
 func (*TopologyChanged) ProtoMessage() {}
 
 func (x *TopologyChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_proto_msgTypes[23]
+	mi := &file_messages_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1601,7 +1873,7 @@ func (x *TopologyChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TopologyChanged.ProtoReflect.Descriptor instead.
 func (*TopologyChanged) Descriptor() ([]byte, []int) {
-	return file_messages_proto_rawDescGZIP(), []int{23}
+	return file_messages_proto_rawDescGZIP(), []int{25}
 }
 
 // NodeConnections is a node's open sockets per app, gossiped for cluster-wide connection limits.
@@ -1614,7 +1886,7 @@ type NodeConnections struct {
 
 func (x *NodeConnections) Reset() {
 	*x = NodeConnections{}
-	mi := &file_messages_proto_msgTypes[24]
+	mi := &file_messages_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1626,7 +1898,7 @@ func (x *NodeConnections) String() string {
 func (*NodeConnections) ProtoMessage() {}
 
 func (x *NodeConnections) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_proto_msgTypes[24]
+	mi := &file_messages_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1639,7 +1911,7 @@ func (x *NodeConnections) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeConnections.ProtoReflect.Descriptor instead.
 func (*NodeConnections) Descriptor() ([]byte, []int) {
-	return file_messages_proto_rawDescGZIP(), []int{24}
+	return file_messages_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *NodeConnections) GetByApp() map[string]int64 {
@@ -1704,9 +1976,11 @@ const file_messages_proto_rawDesc = "" +
 	"\n" +
 	"TraceEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\f\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"+\n" +
 	"\n" +
-	"PublishAck\"\xcc\x02\n" +
+	"PublishAck\x12\x1d\n" +
+	"\n" +
+	"publish_id\x18\x01 \x01(\tR\tpublishId\"\xcc\x02\n" +
 	"\aDeliver\x12\x14\n" +
 	"\x05frame\x18\x01 \x01(\fR\x05frame\x12*\n" +
 	"\x11exclude_socket_id\x18\x02 \x01(\tR\x0fexcludeSocketId\x12,\n" +
@@ -1779,15 +2053,17 @@ const file_messages_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"=\n" +
 	"\x0fSocketTerminate\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\x05R\x04code\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\"C\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"~\n" +
 	"\x10NodeStateRequest\x12\x15\n" +
 	"\x06app_id\x18\x01 \x01(\tR\x05appId\x12\x18\n" +
-	"\achannel\x18\x02 \x01(\tR\achannel\"\x8c\x01\n" +
+	"\achannel\x18\x02 \x01(\tR\achannel\x129\n" +
+	"\areplica\x18\x03 \x01(\v2\x1f.herald.messages.ChannelReplicaR\areplica\"\xc7\x01\n" +
 	"\tNodeState\x12\"\n" +
 	"\x06fanout\x18\x01 \x01(\v2\n" +
 	".actor.PIDR\x06fanout\x126\n" +
 	"\asockets\x18\x02 \x03(\v2\x1c.herald.messages.SocketStateR\asockets\x12#\n" +
-	"\rknown_members\x18\x03 \x03(\tR\fknownMembers\"`\n" +
+	"\rknown_members\x18\x03 \x03(\tR\fknownMembers\x129\n" +
+	"\areplica\x18\x04 \x01(\v2\x1f.herald.messages.ChannelReplicaR\areplica\"`\n" +
 	"\vSocketState\x12\x1b\n" +
 	"\tsocket_id\x18\x01 \x01(\tR\bsocketId\x12\x17\n" +
 	"\auser_id\x18\x02 \x01(\tR\x06userId\x12\x1b\n" +
@@ -1796,7 +2072,37 @@ const file_messages_proto_rawDesc = "" +
 	"\x06app_id\x18\x01 \x01(\tR\x05appId\x12\x16\n" +
 	"\x06prefix\x18\x02 \x01(\tR\x06prefix\"2\n" +
 	"\x14ListChannelsResponse\x12\x1a\n" +
-	"\bchannels\x18\x01 \x03(\tR\bchannels\"$\n" +
+	"\bchannels\x18\x01 \x03(\tR\bchannels\"\xa3\x04\n" +
+	"\rReplicaUpdate\x12\x15\n" +
+	"\x06app_id\x18\x01 \x01(\tR\x05appId\x12\x18\n" +
+	"\achannel\x18\x02 \x01(\tR\achannel\x12\x14\n" +
+	"\x05owner\x18\x03 \x01(\tR\x05owner\x12\x18\n" +
+	"\aversion\x18\x04 \x01(\x04R\aversion\x12\x12\n" +
+	"\x04drop\x18\x05 \x01(\bR\x04drop\x12\x14\n" +
+	"\x05whole\x18\x06 \x01(\bR\x05whole\x12!\n" +
+	"\fcached_frame\x18\a \x01(\fR\vcachedFrame\x125\n" +
+	"\x17cache_expires_unix_nano\x18\b \x01(\x03R\x14cacheExpiresUnixNano\x12\x1a\n" +
+	"\boccupied\x18\t \x01(\bR\boccupied\x12/\n" +
+	"\x14vacate_due_unix_nano\x18\n" +
+	" \x01(\x03R\x11vacateDueUnixNano\x12R\n" +
+	"\fremovals_due\x18\v \x03(\v2/.herald.messages.ReplicaUpdate.RemovalsDueEntryR\vremovalsDue\x12#\n" +
+	"\rmembers_added\x18\f \x03(\tR\fmembersAdded\x12'\n" +
+	"\x0fmembers_removed\x18\r \x03(\tR\x0emembersRemoved\x1a>\n" +
+	"\x10RemovalsDueEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"\x98\x03\n" +
+	"\x0eChannelReplica\x12\x16\n" +
+	"\x06holder\x18\x01 \x01(\tR\x06holder\x12\x18\n" +
+	"\aversion\x18\x02 \x01(\x04R\aversion\x12!\n" +
+	"\fcached_frame\x18\x03 \x01(\fR\vcachedFrame\x125\n" +
+	"\x17cache_expires_unix_nano\x18\x04 \x01(\x03R\x14cacheExpiresUnixNano\x12\x1a\n" +
+	"\boccupied\x18\x05 \x01(\bR\boccupied\x12/\n" +
+	"\x14vacate_due_unix_nano\x18\x06 \x01(\x03R\x11vacateDueUnixNano\x12S\n" +
+	"\fremovals_due\x18\a \x03(\v20.herald.messages.ChannelReplica.RemovalsDueEntryR\vremovalsDue\x12\x18\n" +
+	"\amembers\x18\b \x03(\tR\amembers\x1a>\n" +
+	"\x10RemovalsDueEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"$\n" +
 	"\bNodeLeft\x12\x18\n" +
 	"\aaddress\x18\x01 \x01(\tR\aaddress\"\x11\n" +
 	"\x0fTopologyChanged\"\x8f\x01\n" +
@@ -1819,7 +2125,7 @@ func file_messages_proto_rawDescGZIP() []byte {
 	return file_messages_proto_rawDescData
 }
 
-var file_messages_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
+var file_messages_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
 var file_messages_proto_goTypes = []any{
 	(*Subscribe)(nil),            // 0: herald.messages.Subscribe
 	(*SubscribeResult)(nil),      // 1: herald.messages.SubscribeResult
@@ -1843,36 +2149,44 @@ var file_messages_proto_goTypes = []any{
 	(*SocketState)(nil),          // 19: herald.messages.SocketState
 	(*ListChannelsRequest)(nil),  // 20: herald.messages.ListChannelsRequest
 	(*ListChannelsResponse)(nil), // 21: herald.messages.ListChannelsResponse
-	(*NodeLeft)(nil),             // 22: herald.messages.NodeLeft
-	(*TopologyChanged)(nil),      // 23: herald.messages.TopologyChanged
-	(*NodeConnections)(nil),      // 24: herald.messages.NodeConnections
-	nil,                          // 25: herald.messages.Subscribe.TraceEntry
-	nil,                          // 26: herald.messages.Publish.TraceEntry
-	nil,                          // 27: herald.messages.Deliver.TraceEntry
-	nil,                          // 28: herald.messages.UserPublish.TraceEntry
-	nil,                          // 29: herald.messages.SocketDeliver.TraceEntry
-	nil,                          // 30: herald.messages.NodeConnections.ByAppEntry
-	(*actor.PID)(nil),            // 31: actor.PID
+	(*ReplicaUpdate)(nil),        // 22: herald.messages.ReplicaUpdate
+	(*ChannelReplica)(nil),       // 23: herald.messages.ChannelReplica
+	(*NodeLeft)(nil),             // 24: herald.messages.NodeLeft
+	(*TopologyChanged)(nil),      // 25: herald.messages.TopologyChanged
+	(*NodeConnections)(nil),      // 26: herald.messages.NodeConnections
+	nil,                          // 27: herald.messages.Subscribe.TraceEntry
+	nil,                          // 28: herald.messages.Publish.TraceEntry
+	nil,                          // 29: herald.messages.Deliver.TraceEntry
+	nil,                          // 30: herald.messages.UserPublish.TraceEntry
+	nil,                          // 31: herald.messages.SocketDeliver.TraceEntry
+	nil,                          // 32: herald.messages.ReplicaUpdate.RemovalsDueEntry
+	nil,                          // 33: herald.messages.ChannelReplica.RemovalsDueEntry
+	nil,                          // 34: herald.messages.NodeConnections.ByAppEntry
+	(*actor.PID)(nil),            // 35: actor.PID
 }
 var file_messages_proto_depIdxs = []int32{
-	31, // 0: herald.messages.Subscribe.node:type_name -> actor.PID
-	25, // 1: herald.messages.Subscribe.trace:type_name -> herald.messages.Subscribe.TraceEntry
-	31, // 2: herald.messages.Unsubscribe.node:type_name -> actor.PID
-	26, // 3: herald.messages.Publish.trace:type_name -> herald.messages.Publish.TraceEntry
-	27, // 4: herald.messages.Deliver.trace:type_name -> herald.messages.Deliver.TraceEntry
-	31, // 5: herald.messages.UserSocketJoined.connection:type_name -> actor.PID
-	31, // 6: herald.messages.Watch.watcher:type_name -> actor.PID
-	31, // 7: herald.messages.Unwatch.watcher:type_name -> actor.PID
-	28, // 8: herald.messages.UserPublish.trace:type_name -> herald.messages.UserPublish.TraceEntry
-	29, // 9: herald.messages.SocketDeliver.trace:type_name -> herald.messages.SocketDeliver.TraceEntry
-	31, // 10: herald.messages.NodeState.fanout:type_name -> actor.PID
-	19, // 11: herald.messages.NodeState.sockets:type_name -> herald.messages.SocketState
-	30, // 12: herald.messages.NodeConnections.by_app:type_name -> herald.messages.NodeConnections.ByAppEntry
-	13, // [13:13] is the sub-list for method output_type
-	13, // [13:13] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	35, // 0: herald.messages.Subscribe.node:type_name -> actor.PID
+	27, // 1: herald.messages.Subscribe.trace:type_name -> herald.messages.Subscribe.TraceEntry
+	35, // 2: herald.messages.Unsubscribe.node:type_name -> actor.PID
+	28, // 3: herald.messages.Publish.trace:type_name -> herald.messages.Publish.TraceEntry
+	29, // 4: herald.messages.Deliver.trace:type_name -> herald.messages.Deliver.TraceEntry
+	35, // 5: herald.messages.UserSocketJoined.connection:type_name -> actor.PID
+	35, // 6: herald.messages.Watch.watcher:type_name -> actor.PID
+	35, // 7: herald.messages.Unwatch.watcher:type_name -> actor.PID
+	30, // 8: herald.messages.UserPublish.trace:type_name -> herald.messages.UserPublish.TraceEntry
+	31, // 9: herald.messages.SocketDeliver.trace:type_name -> herald.messages.SocketDeliver.TraceEntry
+	23, // 10: herald.messages.NodeStateRequest.replica:type_name -> herald.messages.ChannelReplica
+	35, // 11: herald.messages.NodeState.fanout:type_name -> actor.PID
+	19, // 12: herald.messages.NodeState.sockets:type_name -> herald.messages.SocketState
+	23, // 13: herald.messages.NodeState.replica:type_name -> herald.messages.ChannelReplica
+	32, // 14: herald.messages.ReplicaUpdate.removals_due:type_name -> herald.messages.ReplicaUpdate.RemovalsDueEntry
+	33, // 15: herald.messages.ChannelReplica.removals_due:type_name -> herald.messages.ChannelReplica.RemovalsDueEntry
+	34, // 16: herald.messages.NodeConnections.by_app:type_name -> herald.messages.NodeConnections.ByAppEntry
+	17, // [17:17] is the sub-list for method output_type
+	17, // [17:17] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_messages_proto_init() }
@@ -1886,7 +2200,7 @@ func file_messages_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_messages_proto_rawDesc), len(file_messages_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   31,
+			NumMessages:   35,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

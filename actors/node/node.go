@@ -42,6 +42,10 @@ type Node struct {
 	// Owns reports whether this member owns the grain of kind and identity by its current view
 	// of the members; always true without a cluster.
 	Owns func(kind, identity string) bool
+	// Backup is the address of the member next in line for the grain of kind and identity (its
+	// owner if the owner dies), where the grain keeps what no survivor could rebuild; "" without
+	// a cluster or with one member.
+	Backup func(kind, identity string) string
 
 	Timing Timing
 }
