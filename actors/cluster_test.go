@@ -17,6 +17,7 @@ import (
 	"os"
 
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -546,5 +547,65 @@ func TestClusterStateOutlivesItsMember(t *testing.T) {
 	s.Expect(t, protocol.EventSubscriptionSucceeded)
 	if f := s.Next(t); f.Event != "last" || f.DataString(t) != "kept" {
 		t.Fatalf("a new subscriber of %s got %s, want the cached event", cached, f.Raw)
+	}
+}
+
+// TestClusterReadsAfterDeath: GET /channels and channel info asked after a member died but
+// before the membership reports it gone answer as soon as it does, from the survivors, well
+// within the request's deadline (2 s here; proto.actor alone waits 5 s for the dead member's
+// placement or node actor, and the read would fail); while the
+// membership still counts the dead member, a read that cannot wait longer gets ErrUnavailable,
+// never a partial list.
+func TestClusterReadsAfterDeath(t *testing.T) {
+	tc := newTestCluster(t, 3)
+	dead := tc.nodes[2]
+	ch := tc.channelOn(2, "read-")
+	for _, i := range []int{0, 2} {
+		c, s := tc.nodes[i].connect(t)
+		c.Subscribe(ch, "", "")
+		s.Expect(t, protocol.EventSubscriptionSucceeded)
+	}
+	tc.nodes[0].info(t, ch) // node 0 has the grain's place cached
+
+	tc.members.Hold()
+	dead.e.Kill()
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	if list, err := tc.nodes[0].e.Channels(ctx, tc.nodes[0].app, ""); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("a member that cannot answer must fail the list, not shorten it: %v, %v", list, err)
+	}
+	cancel()
+
+	type read struct {
+		list []string
+		info *ChannelInfo
+		err  error
+		took time.Duration
+	}
+	reads := make(chan read, 2)
+	start := time.Now()
+	ctx, cancel = context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	go func() {
+		list, err := tc.nodes[0].e.Channels(ctx, tc.nodes[0].app, "")
+		reads <- read{list: list, err: err, took: time.Since(start)}
+	}()
+	go func() {
+		info, err := tc.nodes[1].e.ChannelInfo(ctx, tc.nodes[1].app, ch, false)
+		reads <- read{info: info, err: err, took: time.Since(start)}
+	}()
+	time.Sleep(200 * time.Millisecond) // the membership's failure detection
+	tc.members.Release()
+	for range 2 {
+		r := <-reads
+		if r.err != nil {
+			t.Fatalf("a read after the membership reported the death: %v", r.err)
+		}
+		if r.info == nil && fmt.Sprint(r.list) != "["+ch+"]" {
+			t.Fatalf("channels %v, want [%s]", r.list, ch)
+		}
+		if r.info != nil && r.info.SubscriptionCount != 1 {
+			t.Fatalf("info %+v, want the one surviving subscriber", r.info)
+		}
+		t.Logf("answered %v after the death (the membership told after 200ms)", r.took)
 	}
 }

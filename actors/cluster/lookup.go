@@ -26,6 +26,7 @@ type identityLookup struct {
 	placement *actor.PID
 	sub       *eventstream.Subscription
 	stop      sync.Once
+	topology  topologySignal // notified after ring is updated
 }
 
 func newIdentityLookup() *identityLookup {
@@ -44,19 +45,20 @@ func (l *identityLookup) Setup(c *cluster.Cluster, _ []string, _ bool) {
 		if t, ok := ev.(*cluster.ClusterTopology); ok {
 			l.ring.Store(newRing(t.Members))
 			c.ActorSystem.Root.Send(l.placement, t)
+			l.topology.notify()
 		}
 	})
 }
 
 // Get implements cluster.IdentityLookup: the grain's activation on its owner, nil when the
-// owner does not answer.
+// owner does not answer or leaves the membership meanwhile (the caller asks again, the new owner).
 func (l *identityLookup) Get(ci *cluster.ClusterIdentity) *actor.PID {
 	owner := l.ring.Load().owner(ci.Kind, ci.Identity)
 	if owner == "" {
 		return nil
 	}
-	res, err := l.c.ActorSystem.Root.RequestFuture(actor.NewPID(owner, placementName),
-		&cluster.ActivationRequest{ClusterIdentity: ci}, activationTimeout).Result()
+	res, err := request(l.c, &l.topology, actor.NewPID(owner, placementName),
+		&cluster.ActivationRequest{ClusterIdentity: ci}, activationTimeout)
 	if err != nil {
 		return nil
 	}
