@@ -17,6 +17,7 @@ import (
 	"os"
 
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -607,5 +608,52 @@ func TestClusterReadsAfterDeath(t *testing.T) {
 			t.Fatalf("info %+v, want the one surviving subscriber", r.info)
 		}
 		t.Logf("answered %v after the death (the membership told after 200ms)", r.took)
+	}
+}
+
+// TestClusterClientEventsAcrossMove: client events sent while their channel's grain moves (its
+// member dies) reach the other subscriber each exactly once: they are requests the grain
+// acknowledges, sent again to the grain in charge when one goes unanswered, and a node writes
+// each once even if the dead grain had delivered it before it died.
+func TestClusterClientEventsAcrossMove(t *testing.T) {
+	tc := newTestCluster(t, 3, func(a *configs.App) { a.Limits.MaxClientEventsPerSecond = 0 })
+	ch := tc.channelOn(2, "private-moves-")
+	subscribe := func(cn *clusterNode) (*Connection, *nodetest.Sink) {
+		c, s := cn.connect(t)
+		c.Subscribe(ch, protocol.ChannelAuth("key", "secret", c.SocketID(), ch, ""), "")
+		s.Expect(t, protocol.EventSubscriptionSucceeded)
+		return c, s
+	}
+	sender, _ := subscribe(tc.nodes[0])
+	_, receiver := subscribe(tc.nodes[1])
+
+	const events = 150
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range events {
+			sender.ClientEvent("client-n", ch, json.RawMessage(strconv.Itoa(i)))
+			time.Sleep(5 * time.Millisecond) // a steady stream across the move
+		}
+	}()
+	time.Sleep(100 * time.Millisecond)
+	tc.nodes[2].e.Kill()
+	<-done
+	got := map[string]int{}
+	for len(got) < events {
+		f := receiver.Next(t)
+		if f.Event != "client-n" {
+			t.Fatalf("unexpected %s", f.Raw)
+		}
+		got[string(f.Data)]++
+	}
+	tc.nodes[0].publish(t, ch, "end", "")
+	for _, f := range receiver.Until(t, "end") {
+		got[string(f.Data)]++
+	}
+	for i := range events {
+		if n := got[strconv.Itoa(i)]; n != 1 {
+			t.Fatalf("client event %d arrived %d times", i, n)
+		}
 	}
 }

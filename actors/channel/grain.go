@@ -36,6 +36,8 @@ const (
 	idleTimeout = 5 * time.Second
 	// countInterval spaces subscription_count updates: Pusher sends at most one a second.
 	countInterval = time.Second
+	// publishesKept is how many publish ids the grain remembers to take each publish once.
+	publishesKept = 4096
 )
 
 // Messages the grain schedules to itself on the node's clock.
@@ -61,8 +63,8 @@ type Grain struct {
 	last    lastEvent
 	hooks   *webhookDebouncer
 	counts  *countCoalescer
-	rebuild *rebuild // non-nil while rebuilding after a re-activation
-	recent  *recentPublishes
+	rebuild *rebuild        // non-nil while rebuilding after a re-activation
+	recent  *node.RecentIDs // publish ids taken
 	rep     replication
 
 	idleGen   int
@@ -89,7 +91,7 @@ func ClusterProps(n *node.Node) *actor.Props {
 }
 
 func newGrain(n *node.Node) *Grain {
-	return &Grain{n: n, subs: newSubscribers(), hooks: newWebhookDebouncer(), counts: newCountCoalescer(), recent: newRecentPublishes()}
+	return &Grain{n: n, subs: newSubscribers(), hooks: newWebhookDebouncer(), counts: newCountCoalescer(), recent: node.NewRecentIDs(publishesKept)}
 }
 
 func (g *Grain) init(app *node.App, channel string) {
@@ -172,11 +174,11 @@ func (g *Grain) Receive(ctx actor.Context) {
 func (g *Grain) handle(ctx actor.Context, sender *actor.PID, msg any) {
 	switch m := msg.(type) {
 	case *messages.Publish:
-		if !g.recent.seen(m.PublishId) {
+		if !g.recent.Seen(m.PublishId) {
 			g.publish(ctx, m)
 		}
 		if sender != nil {
-			ctx.Send(sender, &messages.PublishAck{})
+			ctx.Send(sender, &messages.PublishAck{PublishId: m.PublishId})
 		}
 	case *messages.Subscribe:
 		g.subscribe(ctx, sender, m)
@@ -251,6 +253,7 @@ func (g *Grain) publish(ctx actor.Context, m *messages.Publish) {
 		AcceptedUnixNano: m.AcceptedUnixNano,
 		Trace:            telemetry.Inject(traced),
 		Kind:             int32(kind),
+		PublishId:        m.PublishId,
 	})
 }
 

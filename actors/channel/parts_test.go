@@ -175,22 +175,3 @@ func TestRebuild(t *testing.T) {
 		t.Fatalf("held %+v", r.held)
 	}
 }
-
-func TestRecentPublishes(t *testing.T) {
-	r := newRecentPublishes()
-	if r.seen("a") || !r.seen("a") {
-		t.Fatal("a repeat was not recognised")
-	}
-	if r.seen("") || r.seen("") {
-		t.Fatal("an empty id is never a repeat")
-	}
-	for i := range recentPublishesKept {
-		r.seen(fmt.Sprint("id-", i))
-	}
-	if r.seen("a") {
-		t.Fatal("an id older than the window is still held")
-	}
-	if !r.seen(fmt.Sprint("id-", recentPublishesKept-1)) || len(r.ids) != recentPublishesKept {
-		t.Fatalf("the window holds %d ids, want %d", len(r.ids), recentPublishesKept)
-	}
-}

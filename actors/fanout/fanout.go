@@ -32,6 +32,7 @@ type Fanout struct {
 	pending map[string]*messages.Join
 	members map[string]bool // presence: mirror of the grain's roster, nil until known
 	wakes   int             // wake-ups of the grain sent since the last answer
+	written *node.RecentIDs // publish ids written, so that a publish taken twice is written once
 }
 
 // wakeRetry asks the grain again after a wake-up came back as a dead letter.
@@ -43,6 +44,8 @@ const (
 	maxWakes = 30
 	// wakeBackoff spaces them, on the real clock: it waits for the cluster, not for a protocol timer.
 	wakeBackoff = 100 * time.Millisecond
+	// writtenKept is how many publish ids a fan-out remembers: a repeat comes within seconds.
+	writtenKept = 256
 )
 
 type localSocket struct {
@@ -57,7 +60,7 @@ func Props(n *node.Node, key string) *actor.Props {
 		appID, channel := node.SplitKey(key)
 		f := &Fanout{
 			n: n, appID: appID, channel: channel, kind: protocol.ClassifyChannel(channel).Kind.String(), key: key,
-			index: map[string]int{}, pending: map[string]*messages.Join{},
+			index: map[string]int{}, pending: map[string]*messages.Join{}, written: node.NewRecentIDs(writtenKept),
 		}
 		if app, ok := n.Apps.ByID(appID); ok {
 			f.metrics = app.Metrics
@@ -71,6 +74,9 @@ func Props(n *node.Node, key string) *actor.Props {
 func (f *Fanout) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *messages.Deliver:
+		if f.written.Seen(m.PublishId) {
+			return // a grain that died had delivered it before its successor took it again
+		}
 		f.write(m)
 		if f.members != nil {
 			if m.MemberAdded != "" {

@@ -20,8 +20,10 @@
 //	SubscribeResult     channel grain -> fan-out            the answer: succeeded frame, cache, roster ids, or refusal
 //	Unsubscribe         fan-out -> channel grain            a socket of the node left
 //	Publish             engine (HTTP API) -> channel grain  an event to publish (request: answered by PublishAck)
-//	                    connection -> channel grain         a client event (data_is_json)
+//	                    connection -> channel grain         a client event (data_is_json; a request too,
+//	                                                        sent again until acknowledged)
 //	PublishAck          channel grain -> engine             the grain took the event; the API answers 200
+//	                    channel grain -> connection         the grain took the client event publish_id
 //	Deliver             channel grain -> fan-out            one frame for every local subscriber but one
 //	ChannelInfoRequest  engine -> channel grain             counts and members for the HTTP API
 //	                    fan-out -> channel grain            a wake-up after a topology change (grain rebuilds)

@@ -487,6 +487,9 @@ type Deliver struct {
 	MemberAdded   string `protobuf:"bytes,5,opt,name=member_added,json=memberAdded,proto3" json:"member_added,omitempty"`
 	MemberRemoved string `protobuf:"bytes,6,opt,name=member_removed,json=memberRemoved,proto3" json:"member_removed,omitempty"`
 	Kind          int32  `protobuf:"varint,7,opt,name=kind,proto3" json:"kind,omitempty"` // telemetry.MessageKind of the frame, for the messages-out metric
+	// The publish's id: a node writes each id once, even when a grain that died had delivered it
+	// before its successor took the publish sent again.
+	PublishId     string `protobuf:"bytes,8,opt,name=publish_id,json=publishId,proto3" json:"publish_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -568,6 +571,13 @@ func (x *Deliver) GetKind() int32 {
 		return x.Kind
 	}
 	return 0
+}
+
+func (x *Deliver) GetPublishId() string {
+	if x != nil {
+		return x.PublishId
+	}
+	return ""
 }
 
 // ChannelInfoRequest asks a channel grain for its counts and, optionally, its members.
@@ -1980,7 +1990,7 @@ const file_messages_proto_rawDesc = "" +
 	"\n" +
 	"PublishAck\x12\x1d\n" +
 	"\n" +
-	"publish_id\x18\x01 \x01(\tR\tpublishId\"\xcc\x02\n" +
+	"publish_id\x18\x01 \x01(\tR\tpublishId\"\xeb\x02\n" +
 	"\aDeliver\x12\x14\n" +
 	"\x05frame\x18\x01 \x01(\fR\x05frame\x12*\n" +
 	"\x11exclude_socket_id\x18\x02 \x01(\tR\x0fexcludeSocketId\x12,\n" +
@@ -1988,7 +1998,9 @@ const file_messages_proto_rawDesc = "" +
 	"\x05trace\x18\x04 \x03(\v2#.herald.messages.Deliver.TraceEntryR\x05trace\x12!\n" +
 	"\fmember_added\x18\x05 \x01(\tR\vmemberAdded\x12%\n" +
 	"\x0emember_removed\x18\x06 \x01(\tR\rmemberRemoved\x12\x12\n" +
-	"\x04kind\x18\a \x01(\x05R\x04kind\x1a8\n" +
+	"\x04kind\x18\a \x01(\x05R\x04kind\x12\x1d\n" +
+	"\n" +
+	"publish_id\x18\b \x01(\tR\tpublishId\x1a8\n" +
 	"\n" +
 	"TraceEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +

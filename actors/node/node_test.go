@@ -1,6 +1,7 @@
 package node
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/herald-io/herald/configs"
@@ -39,5 +40,25 @@ func TestAppsUpdate(t *testing.T) {
 	}
 	if _, ok := apps.ByID("c"); !ok || len(apps.All()) != 2 {
 		t.Fatal("a new app is not found")
+	}
+}
+
+func TestRecentIDs(t *testing.T) {
+	const kept = 16
+	r := NewRecentIDs(kept)
+	if r.Seen("a") || !r.Seen("a") {
+		t.Fatal("a repeat was not recognised")
+	}
+	if r.Seen("") || r.Seen("") {
+		t.Fatal("an empty id is never a repeat")
+	}
+	for i := range kept {
+		r.Seen(fmt.Sprint("id-", i))
+	}
+	if r.Seen("a") {
+		t.Fatal("an id older than the window is still held")
+	}
+	if !r.Seen(fmt.Sprint("id-", kept-1)) || len(r.ids) != kept {
+		t.Fatalf("the window holds %d ids, want %d", len(r.ids), kept)
 	}
 }
