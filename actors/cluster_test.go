@@ -44,7 +44,7 @@ type clusterNode struct {
 }
 
 type testCluster struct {
-	t       *testing.T
+	t       testing.TB
 	members *clustertest.Membership
 	name    string
 	app     configs.App
@@ -54,7 +54,7 @@ type testCluster struct {
 var clusterSeq atomic.Int64
 
 // newTestCluster starts n engines as one cluster and waits until each sees all of them.
-func newTestCluster(t *testing.T, n int, edit ...func(*configs.App)) *testCluster {
+func newTestCluster(t testing.TB, n int, edit ...func(*configs.App)) *testCluster {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("in-process cluster: seconds per test (go test without -short runs it)")
@@ -125,7 +125,7 @@ func (tc *testCluster) channelOn(i int, prefix string) string {
 	return ""
 }
 
-func eventually(t *testing.T, what string, cond func() bool) {
+func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for !cond() {
@@ -136,7 +136,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func (cn *clusterNode) connect(t *testing.T) (*Connection, *nodetest.Sink) {
+func (cn *clusterNode) connect(t testing.TB) (*Connection, *nodetest.Sink) {
 	t.Helper()
 	sink := nodetest.NewSink()
 	c, err := cn.e.Connect(cn.app, sink)
@@ -147,7 +147,7 @@ func (cn *clusterNode) connect(t *testing.T) (*Connection, *nodetest.Sink) {
 }
 
 // presence subscribes a new socket of userID to channel.
-func (cn *clusterNode) presence(t *testing.T, channel, userID string) *nodetest.Sink {
+func (cn *clusterNode) presence(t testing.TB, channel, userID string) *nodetest.Sink {
 	t.Helper()
 	c, sink := cn.connect(t)
 	data := `{"user_id":"` + userID + `"}`
@@ -156,7 +156,7 @@ func (cn *clusterNode) presence(t *testing.T, channel, userID string) *nodetest.
 	return sink
 }
 
-func (cn *clusterNode) info(t *testing.T, channel string) *ChannelInfo {
+func (cn *clusterNode) info(t testing.TB, channel string) *ChannelInfo {
 	t.Helper()
 	info, err := cn.e.ChannelInfo(context.Background(), cn.app, channel, true)
 	if err != nil {
@@ -165,7 +165,7 @@ func (cn *clusterNode) info(t *testing.T, channel string) *ChannelInfo {
 	return info
 }
 
-func (cn *clusterNode) publish(t *testing.T, channel, event, data string) {
+func (cn *clusterNode) publish(t testing.TB, channel, event, data string) {
 	t.Helper()
 	if err := cn.e.Publish(context.Background(), cn.app, Event{Channel: channel, Name: event, Data: data}); err != nil {
 		t.Fatal(err)
@@ -655,5 +655,45 @@ func TestClusterClientEventsAcrossMove(t *testing.T) {
 		if n := got[strconv.Itoa(i)]; n != 1 {
 			t.Fatalf("client event %d arrived %d times", i, n)
 		}
+	}
+}
+
+// BenchmarkClusterPublish measures what keeping a cache channel's last event on the member next
+// in line costs an HTTP publish: one publish at a time through member 0 to a grain on member 1,
+// with a subscriber on member 2, for a plain channel, a cache channel, and a cache channel
+// whose grain keeps no replica.
+//
+//	go test -run '^$' -bench BenchmarkClusterPublish -benchtime 3000x ./actors/
+func BenchmarkClusterPublish(b *testing.B) {
+	for _, c := range []struct {
+		name, prefix string
+		noReplica    bool
+	}{{"plain", "bench-", false}, {"cache", "cache-bench-", false}, {"cache-no-replica", "cache-bench-nr-", true}} {
+		b.Run(c.name, func(b *testing.B) {
+			tc := newTestCluster(b, 3)
+			if c.noReplica {
+				for _, cn := range tc.nodes {
+					cn.e.n.Backup = func(string, string) string { return "" }
+				}
+			}
+			ch := tc.channelOn(1, c.prefix)
+			conn, s := tc.nodes[2].connect(b)
+			conn.Subscribe(ch, "", "")
+			s.Expect(b, protocol.EventSubscriptionSucceeded)
+			go func() { // the subscriber reads everything
+				for {
+					if _, ok := s.NextWithin(b, 10*time.Second); !ok {
+						return
+					}
+				}
+			}()
+			ctx := context.Background()
+			b.ResetTimer()
+			for i := range b.N {
+				if err := tc.nodes[0].e.Publish(ctx, tc.nodes[0].app, Event{Channel: ch, Name: "e", Data: strconv.Itoa(i)}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

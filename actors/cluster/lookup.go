@@ -112,7 +112,7 @@ func (p *placementActor) Receive(ctx actor.Context) {
 		// A grain stopped (idle, refused, or moved): the next request activates a new one.
 		if ci, ok := p.byPID[m.Who.Id]; ok {
 			delete(p.byPID, m.Who.Id)
-			if key := ci.Kind + "/" + ci.Identity; p.byKey[key].Equal(m.Who) {
+			if key := ci.Kind + "/" + ci.Identity; p.byKey[key] != nil && p.byKey[key].Equal(m.Who) {
 				delete(p.byKey, key)
 			}
 		}
