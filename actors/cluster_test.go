@@ -73,14 +73,17 @@ func newTestCluster(t testing.TB, n int, edit ...func(*configs.App)) *testCluste
 }
 
 // add starts one more member.
-func (tc *testCluster) add() *clusterNode {
+func (tc *testCluster) add() *clusterNode { return tc.addAt("127.0.0.1:0") }
+
+// addAt starts one more member with its remote at address.
+func (tc *testCluster) addAt(address string) *clusterNode {
 	t := tc.t
 	t.Helper()
 	cfg := configs.Default()
 	cfg.Apps = []configs.App{tc.app}
 	cfg.Cluster.Enabled = true
 	cfg.Cluster.Name = tc.name
-	cfg.Cluster.Address = "127.0.0.1:0"
+	cfg.Cluster.Address = address
 	cfg.Cluster.GossipInterval = 100 * time.Millisecond
 	cn := &clusterNode{clock: nodetest.NewClock(), webhooks: &nodetest.Webhooks{}}
 	deps := Deps{Clock: cn.clock, Webhooks: cn.webhooks, ClusterProvider: tc.members.Provider()}
@@ -695,5 +698,53 @@ func BenchmarkClusterPublish(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestClusterRestartAtSameAddress: a member killed and started again at the same address takes
+// its grains back; they rebuild from every member (the restarted one knows none of them at
+// first), and publishes through any member reach the subscribers on the others.
+func TestClusterRestartAtSameAddress(t *testing.T) {
+	tc := newTestCluster(t, 3)
+	var channels []string
+	for k := range 12 {
+		channels = append(channels, tc.channelOn(2, "back-"+strconv.Itoa(k)+"-"))
+	}
+	var sinks []*nodetest.Sink
+	for _, ch := range channels {
+		for _, i := range []int{0, 1} {
+			c, s := tc.nodes[i].connect(t)
+			c.Subscribe(ch, "", "")
+			s.Expect(t, protocol.EventSubscriptionSucceeded)
+			sinks = append(sinks, s)
+		}
+	}
+	addr := tc.nodes[2].e.system.Address()
+	tc.nodes[2].e.Kill()
+	tc.waitMembers(2)
+	for k, ch := range channels {
+		tc.nodes[k%2].publish(t, ch, "while-down", "")
+	}
+	tc.nodes = tc.nodes[:2]
+	back := tc.addAt(addr)
+	tc.waitMembers(3)
+	for k, ch := range channels {
+		if got := tc.nodes[0].e.n.Grains.ChannelPID("app", ch).Address; got != addr {
+			t.Fatalf("%s is on %s, not back on %s", ch, got, addr)
+		}
+		for _, cn := range []*clusterNode{tc.nodes[0], tc.nodes[1], back} {
+			cn.publish(t, ch, "after", strconv.Itoa(k))
+		}
+	}
+	for i, s := range sinks {
+		got := []string{}
+		s.Until(t, "while-down")
+		for range 3 {
+			f := s.Next(t)
+			got = append(got, f.Event)
+		}
+		if fmt.Sprint(got) != "[after after after]" {
+			t.Fatalf("subscriber %d of %s got %v", i, channels[i/2], got)
+		}
 	}
 }

@@ -19,6 +19,7 @@
 package channel
 
 import (
+	"slices"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -139,16 +140,18 @@ func (g *Grain) Receive(ctx actor.Context) {
 	case *messages.NodeState:
 		if g.rebuild != nil {
 			g.merge(ctx, m)
+		} else if g.app != nil && !g.refused {
+			g.lateState(ctx, m)
 		}
 		return
 	case *actor.DeadLetterResponse:
-		if g.rebuild != nil {
-			g.merge(ctx, &messages.NodeState{}) // a member without a node actor has no sockets
+		if g.rebuild != nil && m.Target != nil && m.Target.Id == node.NodeActorName {
+			g.merge(ctx, &messages.NodeState{Member: m.Target.Address}) // a member without a node actor has no sockets
 		}
 		return
 	case rebuildDeadline:
 		if g.rebuild != nil {
-			g.finishRebuild(ctx)
+			g.rebuildTimedOut(ctx)
 		}
 		return
 	}
@@ -163,6 +166,9 @@ func (g *Grain) Receive(ctx actor.Context) {
 	}
 	if g.rebuild != nil {
 		if _, system := ctx.Message().(actor.SystemMessage); !system {
+			if sender := ctx.Sender(); sender != nil {
+				g.askMember(ctx, sender.Address) // its member knows of the channel: ask it too
+			}
 			g.rebuild.hold(ctx.Sender(), ctx.Message())
 		}
 		return
@@ -445,19 +451,24 @@ func (g *Grain) clusterInit(ctx actor.Context, m *cluster.ClusterInit) {
 	}
 	g.init(app, channel)
 	g.n.LocalGrains.Add(ctx.Self())
-	members := g.n.Members()
-	g.rebuild = newRebuild(len(members))
-	req := &messages.NodeStateRequest{AppId: appID, Channel: channel}
-	for _, addr := range members {
-		ctx.Request(node.NodeActor(addr), req)
+	g.rebuild = newRebuild()
+	for _, addr := range g.n.Members() {
+		g.askMember(ctx, addr)
 	}
-	// On the real clock, not the node's: it bounds a wait for other members, as request
-	// timeouts do, and must fire in tests that hold the node's clock still.
-	self, root := ctx.Self(), g.n.Root
-	time.AfterFunc(g.n.Timing.RebuildTimeout, func() { root.Send(self, rebuildDeadline{}) })
+	g.armRebuildTimeout(ctx)
+}
+
+// askMember asks a member for its part of the channel, once per rebuild.
+func (g *Grain) askMember(ctx actor.Context, addr string) {
+	if g.rebuild.ask(addr) {
+		ctx.Request(node.NodeActor(addr), &messages.NodeStateRequest{AppId: g.app.ID, Channel: g.ch.Name})
+	}
 }
 
 func (g *Grain) merge(ctx actor.Context, s *messages.NodeState) {
+	for _, addr := range s.Members {
+		g.askMember(ctx, addr)
+	}
 	if s.Fanout != nil {
 		key := node.PIDKey(s.Fanout)
 		for _, sock := range s.Sockets {
@@ -466,8 +477,81 @@ func (g *Grain) merge(ctx actor.Context, s *messages.NodeState) {
 			}
 		}
 	}
-	if g.rebuild.answered(s.KnownMembers, s.Replica) {
+	if g.rebuild.answered(s.Member, s.KnownMembers, s.Replica) {
 		g.finishRebuild(ctx)
+	}
+}
+
+// rebuildMaxRounds bounds the rebuild timeouts a grain waits for members that are still members
+// but do not answer.
+const rebuildMaxRounds = 3
+
+// rebuildTimedOut is a rebuild timeout with members still silent: those that left are no longer
+// waited for, the others are asked again (an answer can be lost while proto.actor's remote
+// reconnects to a member restarted at the same address), up to rebuildMaxRounds; then the grain
+// serves with what it has, and merges later answers as they come (lateState).
+func (g *Grain) rebuildTimedOut(ctx actor.Context) {
+	r := g.rebuild
+	r.rounds++
+	members := g.n.Members()
+	for _, m := range r.silent() {
+		if !slices.Contains(members, m) || r.rounds >= rebuildMaxRounds {
+			if r.answered(m, nil, nil) {
+				g.finishRebuild(ctx)
+				return
+			}
+			continue
+		}
+		ctx.Request(node.NodeActor(m), &messages.NodeStateRequest{AppId: g.app.ID, Channel: g.ch.Name})
+	}
+	if g.rebuild != nil {
+		g.armRebuildTimeout(ctx)
+	}
+}
+
+// armRebuildTimeout runs on the real clock, not the node's: it bounds a wait for other members,
+// as request timeouts do, and must fire in tests that hold the node's clock still.
+func (g *Grain) armRebuildTimeout(ctx actor.Context) {
+	self, root := ctx.Self(), g.n.Root
+	time.AfterFunc(g.n.Timing.RebuildTimeout, func() { root.Send(self, rebuildDeadline{}) })
+}
+
+// lateState takes a member's part that came after the rebuild ended (its answer was slower
+// than the rebuild timeout: a member restarted at the same address is reached again only when
+// proto.actor's remote reconnects): its sockets are counted from now on, and its members that
+// the roster lacks are announced as new.
+func (g *Grain) lateState(ctx actor.Context, s *messages.NodeState) {
+	if s.Fanout == nil {
+		return
+	}
+	key := node.PIDKey(s.Fanout)
+	added := false
+	for _, sock := range s.Sockets {
+		if !g.subs.add(sock.SocketId, key, s.Fanout, sock.UserId) {
+			continue
+		}
+		added = true
+		if g.roster != nil && g.roster.add(sock.UserId, sock.UserInfo, key) {
+			g.app.Metrics.AddPresenceMembers(1)
+			g.deliver(ctx, &messages.Deliver{
+				Frame: protocol.MemberAddedFrame(g.ch.Name, sock.UserId, sock.UserInfo), MemberAdded: sock.UserId, Kind: int32(telemetry.KindInternal),
+			})
+			if g.hooks.memberAdded(sock.UserId) {
+				g.emit(&protocol.WebhookEvent{Name: protocol.WebhookMemberAdded, Channel: g.ch.Name, UserID: sock.UserId})
+			}
+			g.replicate(ctx, &messages.ReplicaUpdate{MembersAdded: []string{sock.UserId}})
+		}
+	}
+	if added {
+		if !g.countedOccupied {
+			g.countedOccupied = true
+			g.app.Metrics.AddOccupiedChannels(1)
+			if g.hooks.occupied() {
+				g.emit(&protocol.WebhookEvent{Name: protocol.WebhookChannelOccupied, Channel: g.ch.Name})
+			}
+		}
+		g.countChanged(ctx)
+		g.idleMaybe(ctx)
 	}
 }
 

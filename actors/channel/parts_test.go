@@ -154,13 +154,23 @@ func TestCountCoalescer(t *testing.T) {
 }
 
 func TestRebuild(t *testing.T) {
-	r := newRebuild(3)
+	r := newRebuild()
+	for _, m := range []string{"m1", "m2", "m3", "m2"} {
+		r.ask(m)
+	}
+	if r.waiting != 3 {
+		t.Fatalf("waiting for %d members, want 3: each is asked once", r.waiting)
+	}
 	r.hold(nil, "m1")
-	if r.answered([]string{"a", "b"}, &messages.ChannelReplica{Holder: "m1", Version: 7}) || r.answered(nil, nil) {
-		t.Fatal("done before every member answered")
+	if r.answered("m1", []string{"a", "b"}, &messages.ChannelReplica{Holder: "m1", Version: 7}) ||
+		r.answered("m1", nil, nil) || r.answered("m9", nil, nil) || r.answered("m2", nil, nil) {
+		t.Fatal("done before every member answered (a repeat or a member not asked counts for nothing)")
+	}
+	if fmt.Sprint(r.silent()) != "[m3]" {
+		t.Fatalf("silent %v, want [m3]", r.silent())
 	}
 	r.hold(nil, "m2")
-	if !r.answered([]string{"b", "c"}, &messages.ChannelReplica{Holder: "m3", Version: 3}) {
+	if !r.answered("m3", []string{"b", "c"}, &messages.ChannelReplica{Holder: "m3", Version: 3}) {
 		t.Fatal("not done after every member answered")
 	}
 	if r.replica.Holder != "m1" || fmt.Sprint(r.holders) != "[m1 m3]" {

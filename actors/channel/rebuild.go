@@ -11,7 +11,9 @@ import (
 // merges each answer into its subscribers and roster; once every member answered (or the rebuild
 // timeout passed) it serves what it held, in order.
 type rebuild struct {
+	asked        map[string]bool // members asked for their part -> whether they answered
 	waiting      int
+	rounds       int // rebuild timeouts passed
 	held         []heldMessage
 	knownMembers map[string]bool          // presence: every member some node's mirror of the roster has
 	replica      *messages.ChannelReplica // the newest replica a member kept of the grain
@@ -23,8 +25,31 @@ type heldMessage struct {
 	msg    any
 }
 
-func newRebuild(members int) *rebuild {
-	return &rebuild{waiting: members, knownMembers: map[string]bool{}}
+func newRebuild() *rebuild {
+	return &rebuild{asked: map[string]bool{}, knownMembers: map[string]bool{}}
+}
+
+// ask records that member is to be asked for its part: false when it was asked already. The
+// rebuild waits for every member asked, so a member that the grain's own view missed (it is
+// behind, having just joined) and that a sender or another member's answer names is asked too.
+func (r *rebuild) ask(member string) bool {
+	if _, asked := r.asked[member]; member == "" || asked {
+		return false
+	}
+	r.asked[member] = false
+	r.waiting++
+	return true
+}
+
+// silent are the members asked that have not answered.
+func (r *rebuild) silent() []string {
+	var out []string
+	for m, answered := range r.asked {
+		if !answered {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // hold keeps a message to serve after the rebuild.
@@ -32,9 +57,13 @@ func (r *rebuild) hold(sender *actor.PID, msg any) {
 	r.held = append(r.held, heldMessage{sender: sender, msg: msg})
 }
 
-// answered records one member's answer, its mirror of the roster and the replica it keeps of
-// the grain; true when it was the last.
-func (r *rebuild) answered(knownMembers []string, replica *messages.ChannelReplica) bool {
+// answered records member's answer (a repeat counts once), its mirror of the roster and the
+// replica it keeps of the grain; true when every member asked has answered.
+func (r *rebuild) answered(member string, knownMembers []string, replica *messages.ChannelReplica) bool {
+	if done, asked := r.asked[member]; !asked || done {
+		return r.waiting <= 0
+	}
+	r.asked[member] = true
 	if replica != nil {
 		r.holders = append(r.holders, replica.Holder)
 		if r.replica == nil || replica.Version > r.replica.Version {

@@ -50,7 +50,13 @@ func NewMember(system *actor.ActorSystem, cfg configs.Cluster, provider cluster.
 		}
 	}
 	lookup := newIdentityLookup()
-	c := cluster.New(system, cluster.Configure(cfg.Name, provider, lookup, remote.Configure(host, port),
+	remoteCfg := remote.Configure(host, port)
+	// proto.actor's endpoint to a member that stopped answering retries its connection 5 times,
+	// 2 s apart, holding every message to that address meanwhile: a member restarted at the same
+	// address would be unreachable from here for up to 10 s. One try: messages to a dead member
+	// are dropped after 2 s (their senders retry), and the next message connects anew.
+	remoteCfg.MaxRetryCount = 1
+	c := cluster.New(system, cluster.Configure(cfg.Name, provider, lookup, remoteCfg,
 		cluster.WithKinds(kinds...)))
 	return &Member{c: c, grains: &clusterGrains{c: c}, lookup: lookup}, nil
 }

@@ -34,7 +34,7 @@ func (a *nodeActor) Receive(ctx actor.Context) {
 			ctx.RequestWithCustomSender(pid, &messages.NodeStateRequest{AppId: m.AppId, Channel: m.Channel, Replica: replica}, ctx.Sender())
 			return
 		}
-		ctx.Respond(&messages.NodeState{Replica: replica})
+		ctx.Respond(&messages.NodeState{Replica: replica, Members: a.n.Members(), Member: ctx.Self().Address})
 	case *messages.ReplicaUpdate:
 		a.replicas.apply(m)
 	case *messages.ListChannelsRequest:

@@ -1334,11 +1334,15 @@ func (x *NodeStateRequest) GetReplica() *ChannelReplica {
 
 // NodeState answers NodeStateRequest. fanout is empty when the node has no subscribers.
 type NodeState struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Fanout        *actor.PID             `protobuf:"bytes,1,opt,name=fanout,proto3" json:"fanout,omitempty"`
-	Sockets       []*SocketState         `protobuf:"bytes,2,rep,name=sockets,proto3" json:"sockets,omitempty"`
-	KnownMembers  []string               `protobuf:"bytes,3,rep,name=known_members,json=knownMembers,proto3" json:"known_members,omitempty"` // presence: the node's mirror of the roster
-	Replica       *ChannelReplica        `protobuf:"bytes,4,opt,name=replica,proto3" json:"replica,omitempty"`                               // the channel grain's replica, when this node keeps it
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Fanout       *actor.PID             `protobuf:"bytes,1,opt,name=fanout,proto3" json:"fanout,omitempty"`
+	Sockets      []*SocketState         `protobuf:"bytes,2,rep,name=sockets,proto3" json:"sockets,omitempty"`
+	KnownMembers []string               `protobuf:"bytes,3,rep,name=known_members,json=knownMembers,proto3" json:"known_members,omitempty"` // presence: the node's mirror of the roster
+	Replica      *ChannelReplica        `protobuf:"bytes,4,opt,name=replica,proto3" json:"replica,omitempty"`                               // the channel grain's replica, when this node keeps it
+	// The members this node knows: a grain activated on a member whose view is behind (it just
+	// joined) asks the ones it did not know too, before it serves anything.
+	Members       []string `protobuf:"bytes,5,rep,name=members,proto3" json:"members,omitempty"`
+	Member        string   `protobuf:"bytes,6,opt,name=member,proto3" json:"member,omitempty"` // the answering member's address
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1399,6 +1403,20 @@ func (x *NodeState) GetReplica() *ChannelReplica {
 		return x.Replica
 	}
 	return nil
+}
+
+func (x *NodeState) GetMembers() []string {
+	if x != nil {
+		return x.Members
+	}
+	return nil
+}
+
+func (x *NodeState) GetMember() string {
+	if x != nil {
+		return x.Member
+	}
+	return ""
 }
 
 type SocketState struct {
@@ -2069,13 +2087,15 @@ const file_messages_proto_rawDesc = "" +
 	"\x10NodeStateRequest\x12\x15\n" +
 	"\x06app_id\x18\x01 \x01(\tR\x05appId\x12\x18\n" +
 	"\achannel\x18\x02 \x01(\tR\achannel\x129\n" +
-	"\areplica\x18\x03 \x01(\v2\x1f.herald.messages.ChannelReplicaR\areplica\"\xc7\x01\n" +
+	"\areplica\x18\x03 \x01(\v2\x1f.herald.messages.ChannelReplicaR\areplica\"\xf9\x01\n" +
 	"\tNodeState\x12\"\n" +
 	"\x06fanout\x18\x01 \x01(\v2\n" +
 	".actor.PIDR\x06fanout\x126\n" +
 	"\asockets\x18\x02 \x03(\v2\x1c.herald.messages.SocketStateR\asockets\x12#\n" +
 	"\rknown_members\x18\x03 \x03(\tR\fknownMembers\x129\n" +
-	"\areplica\x18\x04 \x01(\v2\x1f.herald.messages.ChannelReplicaR\areplica\"`\n" +
+	"\areplica\x18\x04 \x01(\v2\x1f.herald.messages.ChannelReplicaR\areplica\x12\x18\n" +
+	"\amembers\x18\x05 \x03(\tR\amembers\x12\x16\n" +
+	"\x06member\x18\x06 \x01(\tR\x06member\"`\n" +
 	"\vSocketState\x12\x1b\n" +
 	"\tsocket_id\x18\x01 \x01(\tR\bsocketId\x12\x17\n" +
 	"\auser_id\x18\x02 \x01(\tR\x06userId\x12\x1b\n" +
