@@ -42,7 +42,7 @@ func (g *Grain) replicate(ctx actor.Context, u *messages.ReplicaUpdate) {
 		return
 	}
 	g.rep.version++
-	u.AppId, u.Channel, u.Owner, u.Version = g.app.ID, g.ch.Name, ctx.Self().Address, g.rep.version
+	u.AppId, u.Channel, u.Owner, u.Version = g.app.ID, g.ch.Name, ctx.ActorSystem().Address(), g.rep.version
 	u.Occupied = g.hooks.occupiedSent
 	if at := g.hooks.vacateDueAt(); !at.IsZero() {
 		u.VacateDueUnixNano = at.UnixNano()

@@ -119,7 +119,7 @@ func (p *placementActor) Receive(ctx actor.Context) {
 	case *cluster.ClusterTopology:
 		// Stop the grains the new topology gives to another member; they re-activate there.
 		r := newRing(m.Members)
-		self := ctx.Self().Address
+		self := ctx.ActorSystem().Address()
 		for key, pid := range p.byKey {
 			if ci := p.byPID[pid.Id]; ci != nil && r.owner(ci.Kind, ci.Identity) != self {
 				ctx.Poison(pid)

@@ -28,13 +28,13 @@ func (a *nodeActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *messages.NodeStateRequest:
 		key := node.Key(m.AppId, m.Channel)
-		replica := a.replicas.get(key, ctx.Self().Address)
+		replica := a.replicas.get(key, ctx.ActorSystem().Address())
 		if pid, ok := a.n.Fanouts.Lookup(key); ok {
 			// The fan-out answers the grain, with the replica this node keeps.
 			ctx.RequestWithCustomSender(pid, &messages.NodeStateRequest{AppId: m.AppId, Channel: m.Channel, Replica: replica}, ctx.Sender())
 			return
 		}
-		ctx.Respond(&messages.NodeState{Replica: replica, Members: a.n.Members(), Member: ctx.Self().Address})
+		ctx.Respond(&messages.NodeState{Replica: replica, Members: a.n.Members(), Member: ctx.ActorSystem().Address()})
 	case *messages.ReplicaUpdate:
 		a.replicas.apply(m)
 	case *messages.ListChannelsRequest:

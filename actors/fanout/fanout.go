@@ -174,7 +174,7 @@ func (f *Fanout) requestSubscribe(ctx actor.Context, j *messages.Join) {
 
 // state is this node's part of the channel, for a grain that rebuilds itself.
 func (f *Fanout) state(ctx actor.Context) *messages.NodeState {
-	st := &messages.NodeState{Fanout: ctx.Self(), Sockets: make([]*messages.SocketState, len(f.sockets)), Members: f.n.Members(), Member: ctx.Self().Address}
+	st := &messages.NodeState{Fanout: ctx.Self(), Sockets: make([]*messages.SocketState, len(f.sockets)), Members: f.n.Members(), Member: ctx.ActorSystem().Address()}
 	for i, s := range f.sockets {
 		st.Sockets[i] = &messages.SocketState{SocketId: s.id, UserId: s.join.UserID, UserInfo: s.join.UserInfo}
 	}
