@@ -13,8 +13,10 @@ import (
 // placementName is the actor on every member that activates the grains the ring gives it.
 const placementName = "herald-placement"
 
-// activationTimeout bounds one ask of an owner's placement actor for a grain.
-const activationTimeout = 5 * time.Second
+// activationTimeout bounds one ask of an owner's placement actor for a grain. Actors look
+// grains up inside Receive, so a dead owner the membership has not reported yet must not hold
+// them long: a live owner answers in milliseconds, and the locator asks again.
+const activationTimeout = time.Second
 
 // identityLookup is proto.actor's cluster.IdentityLookup placing grains on herald's ring
 // (ring.go) instead of proto.actor's disthash rendezvous: the owner of a grain is the member

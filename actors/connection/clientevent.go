@@ -21,17 +21,23 @@ import (
 // the table is not empty, checks for silent attempts. The waits are on the real clock: they wait
 // for the cluster, not for a protocol timer.
 const (
-	eventAttempt     = time.Second
-	eventAttempts    = 10  // then the event is given up: its grain has been unreachable for 10 s
+	eventAttempt = time.Second
+	// eventGiveUp ends the retries of an event: its grain has been unreachable this long.
+	eventGiveUp = 10 * time.Second
+	// eventRetryPause coalesces the dead letters of a move (one per event sent to the grain that
+	// stopped) into one resend, when the grain in charge may be found.
+	eventRetryPause  = 100 * time.Millisecond
 	unackedEventsMax = 256 // events beyond it are sent once, untracked (the rate limit keeps it small)
 )
 
 // unackedEvent is a client event the grain has not confirmed yet.
 type unackedEvent struct {
-	msg      *messages.Publish
-	sent     time.Time
-	attempts int
+	msg         *messages.Publish
+	first, sent time.Time
 }
+
+// resendSoon is the connection's pause after a dead letter before it sends its events again.
+type resendSoon struct{}
 
 // resendCheck is the connection's timer for client events whose attempt went unanswered.
 type resendCheck struct{}
@@ -80,7 +86,8 @@ func (c *Connection) clientEvent(ctx actor.Context, m *messages.ClientEvent) {
 		if c.unacked == nil {
 			c.unacked = map[string]*unackedEvent{}
 		}
-		c.unacked[p.PublishId] = &unackedEvent{msg: p, sent: time.Now(), attempts: 1}
+		now := time.Now()
+		c.unacked[p.PublishId] = &unackedEvent{msg: p, first: now, sent: now}
 		c.armResend(ctx)
 	}
 	telemetry.EndSpan(span, nil)
@@ -96,19 +103,29 @@ func (c *Connection) armResend(ctx actor.Context) {
 	time.AfterFunc(eventAttempt, func() { root.Send(self, resendCheck{}) })
 }
 
+// resendAfterDeadLetter sends the unconfirmed events again after a short pause: a dead letter
+// does not say which request it was, and a move sends back one per event.
+func (c *Connection) resendAfterDeadLetter(ctx actor.Context) {
+	if c.resendPaused || len(c.unacked) == 0 {
+		return
+	}
+	c.resendPaused = true
+	self, root := ctx.Self(), c.n.Root
+	time.AfterFunc(eventRetryPause, func() { root.Send(self, resendSoon{}) })
+}
+
 // resendEvents sends again the client events not confirmed for an attempt (all of them after
-// a dead letter, which does not say which request it was), to their grains found anew.
+// a dead letter), to their grains found anew, and gives up those unconfirmed for eventGiveUp.
 func (c *Connection) resendEvents(ctx actor.Context, all bool) {
 	now := time.Now()
 	for id, u := range c.unacked {
-		if !all && now.Sub(u.sent) < eventAttempt {
-			continue
-		}
-		if u.attempts >= eventAttempts {
+		if now.Sub(u.first) >= eventGiveUp {
 			delete(c.unacked, id)
 			continue
 		}
-		u.attempts++
+		if !all && now.Sub(u.sent) < eventAttempt {
+			continue
+		}
 		u.sent = now
 		c.n.Grains.Forget(node.ChannelKind, node.Key(c.app.ID, u.msg.Channel))
 		ctx.Request(c.n.Grains.ChannelPID(c.app.ID, u.msg.Channel), u.msg)

@@ -38,9 +38,10 @@ type Connection struct {
 	clientEvents, subscribes *rate.Limiter
 	signinTimer              clockwork.Timer
 
-	eventSeq    uint64                   // numbers the socket's client events (their publish ids)
-	unacked     map[string]*unackedEvent // client events the grain has not confirmed
-	resendArmed bool
+	eventSeq     uint64                   // numbers the socket's client events (their publish ids)
+	unacked      map[string]*unackedEvent // client events the grain has not confirmed
+	resendArmed  bool
+	resendPaused bool // a resend after a dead letter is scheduled
 }
 
 type subscription struct {
@@ -99,6 +100,9 @@ func (c *Connection) Receive(ctx actor.Context) {
 		c.clientEvent(ctx, m)
 	case *messages.PublishAck:
 		delete(c.unacked, m.PublishId)
+	case resendSoon:
+		c.resendPaused = false
+		c.resendEvents(ctx, true)
 	case resendCheck:
 		c.resendArmed = false
 		c.resendEvents(ctx, false)
@@ -123,7 +127,7 @@ func (c *Connection) Receive(ctx actor.Context) {
 		for _, s := range c.subscriptions {
 			c.sendJoin(ctx, s)
 		}
-		c.resendEvents(ctx, true)
+		c.resendAfterDeadLetter(ctx)
 		if c.userID != "" {
 			c.n.Grains.Forget(node.UserKind, node.Key(c.app.ID, c.userID))
 			for _, id := range c.watchlist {

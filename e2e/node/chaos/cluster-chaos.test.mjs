@@ -339,7 +339,7 @@ test('chaos: kill -9, SIGTERM and restarts while presence, triggers, client even
   for (const ch of caches) {
     const channel = reader.subscribe(ch);
     const got = await new Promise((resolve) => {
-      const timer = setTimeout(() => resolve('nothing within 5 s'), 5000);
+      const timer = setTimeout(() => resolve(`nothing within 10 s (subscribed: ${channel.subscribed})`), 10000);
       channel.bind('chaos', (data) => {
         clearTimeout(timer);
         resolve(data.seq);
