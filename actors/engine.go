@@ -180,6 +180,7 @@ func (e *Engine) Shutdown() {
 	}
 	e.stopGossip()
 	if e.member != nil {
+		e.n.Leaving.Store(true)
 		e.member.Leave()
 		return
 	}

@@ -211,6 +211,22 @@ func (g *Grain) handle(ctx actor.Context, sender *actor.PID, msg any) {
 		g.replicate(ctx, &messages.ReplicaUpdate{})
 	case countTick:
 		g.sendCount(ctx)
+	case vacateCheck, removalCheck:
+		if g.n.Leaving.Load() {
+			return // the next activation has the check from the replica, and sends it
+		}
+		g.check(ctx, m)
+	case idleCheck:
+		if m.gen == g.idleGen {
+			g.idleTimer = nil
+			g.stopIfIdle(ctx)
+		}
+	}
+}
+
+// check is a webhook check coming due.
+func (g *Grain) check(ctx actor.Context, msg any) {
+	switch m := msg.(type) {
 	case vacateCheck:
 		if g.hooks.vacateDue(m.gen, g.subs.count() == 0) {
 			g.emit(&protocol.WebhookEvent{Name: protocol.WebhookChannelVacated, Channel: g.ch.Name})
@@ -221,11 +237,6 @@ func (g *Grain) handle(ctx actor.Context, sender *actor.PID, msg any) {
 			g.emit(&protocol.WebhookEvent{Name: protocol.WebhookMemberRemoved, Channel: g.ch.Name, UserID: m.userID})
 		}
 		g.replicate(ctx, &messages.ReplicaUpdate{})
-	case idleCheck:
-		if m.gen == g.idleGen {
-			g.idleTimer = nil
-			g.stopIfIdle(ctx)
-		}
 	}
 }
 

@@ -6,6 +6,7 @@ package node
 
 import (
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -46,6 +47,10 @@ type Node struct {
 	// owner if the owner dies), where the grain keeps what no survivor could rebuild; "" without
 	// a cluster or with one member.
 	Backup func(kind, identity string) string
+	// Leaving is set when the node starts to leave the cluster (SIGTERM): its grains go on
+	// serving until they are handed over, but leave the webhook checks that come due meanwhile to
+	// their next activation, which has them from the replica, so that none is sent twice.
+	Leaving atomic.Bool
 
 	Timing Timing
 }
