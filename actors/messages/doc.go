@@ -30,7 +30,9 @@
 //	ChannelInfo         channel grain -> requester          the answer
 //	NodeStateRequest    channel grain -> node actor         a re-activated grain asks each member for its part
 //	                    node actor -> fan-out (forwarded)
-//	NodeState           fan-out or node actor -> grain      that member's sockets and roster mirror
+//	NodeState           fan-out or node actor -> grain      that member's sockets, roster mirror and view of the
+//	                                                        members (a grain whose own view is behind asks the
+//	                                                        ones it lacks), and the replica it keeps
 //	ListChannelsRequest engine -> every node actor          GET /channels: the node's occupied channels
 //	ListChannelsResponse node actor -> engine               the answer
 //	ReplicaUpdate       channel grain -> node actor         what no survivor could rebuild (cache, pending
@@ -52,6 +54,8 @@
 //	SocketTerminate     user grain -> connection            close the socket with a code
 //
 // Timers (on the node's clock, private to their package): the channel grain's countTick
-// (subscription_count), vacateCheck and removalCheck (Pusher's webhook delay), idleCheck and
-// rebuildDeadline; the user grain's idleCheck; the connection's signinDeadline.
+// (subscription_count), vacateCheck and removalCheck (Pusher's webhook delay) and idleCheck;
+// the user grain's idleCheck; the connection's signinDeadline. On the real
+// clock (they wait for the cluster, as request timeouts do): the grain's rebuildDeadline, the
+// connection's resendCheck and resendSoon (client events not acknowledged), the fan-out's wakeRetry.
 package messages
