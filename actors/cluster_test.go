@@ -17,15 +17,20 @@ import (
 	"os"
 
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/herald-io/herald/actors/cluster/clustertest"
+	"github.com/herald-io/herald/actors/messages"
+	"github.com/herald-io/herald/actors/node"
 	"github.com/herald-io/herald/actors/node/nodetest"
 	"github.com/herald-io/herald/configs"
 	"github.com/herald-io/herald/protocol"
@@ -39,7 +44,7 @@ type clusterNode struct {
 }
 
 type testCluster struct {
-	t       *testing.T
+	t       testing.TB
 	members *clustertest.Membership
 	name    string
 	app     configs.App
@@ -49,7 +54,7 @@ type testCluster struct {
 var clusterSeq atomic.Int64
 
 // newTestCluster starts n engines as one cluster and waits until each sees all of them.
-func newTestCluster(t *testing.T, n int, edit ...func(*configs.App)) *testCluster {
+func newTestCluster(t testing.TB, n int, edit ...func(*configs.App)) *testCluster {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("in-process cluster: seconds per test (go test without -short runs it)")
@@ -68,14 +73,17 @@ func newTestCluster(t *testing.T, n int, edit ...func(*configs.App)) *testCluste
 }
 
 // add starts one more member.
-func (tc *testCluster) add() *clusterNode {
+func (tc *testCluster) add() *clusterNode { return tc.addAt("127.0.0.1:0") }
+
+// addAt starts one more member with its remote at address.
+func (tc *testCluster) addAt(address string) *clusterNode {
 	t := tc.t
 	t.Helper()
 	cfg := configs.Default()
 	cfg.Apps = []configs.App{tc.app}
 	cfg.Cluster.Enabled = true
 	cfg.Cluster.Name = tc.name
-	cfg.Cluster.Address = "127.0.0.1:0"
+	cfg.Cluster.Address = address
 	cfg.Cluster.GossipInterval = 100 * time.Millisecond
 	cn := &clusterNode{clock: nodetest.NewClock(), webhooks: &nodetest.Webhooks{}}
 	deps := Deps{Clock: cn.clock, Webhooks: cn.webhooks, ClusterProvider: tc.members.Provider()}
@@ -120,7 +128,7 @@ func (tc *testCluster) channelOn(i int, prefix string) string {
 	return ""
 }
 
-func eventually(t *testing.T, what string, cond func() bool) {
+func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for !cond() {
@@ -131,7 +139,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func (cn *clusterNode) connect(t *testing.T) (*Connection, *nodetest.Sink) {
+func (cn *clusterNode) connect(t testing.TB) (*Connection, *nodetest.Sink) {
 	t.Helper()
 	sink := nodetest.NewSink()
 	c, err := cn.e.Connect(cn.app, sink)
@@ -142,7 +150,7 @@ func (cn *clusterNode) connect(t *testing.T) (*Connection, *nodetest.Sink) {
 }
 
 // presence subscribes a new socket of userID to channel.
-func (cn *clusterNode) presence(t *testing.T, channel, userID string) *nodetest.Sink {
+func (cn *clusterNode) presence(t testing.TB, channel, userID string) *nodetest.Sink {
 	t.Helper()
 	c, sink := cn.connect(t)
 	data := `{"user_id":"` + userID + `"}`
@@ -151,7 +159,7 @@ func (cn *clusterNode) presence(t *testing.T, channel, userID string) *nodetest.
 	return sink
 }
 
-func (cn *clusterNode) info(t *testing.T, channel string) *ChannelInfo {
+func (cn *clusterNode) info(t testing.TB, channel string) *ChannelInfo {
 	t.Helper()
 	info, err := cn.e.ChannelInfo(context.Background(), cn.app, channel, true)
 	if err != nil {
@@ -160,7 +168,7 @@ func (cn *clusterNode) info(t *testing.T, channel string) *ChannelInfo {
 	return info
 }
 
-func (cn *clusterNode) publish(t *testing.T, channel, event, data string) {
+func (cn *clusterNode) publish(t testing.TB, channel, event, data string) {
 	t.Helper()
 	if err := cn.e.Publish(context.Background(), cn.app, Event{Channel: channel, Name: event, Data: data}); err != nil {
 		t.Fatal(err)
@@ -337,14 +345,40 @@ func (st *stream) check(t *testing.T) {
 // TestClusterLeaveHandsOver: a member that leaves (SIGTERM) while events are published hands its
 // grains over: every subscriber on the other members gets every event exactly once, in order;
 // publishes to grains that stopped come back as dead letters and are retried.
+//
+// What its grains kept that no socket tells is handed over too: a cache channel's last event
+// (a new subscriber gets it) and a member_removed check that was pending (it comes once).
 func TestClusterLeaveHandsOver(t *testing.T) {
 	tc := newTestCluster(t, 3)
 	channels := []string{tc.channelOn(2, "moves-"), tc.channelOn(1, "stays-")}
+	cached, room := tc.channelOn(2, "cache-moves-"), tc.channelOn(2, "presence-moves-")
+	tc.nodes[0].publish(t, cached, "last", "kept")
+	c, _ := tc.nodes[0].connect(t)
+	data := `{"user_id":"leaver"}`
+	c.Subscribe(room, protocol.ChannelAuth("key", "secret", c.SocketID(), room, data), data)
+	eventually(t, "the member counted", func() bool { return tc.nodes[1].info(t, room).UserCount == 1 })
+	c.Closed()
+	eventually(t, "the pending member_removed on the member next in line", func() bool {
+		r := tc.replicaOf(tc.backupOf(room), room)
+		return r != nil && r.RemovalsDue["leaver"] != 0 && len(tc.replicaOf(tc.backupOf(cached), cached).GetCachedFrame()) > 0
+	})
+
 	st := tc.startStream(t, channels, []int{0, 1}, func(int) *clusterNode { return tc.nodes[0] }, 200, 5*time.Millisecond)
 	time.Sleep(100 * time.Millisecond)
 	tc.nodes[2].e.Shutdown()
 	st.check(t)
 	tc.waitMembers(2)
+
+	c, s := tc.nodes[1].connect(t)
+	c.Subscribe(cached, "", "")
+	s.Expect(t, protocol.EventSubscriptionSucceeded)
+	if f := s.Next(t); f.Event != "last" {
+		t.Fatalf("a new subscriber of %s got %s, want the cached event", cached, f.Raw)
+	}
+	hooks := tc.webhooksUntil(t, []int{0, 1}, "member_removed "+room+" leaver")
+	if n := count(hooks, "member_removed "+room+" leaver"); n != 1 {
+		t.Fatalf("member_removed %d times: %v", n, hooks)
+	}
 }
 
 // TestClusterConnectionQuota: max_connections counts every member's sockets, shared by gossip.
@@ -403,6 +437,314 @@ func TestClusterJoinMovesGrains(t *testing.T) {
 			if f := s.Expect(t, "hello"); f.DataString(t) != strconv.Itoa(i) {
 				t.Fatalf("%s: the socket on the new member got %s, want hello from member %d", channels[k], f.Raw, i)
 			}
+		}
+	}
+}
+
+// replicaOf asks the member at i for what it keeps of channel's grain (nil when nothing).
+func (tc *testCluster) replicaOf(i int, channel string) *messages.ChannelReplica {
+	tc.t.Helper()
+	e := tc.nodes[i].e
+	res, err := e.system.Root.RequestFuture(node.NodeActor(e.system.Address()), &messages.NodeStateRequest{AppId: "app", Channel: channel}, 5*time.Second).Result()
+	if err != nil {
+		tc.t.Fatal(err)
+	}
+	return res.(*messages.NodeState).Replica
+}
+
+// backupOf is the index of the member next in line for channel's grain.
+func (tc *testCluster) backupOf(channel string) int {
+	tc.t.Helper()
+	addr := tc.nodes[0].e.n.Backup(node.ChannelKind, node.Key("app", channel))
+	for i, cn := range tc.nodes {
+		if cn.e.system.Address() == addr {
+			return i
+		}
+	}
+	tc.t.Fatalf("%s: no member next in line", channel)
+	return -1
+}
+
+// webhooksUntil advances the clocks of the members at nodes a second at a time and collects
+// their webhook events (as "name channel user") until want are all among them, then a delay
+// more, and returns them all.
+func (tc *testCluster) webhooksUntil(t *testing.T, nodes []int, want ...string) []string {
+	t.Helper()
+	var got []string
+	has := func() bool {
+		for _, w := range want {
+			if !slices.Contains(got, w) {
+				return false
+			}
+		}
+		return true
+	}
+	collect := func() {
+		for _, i := range nodes {
+			tc.nodes[i].clock.Advance(time.Second)
+			for _, ev := range tc.nodes[i].webhooks.Take() {
+				got = append(got, strings.TrimSpace(ev.Name+" "+ev.Channel+" "+ev.UserID))
+			}
+		}
+	}
+	eventually(t, fmt.Sprintf("webhooks %v", want), func() bool {
+		collect()
+		return has()
+	})
+	for range 4 { // nothing more comes: none twice
+		time.Sleep(50 * time.Millisecond)
+		collect()
+	}
+	return got
+}
+
+func count(list []string, s string) int {
+	n := 0
+	for _, x := range list {
+		if x == s {
+			n++
+		}
+	}
+	return n
+}
+
+// TestClusterStateOutlivesItsMember: a member dies with grains whose state no survivor could
+// rebuild from its sockets: a cache channel's last event (no subscriber anywhere), a presence
+// channel whose every member was on it, a channel whose channel_vacated check was pending. The
+// member next in line kept it: a new subscriber gets the cached event, and member_removed and
+// channel_vacated come once each, from a survivor, without anyone touching those channels.
+func TestClusterStateOutlivesItsMember(t *testing.T) {
+	tc := newTestCluster(t, 3)
+	dead := tc.nodes[2]
+	cached := tc.channelOn(2, "cache-dies-")
+	alone := tc.channelOn(2, "presence-alone-")
+	vacates := tc.channelOn(2, "vacates-")
+
+	tc.nodes[0].publish(t, cached, "last", "kept")
+	dead.presence(t, alone, "a")
+	dead.presence(t, alone, "b")
+	c, s := tc.nodes[1].connect(t)
+	c.Subscribe(vacates, "", "")
+	s.Expect(t, protocol.EventSubscriptionSucceeded)
+	c.Unsubscribe(vacates)
+	eventually(t, "replicas on the members next in line", func() bool {
+		rc, ra, rv := tc.replicaOf(tc.backupOf(cached), cached), tc.replicaOf(tc.backupOf(alone), alone), tc.replicaOf(tc.backupOf(vacates), vacates)
+		return rc != nil && len(rc.CachedFrame) > 0 &&
+			ra != nil && len(ra.Members) == 2 && ra.Occupied &&
+			rv != nil && rv.VacateDueUnixNano != 0
+	})
+	for _, cn := range tc.nodes {
+		cn.webhooks.Take()
+	}
+
+	dead.e.Kill()
+	tc.waitMembers(2)
+	hooks := tc.webhooksUntil(t, []int{0, 1},
+		"member_removed "+alone+" a", "member_removed "+alone+" b", "channel_vacated "+alone, "channel_vacated "+vacates)
+	for _, h := range []string{"member_removed " + alone + " a", "member_removed " + alone + " b", "channel_vacated " + alone, "channel_vacated " + vacates} {
+		if count(hooks, h) != 1 {
+			t.Fatalf("%q %d times in %v", h, count(hooks, h), hooks)
+		}
+	}
+	c, s = tc.nodes[1].connect(t)
+	c.Subscribe(cached, "", "")
+	s.Expect(t, protocol.EventSubscriptionSucceeded)
+	if f := s.Next(t); f.Event != "last" || f.DataString(t) != "kept" {
+		t.Fatalf("a new subscriber of %s got %s, want the cached event", cached, f.Raw)
+	}
+}
+
+// TestClusterReadsAfterDeath: GET /channels and channel info asked after a member died but
+// before the membership reports it gone answer as soon as it does, from the survivors, well
+// within the request's deadline (2 s here; proto.actor alone waits 5 s for the dead member's
+// placement or node actor, and the read would fail); while the
+// membership still counts the dead member, a read that cannot wait longer gets ErrUnavailable,
+// never a partial list.
+func TestClusterReadsAfterDeath(t *testing.T) {
+	tc := newTestCluster(t, 3)
+	dead := tc.nodes[2]
+	ch := tc.channelOn(2, "read-")
+	for _, i := range []int{0, 2} {
+		c, s := tc.nodes[i].connect(t)
+		c.Subscribe(ch, "", "")
+		s.Expect(t, protocol.EventSubscriptionSucceeded)
+	}
+	tc.nodes[0].info(t, ch) // node 0 has the grain's place cached
+
+	tc.members.Hold()
+	dead.e.Kill()
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	if list, err := tc.nodes[0].e.Channels(ctx, tc.nodes[0].app, ""); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("a member that cannot answer must fail the list, not shorten it: %v, %v", list, err)
+	}
+	cancel()
+
+	type read struct {
+		list []string
+		info *ChannelInfo
+		err  error
+		took time.Duration
+	}
+	reads := make(chan read, 2)
+	start := time.Now()
+	ctx, cancel = context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	go func() {
+		list, err := tc.nodes[0].e.Channels(ctx, tc.nodes[0].app, "")
+		reads <- read{list: list, err: err, took: time.Since(start)}
+	}()
+	go func() {
+		info, err := tc.nodes[1].e.ChannelInfo(ctx, tc.nodes[1].app, ch, false)
+		reads <- read{info: info, err: err, took: time.Since(start)}
+	}()
+	time.Sleep(200 * time.Millisecond) // the membership's failure detection
+	tc.members.Release()
+	for range 2 {
+		r := <-reads
+		if r.err != nil {
+			t.Fatalf("a read after the membership reported the death: %v", r.err)
+		}
+		if r.info == nil && fmt.Sprint(r.list) != "["+ch+"]" {
+			t.Fatalf("channels %v, want [%s]", r.list, ch)
+		}
+		if r.info != nil && r.info.SubscriptionCount != 1 {
+			t.Fatalf("info %+v, want the one surviving subscriber", r.info)
+		}
+		t.Logf("answered %v after the death (the membership told after 200ms)", r.took)
+	}
+}
+
+// TestClusterClientEventsAcrossMove: client events sent while their channel's grain moves (its
+// member dies) reach the other subscriber each exactly once: they are requests the grain
+// acknowledges, sent again to the grain in charge when one goes unanswered, and a node writes
+// each once even if the dead grain had delivered it before it died.
+func TestClusterClientEventsAcrossMove(t *testing.T) {
+	tc := newTestCluster(t, 3, func(a *configs.App) { a.Limits.MaxClientEventsPerSecond = 0 })
+	ch := tc.channelOn(2, "private-moves-")
+	subscribe := func(cn *clusterNode) (*Connection, *nodetest.Sink) {
+		c, s := cn.connect(t)
+		c.Subscribe(ch, protocol.ChannelAuth("key", "secret", c.SocketID(), ch, ""), "")
+		s.Expect(t, protocol.EventSubscriptionSucceeded)
+		return c, s
+	}
+	sender, _ := subscribe(tc.nodes[0])
+	_, receiver := subscribe(tc.nodes[1])
+
+	const events = 150
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range events {
+			sender.ClientEvent("client-n", ch, json.RawMessage(strconv.Itoa(i)))
+			time.Sleep(5 * time.Millisecond) // a steady stream across the move
+		}
+	}()
+	time.Sleep(100 * time.Millisecond)
+	tc.nodes[2].e.Kill()
+	<-done
+	got := map[string]int{}
+	for len(got) < events {
+		f := receiver.Next(t)
+		if f.Event != "client-n" {
+			t.Fatalf("unexpected %s", f.Raw)
+		}
+		got[string(f.Data)]++
+	}
+	tc.nodes[0].publish(t, ch, "end", "")
+	for _, f := range receiver.Until(t, "end") {
+		got[string(f.Data)]++
+	}
+	for i := range events {
+		if n := got[strconv.Itoa(i)]; n != 1 {
+			t.Fatalf("client event %d arrived %d times", i, n)
+		}
+	}
+}
+
+// BenchmarkClusterPublish measures what keeping a cache channel's last event on the member next
+// in line costs an HTTP publish: one publish at a time through member 0 to a grain on member 1,
+// with a subscriber on member 2, for a plain channel, a cache channel, and a cache channel
+// whose grain keeps no replica.
+//
+//	go test -run '^$' -bench BenchmarkClusterPublish -benchtime 3000x ./actors/
+func BenchmarkClusterPublish(b *testing.B) {
+	for _, c := range []struct {
+		name, prefix string
+		noReplica    bool
+	}{{"plain", "bench-", false}, {"cache", "cache-bench-", false}, {"cache-no-replica", "cache-bench-nr-", true}} {
+		b.Run(c.name, func(b *testing.B) {
+			tc := newTestCluster(b, 3)
+			if c.noReplica {
+				for _, cn := range tc.nodes {
+					cn.e.n.Backup = func(string, string) string { return "" }
+				}
+			}
+			ch := tc.channelOn(1, c.prefix)
+			conn, s := tc.nodes[2].connect(b)
+			conn.Subscribe(ch, "", "")
+			s.Expect(b, protocol.EventSubscriptionSucceeded)
+			go func() { // the subscriber reads everything
+				for {
+					if _, ok := s.NextWithin(b, 10*time.Second); !ok {
+						return
+					}
+				}
+			}()
+			ctx := context.Background()
+			b.ResetTimer()
+			for i := range b.N {
+				if err := tc.nodes[0].e.Publish(ctx, tc.nodes[0].app, Event{Channel: ch, Name: "e", Data: strconv.Itoa(i)}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// TestClusterRestartAtSameAddress: a member killed and started again at the same address takes
+// its grains back; they rebuild from every member (the restarted one knows none of them at
+// first), and publishes through any member reach the subscribers on the others.
+func TestClusterRestartAtSameAddress(t *testing.T) {
+	tc := newTestCluster(t, 3)
+	var channels []string
+	for k := range 12 {
+		channels = append(channels, tc.channelOn(2, "back-"+strconv.Itoa(k)+"-"))
+	}
+	var sinks []*nodetest.Sink
+	for _, ch := range channels {
+		for _, i := range []int{0, 1} {
+			c, s := tc.nodes[i].connect(t)
+			c.Subscribe(ch, "", "")
+			s.Expect(t, protocol.EventSubscriptionSucceeded)
+			sinks = append(sinks, s)
+		}
+	}
+	addr := tc.nodes[2].e.system.Address()
+	tc.nodes[2].e.Kill()
+	tc.waitMembers(2)
+	for k, ch := range channels {
+		tc.nodes[k%2].publish(t, ch, "while-down", "")
+	}
+	tc.nodes = tc.nodes[:2]
+	back := tc.addAt(addr)
+	tc.waitMembers(3)
+	for k, ch := range channels {
+		if got := tc.nodes[0].e.n.Grains.ChannelPID("app", ch).Address; got != addr {
+			t.Fatalf("%s is on %s, not back on %s", ch, got, addr)
+		}
+		for _, cn := range []*clusterNode{tc.nodes[0], tc.nodes[1], back} {
+			cn.publish(t, ch, "after", strconv.Itoa(k))
+		}
+	}
+	for i, s := range sinks {
+		got := []string{}
+		s.Until(t, "while-down")
+		for range 3 {
+			f := s.Next(t)
+			got = append(got, f.Event)
+		}
+		if fmt.Sprint(got) != "[after after after]" {
+			t.Fatalf("subscriber %d of %s got %v", i, channels[i/2], got)
 		}
 	}
 }

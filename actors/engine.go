@@ -107,6 +107,7 @@ func New(cfg *configs.Config, deps Deps) (*Engine, error) {
 		Tap:         deps.Tap,
 		Members:     func() []string { return []string{system.Address()} },
 		Owns:        func(string, string) bool { return true },
+		Backup:      func(string, string) string { return "" },
 		Timing:      node.Timing{WebhookDelay: cfg.Webhooks.Delay, RebuildTimeout: cfg.Cluster.RebuildTimeout},
 	}
 	e := &Engine{
@@ -158,6 +159,7 @@ func (e *Engine) joinCluster(cfg configs.Cluster, provider protocluster.ClusterP
 	n.Grains = member.Locator()
 	n.Members = member.Addresses
 	n.Owns = member.Owns
+	n.Backup = member.Backup
 	e.system.EventStream.Subscribe(func(ev any) {
 		if t, ok := ev.(*protocluster.ClusterTopology); ok {
 			e.system.Root.Send(e.nodeActor, t)
@@ -207,6 +209,7 @@ func (e *Engine) Shutdown() {
 	}
 	e.stopGossip()
 	if e.member != nil {
+		e.n.Leaving.Store(true)
 		e.member.Leave()
 		return
 	}

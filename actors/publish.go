@@ -10,6 +10,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/herald-io/herald/actors/cluster"
 	"github.com/herald-io/herald/actors/messages"
 	"github.com/herald-io/herald/actors/node"
 	"github.com/herald-io/herald/telemetry"
@@ -61,8 +62,9 @@ func (e *Engine) askChannelGrain(ctx context.Context, appID, channel string, msg
 		if wait <= 0 {
 			return nil, fmt.Errorf("%w: the channel's grain did not answer in time", ErrUnavailable)
 		}
-		res, err := e.system.Root.RequestFuture(e.n.Grains.ChannelPID(appID, channel), msg, wait).Result()
-		if err != nil && !errors.Is(err, actor.ErrDeadLetter) && !errors.Is(err, actor.ErrTimeout) {
+		pid := e.n.Grains.ChannelPID(appID, channel)
+		res, err := e.attempt(pid, msg, wait)
+		if err != nil && !errors.Is(err, actor.ErrDeadLetter) && !errors.Is(err, actor.ErrTimeout) && !errors.Is(err, cluster.ErrMemberGone) {
 			return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
 		}
 		if _, dead := res.(*actor.DeadLetterResponse); !dead && err == nil {
@@ -76,6 +78,15 @@ func (e *Engine) askChannelGrain(ctx context.Context, appID, channel string, msg
 		}
 		backoff = min(2*backoff, maxBackoff)
 	}
+}
+
+// attempt is one request to a grain on pid; in a cluster it ends early when the membership
+// reports pid's member gone.
+func (e *Engine) attempt(pid *actor.PID, msg any, wait time.Duration) (any, error) {
+	if e.member == nil {
+		return e.system.Root.RequestFuture(pid, msg, wait).Result()
+	}
+	return e.member.Request(pid, msg, wait)
 }
 
 func (e *Engine) askTimeout(ctx context.Context) time.Duration {

@@ -19,6 +19,7 @@
 package channel
 
 import (
+	"slices"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -36,6 +37,8 @@ const (
 	idleTimeout = 5 * time.Second
 	// countInterval spaces subscription_count updates: Pusher sends at most one a second.
 	countInterval = time.Second
+	// publishesKept is how many publish ids the grain remembers to take each publish once.
+	publishesKept = 4096
 )
 
 // Messages the grain schedules to itself on the node's clock.
@@ -61,8 +64,9 @@ type Grain struct {
 	last    lastEvent
 	hooks   *webhookDebouncer
 	counts  *countCoalescer
-	rebuild *rebuild // non-nil while rebuilding after a re-activation
-	recent  *recentPublishes
+	rebuild *rebuild        // non-nil while rebuilding after a re-activation
+	recent  *node.RecentIDs // publish ids taken
+	rep     replication
 
 	idleGen   int
 	idleTimer clockwork.Timer // pending idle check, nil when none
@@ -88,7 +92,7 @@ func ClusterProps(n *node.Node) *actor.Props {
 }
 
 func newGrain(n *node.Node) *Grain {
-	return &Grain{n: n, subs: newSubscribers(), hooks: newWebhookDebouncer(), counts: newCountCoalescer(), recent: newRecentPublishes()}
+	return &Grain{n: n, subs: newSubscribers(), hooks: newWebhookDebouncer(), counts: newCountCoalescer(), recent: node.NewRecentIDs(publishesKept)}
 }
 
 func (g *Grain) init(app *node.App, channel string) {
@@ -136,16 +140,18 @@ func (g *Grain) Receive(ctx actor.Context) {
 	case *messages.NodeState:
 		if g.rebuild != nil {
 			g.merge(ctx, m)
+		} else if g.app != nil && !g.refused {
+			g.lateState(ctx, m)
 		}
 		return
 	case *actor.DeadLetterResponse:
-		if g.rebuild != nil {
-			g.merge(ctx, &messages.NodeState{}) // a member without a node actor has no sockets
+		if g.rebuild != nil && m.Target != nil && m.Target.Id == node.NodeActorName {
+			g.merge(ctx, &messages.NodeState{Member: m.Target.Address}) // a member without a node actor has no sockets
 		}
 		return
 	case rebuildDeadline:
 		if g.rebuild != nil {
-			g.finishRebuild(ctx)
+			g.rebuildTimedOut(ctx)
 		}
 		return
 	}
@@ -160,6 +166,9 @@ func (g *Grain) Receive(ctx actor.Context) {
 	}
 	if g.rebuild != nil {
 		if _, system := ctx.Message().(actor.SystemMessage); !system {
+			if sender := ctx.Sender(); sender != nil {
+				g.askMember(ctx, sender.Address) // its member knows of the channel: ask it too
+			}
 			g.rebuild.hold(ctx.Sender(), ctx.Message())
 		}
 		return
@@ -171,11 +180,11 @@ func (g *Grain) Receive(ctx actor.Context) {
 func (g *Grain) handle(ctx actor.Context, sender *actor.PID, msg any) {
 	switch m := msg.(type) {
 	case *messages.Publish:
-		if !g.recent.seen(m.PublishId) {
+		if !g.recent.Seen(m.PublishId) {
 			g.publish(ctx, m)
 		}
 		if sender != nil {
-			ctx.Send(sender, &messages.PublishAck{})
+			ctx.Send(sender, &messages.PublishAck{PublishId: m.PublishId})
 		}
 	case *messages.Subscribe:
 		g.subscribe(ctx, sender, m)
@@ -197,21 +206,37 @@ func (g *Grain) handle(ctx actor.Context, sender *actor.PID, msg any) {
 			}
 		}
 		g.subscribersLeft(ctx)
+		g.replicate(ctx, &messages.ReplicaUpdate{}) // the member next in line may have changed
+	case *messages.TopologyChanged:
+		g.replicate(ctx, &messages.ReplicaUpdate{})
 	case countTick:
 		g.sendCount(ctx)
-	case vacateCheck:
-		if g.hooks.vacateDue(m.gen, g.subs.count() == 0) {
-			g.emit(&protocol.WebhookEvent{Name: protocol.WebhookChannelVacated, Channel: g.ch.Name})
+	case vacateCheck, removalCheck:
+		if g.n.Leaving.Load() {
+			return // the next activation has the check from the replica, and sends it
 		}
-	case removalCheck:
-		if g.hooks.removalDue(m.userID, m.gen, g.roster.has(m.userID)) {
-			g.emit(&protocol.WebhookEvent{Name: protocol.WebhookMemberRemoved, Channel: g.ch.Name, UserID: m.userID})
-		}
+		g.check(ctx, m)
 	case idleCheck:
 		if m.gen == g.idleGen {
 			g.idleTimer = nil
 			g.stopIfIdle(ctx)
 		}
+	}
+}
+
+// check is a webhook check coming due.
+func (g *Grain) check(ctx actor.Context, msg any) {
+	switch m := msg.(type) {
+	case vacateCheck:
+		if g.hooks.vacateDue(m.gen, g.subs.count() == 0) {
+			g.emit(&protocol.WebhookEvent{Name: protocol.WebhookChannelVacated, Channel: g.ch.Name})
+			g.replicate(ctx, &messages.ReplicaUpdate{})
+		}
+	case removalCheck:
+		if g.hooks.removalDue(m.userID, m.gen, g.roster.has(m.userID)) {
+			g.emit(&protocol.WebhookEvent{Name: protocol.WebhookMemberRemoved, Channel: g.ch.Name, UserID: m.userID})
+		}
+		g.replicate(ctx, &messages.ReplicaUpdate{})
 	}
 }
 
@@ -240,6 +265,7 @@ func (g *Grain) publish(ctx actor.Context, m *messages.Publish) {
 	}
 	if g.ch.Cache {
 		g.last.set(frame, g.n.Clock.Now(), settings.CacheTTL)
+		g.replicate(ctx, &messages.ReplicaUpdate{CachedFrame: frame, CacheExpiresUnixNano: g.last.expires.UnixNano()})
 	}
 	g.deliver(ctx, &messages.Deliver{
 		Frame:            frame,
@@ -247,6 +273,7 @@ func (g *Grain) publish(ctx actor.Context, m *messages.Publish) {
 		AcceptedUnixNano: m.AcceptedUnixNano,
 		Trace:            telemetry.Inject(traced),
 		Kind:             int32(kind),
+		PublishId:        m.PublishId,
 	})
 }
 
@@ -270,7 +297,8 @@ func (g *Grain) subscribe(ctx actor.Context, sender *actor.PID, m *messages.Subs
 	}
 	nodeKey := node.PIDKey(m.Node)
 	g.subs.add(m.SocketId, nodeKey, m.Node, m.UserId)
-	if g.subs.count() == 1 {
+	first := g.subs.count() == 1
+	if first {
 		g.countedOccupied = true
 		g.app.Metrics.AddOccupiedChannels(1)
 		g.record(node.EventOccupied, "")
@@ -294,6 +322,9 @@ func (g *Grain) subscribe(ctx actor.Context, sender *actor.PID, m *messages.Subs
 		if g.hooks.memberAdded(m.UserId) {
 			g.emit(&protocol.WebhookEvent{Name: protocol.WebhookMemberAdded, Channel: g.ch.Name, UserID: m.UserId})
 		}
+		g.replicate(ctx, &messages.ReplicaUpdate{MembersAdded: []string{m.UserId}})
+	} else if first {
+		g.replicate(ctx, &messages.ReplicaUpdate{})
 	}
 	g.countChanged(ctx)
 }
@@ -323,8 +354,10 @@ func (g *Grain) memberRemoved(ctx actor.Context, userID string) {
 		Frame: protocol.MemberRemovedFrame(g.ch.Name, userID), MemberRemoved: userID, Kind: int32(telemetry.KindInternal),
 	})
 	if g.app.Settings().WantsWebhook(protocol.WebhookMemberRemoved) {
-		g.n.After(g.n.Timing.WebhookDelay, ctx.Self(), removalCheck{userID: userID, gen: g.hooks.memberRemoved(userID)})
+		at := g.n.Clock.Now().Add(g.n.Timing.WebhookDelay)
+		g.n.After(g.n.Timing.WebhookDelay, ctx.Self(), removalCheck{userID: userID, gen: g.hooks.memberRemoved(userID, at)})
 	}
+	g.replicate(ctx, &messages.ReplicaUpdate{MembersRemoved: []string{userID}})
 }
 
 // subscribersLeft follows every removal of subscribers: the count changed, and the channel may
@@ -339,12 +372,13 @@ func (g *Grain) subscribersLeft(ctx actor.Context) {
 		g.app.Metrics.AddOccupiedChannels(-1)
 		g.record(node.EventVacated, "")
 	}
-	if gen := g.hooks.vacated(); gen != 0 {
+	if gen := g.hooks.vacated(g.n.Clock.Now().Add(g.n.Timing.WebhookDelay)); gen != 0 {
 		if g.app.Settings().WantsWebhook(protocol.WebhookChannelVacated) {
 			g.n.After(g.n.Timing.WebhookDelay, ctx.Self(), vacateCheck{gen: gen})
 		} else {
 			g.hooks.vacateDue(gen, true) // nobody gets it: vacated at once, so a return is announced
 		}
+		g.replicate(ctx, &messages.ReplicaUpdate{})
 	}
 }
 
@@ -414,6 +448,7 @@ func (g *Grain) stopIfIdle(ctx actor.Context) {
 		g.idleMaybe(ctx) // check again later
 		return
 	}
+	g.dropReplica(ctx)
 	g.n.Grains.Release(node.ChannelKind, node.Key(g.app.ID, g.ch.Name), ctx.Self())
 	ctx.Stop(ctx.Self())
 }
@@ -434,19 +469,24 @@ func (g *Grain) clusterInit(ctx actor.Context, m *cluster.ClusterInit) {
 	}
 	g.init(app, channel)
 	g.n.LocalGrains.Add(ctx.Self())
-	members := g.n.Members()
-	g.rebuild = newRebuild(len(members))
-	req := &messages.NodeStateRequest{AppId: appID, Channel: channel}
-	for _, addr := range members {
-		ctx.Request(node.NodeActor(addr), req)
+	g.rebuild = newRebuild()
+	for _, addr := range g.n.Members() {
+		g.askMember(ctx, addr)
 	}
-	// On the real clock, not the node's: it bounds a wait for other members, as request
-	// timeouts do, and must fire in tests that hold the node's clock still.
-	self, root := ctx.Self(), g.n.Root
-	time.AfterFunc(g.n.Timing.RebuildTimeout, func() { root.Send(self, rebuildDeadline{}) })
+	g.armRebuildTimeout(ctx)
+}
+
+// askMember asks a member for its part of the channel, once per rebuild.
+func (g *Grain) askMember(ctx actor.Context, addr string) {
+	if g.rebuild.ask(addr) {
+		ctx.Request(node.NodeActor(addr), &messages.NodeStateRequest{AppId: g.app.ID, Channel: g.ch.Name})
+	}
 }
 
 func (g *Grain) merge(ctx actor.Context, s *messages.NodeState) {
+	for _, addr := range s.Members {
+		g.askMember(ctx, addr)
+	}
 	if s.Fanout != nil {
 		key := node.PIDKey(s.Fanout)
 		for _, sock := range s.Sockets {
@@ -455,8 +495,81 @@ func (g *Grain) merge(ctx actor.Context, s *messages.NodeState) {
 			}
 		}
 	}
-	if g.rebuild.answered(s.KnownMembers) {
+	if g.rebuild.answered(s.Member, s.KnownMembers, s.Replica) {
 		g.finishRebuild(ctx)
+	}
+}
+
+// rebuildMaxRounds bounds the rebuild timeouts a grain waits for members that are still members
+// but do not answer.
+const rebuildMaxRounds = 3
+
+// rebuildTimedOut is a rebuild timeout with members still silent: those that left are no longer
+// waited for, the others are asked again (an answer can be lost while proto.actor's remote
+// reconnects to a member restarted at the same address), up to rebuildMaxRounds; then the grain
+// serves with what it has, and merges later answers as they come (lateState).
+func (g *Grain) rebuildTimedOut(ctx actor.Context) {
+	r := g.rebuild
+	r.rounds++
+	members := g.n.Members()
+	for _, m := range r.silent() {
+		if !slices.Contains(members, m) || r.rounds >= rebuildMaxRounds {
+			if r.answered(m, nil, nil) {
+				g.finishRebuild(ctx)
+				return
+			}
+			continue
+		}
+		ctx.Request(node.NodeActor(m), &messages.NodeStateRequest{AppId: g.app.ID, Channel: g.ch.Name})
+	}
+	if g.rebuild != nil {
+		g.armRebuildTimeout(ctx)
+	}
+}
+
+// armRebuildTimeout runs on the real clock, not the node's: it bounds a wait for other members,
+// as request timeouts do, and must fire in tests that hold the node's clock still.
+func (g *Grain) armRebuildTimeout(ctx actor.Context) {
+	self, root := ctx.Self(), g.n.Root
+	time.AfterFunc(g.n.Timing.RebuildTimeout, func() { root.Send(self, rebuildDeadline{}) })
+}
+
+// lateState takes a member's part that came after the rebuild ended (its answer was slower
+// than the rebuild timeout: a member restarted at the same address is reached again only when
+// proto.actor's remote reconnects): its sockets are counted from now on, and its members that
+// the roster lacks are announced as new.
+func (g *Grain) lateState(ctx actor.Context, s *messages.NodeState) {
+	if s.Fanout == nil {
+		return
+	}
+	key := node.PIDKey(s.Fanout)
+	added := false
+	for _, sock := range s.Sockets {
+		if !g.subs.add(sock.SocketId, key, s.Fanout, sock.UserId) {
+			continue
+		}
+		added = true
+		if g.roster != nil && g.roster.add(sock.UserId, sock.UserInfo, key) {
+			g.app.Metrics.AddPresenceMembers(1)
+			g.deliver(ctx, &messages.Deliver{
+				Frame: protocol.MemberAddedFrame(g.ch.Name, sock.UserId, sock.UserInfo), MemberAdded: sock.UserId, Kind: int32(telemetry.KindInternal),
+			})
+			if g.hooks.memberAdded(sock.UserId) {
+				g.emit(&protocol.WebhookEvent{Name: protocol.WebhookMemberAdded, Channel: g.ch.Name, UserID: sock.UserId})
+			}
+			g.replicate(ctx, &messages.ReplicaUpdate{MembersAdded: []string{sock.UserId}})
+		}
+	}
+	if added {
+		if !g.countedOccupied {
+			g.countedOccupied = true
+			g.app.Metrics.AddOccupiedChannels(1)
+			if g.hooks.occupied() {
+				g.emit(&protocol.WebhookEvent{Name: protocol.WebhookChannelOccupied, Channel: g.ch.Name})
+			}
+		}
+		g.countChanged(ctx)
+		g.idleMaybe(ctx)
 	}
 }
 
@@ -465,6 +578,7 @@ func (g *Grain) merge(ctx actor.Context, s *messages.NodeState) {
 func (g *Grain) finishRebuild(ctx actor.Context) {
 	r := g.rebuild
 	g.rebuild = nil
+	g.restore(ctx, r)
 	if g.roster != nil {
 		for _, id := range r.lost(g.roster.has) {
 			g.memberRemoved(ctx, id)
@@ -477,6 +591,13 @@ func (g *Grain) finishRebuild(ctx actor.Context) {
 	}
 	if g.roster != nil {
 		g.app.Metrics.AddPresenceMembers(g.roster.count())
+	}
+	// The whole state to the member next in line now; the other copies are stale.
+	g.replicate(ctx, &messages.ReplicaUpdate{})
+	for _, holder := range r.holders {
+		if holder != g.rep.backup {
+			ctx.Send(node.NodeActor(holder), &messages.ReplicaUpdate{AppId: g.app.ID, Channel: g.ch.Name, Drop: true})
+		}
 	}
 	for _, h := range r.held {
 		g.handle(ctx, h.sender, h.msg)

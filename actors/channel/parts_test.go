@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/herald-io/herald/actors/messages"
 )
 
 func TestSubscribers(t *testing.T) {
@@ -67,7 +69,7 @@ func TestWebhookDebouncer(t *testing.T) {
 		if !d.occupied() || d.occupied() {
 			t.Fatal("channel_occupied must be sent once")
 		}
-		gen := d.vacated()
+		gen := d.vacated(time.Time{})
 		if gen == 0 || !d.pending() {
 			t.Fatal("no vacate check scheduled")
 		}
@@ -81,7 +83,7 @@ func TestWebhookDebouncer(t *testing.T) {
 	t.Run("back within the delay", func(t *testing.T) {
 		d := newWebhookDebouncer()
 		d.occupied()
-		gen := d.vacated()
+		gen := d.vacated(time.Time{})
 		if d.occupied() {
 			t.Fatal("channel_occupied sent for a return within the delay")
 		}
@@ -91,16 +93,16 @@ func TestWebhookDebouncer(t *testing.T) {
 	})
 	t.Run("vacated without an announced occupation", func(t *testing.T) {
 		d := newWebhookDebouncer()
-		if d.vacated() != 0 {
+		if d.vacated(time.Time{}) != 0 {
 			t.Fatal("a vacate check for a channel never announced")
 		}
 	})
 	t.Run("stale check", func(t *testing.T) {
 		d := newWebhookDebouncer()
 		d.occupied()
-		old := d.vacated()
-		d.occupied()         // back: the check is dropped
-		fresh := d.vacated() // gone again: a new check
+		old := d.vacated(time.Time{})
+		d.occupied()                    // back: the check is dropped
+		fresh := d.vacated(time.Time{}) // gone again: a new check
 		if d.vacateDue(old, true) {
 			t.Fatal("a stale check sent channel_vacated")
 		}
@@ -113,7 +115,7 @@ func TestWebhookDebouncer(t *testing.T) {
 		if !d.memberAdded("u") {
 			t.Fatal("member_added not sent")
 		}
-		gen := d.memberRemoved("u")
+		gen := d.memberRemoved("u", time.Time{})
 		if d.memberAdded("u") {
 			t.Fatal("member_added sent for a return within the delay")
 		}
@@ -124,7 +126,7 @@ func TestWebhookDebouncer(t *testing.T) {
 	t.Run("member leaves", func(t *testing.T) {
 		d := newWebhookDebouncer()
 		d.memberAdded("u")
-		gen := d.memberRemoved("u")
+		gen := d.memberRemoved("u", time.Time{})
 		if !d.removalDue("u", gen, false) {
 			t.Fatal("member_removed not sent")
 		}
@@ -152,14 +154,27 @@ func TestCountCoalescer(t *testing.T) {
 }
 
 func TestRebuild(t *testing.T) {
-	r := newRebuild(3)
+	r := newRebuild()
+	for _, m := range []string{"m1", "m2", "m3", "m2"} {
+		r.ask(m)
+	}
+	if r.waiting != 3 {
+		t.Fatalf("waiting for %d members, want 3: each is asked once", r.waiting)
+	}
 	r.hold(nil, "m1")
-	if r.answered([]string{"a", "b"}) || r.answered(nil) {
-		t.Fatal("done before every member answered")
+	if r.answered("m1", []string{"a", "b"}, &messages.ChannelReplica{Holder: "m1", Version: 7}) ||
+		r.answered("m1", nil, nil) || r.answered("m9", nil, nil) || r.answered("m2", nil, nil) {
+		t.Fatal("done before every member answered (a repeat or a member not asked counts for nothing)")
+	}
+	if fmt.Sprint(r.silent()) != "[m3]" {
+		t.Fatalf("silent %v, want [m3]", r.silent())
 	}
 	r.hold(nil, "m2")
-	if !r.answered([]string{"b", "c"}) {
+	if !r.answered("m3", []string{"b", "c"}, &messages.ChannelReplica{Holder: "m3", Version: 3}) {
 		t.Fatal("not done after every member answered")
+	}
+	if r.replica.Holder != "m1" || fmt.Sprint(r.holders) != "[m1 m3]" {
+		t.Fatalf("the newest replica is m1's of two: %v of %v", r.replica.Holder, r.holders)
 	}
 	lost := r.lost(func(id string) bool { return id == "b" })
 	slices.Sort(lost)
@@ -168,24 +183,5 @@ func TestRebuild(t *testing.T) {
 	}
 	if len(r.held) != 2 || r.held[0].msg != "m1" || r.held[1].msg != "m2" {
 		t.Fatalf("held %+v", r.held)
-	}
-}
-
-func TestRecentPublishes(t *testing.T) {
-	r := newRecentPublishes()
-	if r.seen("a") || !r.seen("a") {
-		t.Fatal("a repeat was not recognised")
-	}
-	if r.seen("") || r.seen("") {
-		t.Fatal("an empty id is never a repeat")
-	}
-	for i := range recentPublishesKept {
-		r.seen(fmt.Sprint("id-", i))
-	}
-	if r.seen("a") {
-		t.Fatal("an id older than the window is still held")
-	}
-	if !r.seen(fmt.Sprint("id-", recentPublishesKept-1)) || len(r.ids) != recentPublishesKept {
-		t.Fatalf("the window holds %d ids, want %d", len(r.ids), recentPublishesKept)
 	}
 }

@@ -1,15 +1,23 @@
 package channel
 
-import "github.com/asynkron/protoactor-go/actor"
+import (
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/herald-io/herald/actors/messages"
+)
 
 // rebuild is a re-activated grain collecting every member's part of its channel (each node is
 // the truth for its own sockets) while it holds the messages that arrive meanwhile. The grain
 // merges each answer into its subscribers and roster; once every member answered (or the rebuild
 // timeout passed) it serves what it held, in order.
 type rebuild struct {
+	asked        map[string]bool // members asked for their part -> whether they answered
 	waiting      int
+	rounds       int // rebuild timeouts passed
 	held         []heldMessage
-	knownMembers map[string]bool // presence: every member some node's mirror of the roster has
+	knownMembers map[string]bool          // presence: every member some node's mirror of the roster has
+	replica      *messages.ChannelReplica // the newest replica a member kept of the grain
+	holders      []string                 // members that keep a replica of the grain
 }
 
 type heldMessage struct {
@@ -17,8 +25,31 @@ type heldMessage struct {
 	msg    any
 }
 
-func newRebuild(members int) *rebuild {
-	return &rebuild{waiting: members, knownMembers: map[string]bool{}}
+func newRebuild() *rebuild {
+	return &rebuild{asked: map[string]bool{}, knownMembers: map[string]bool{}}
+}
+
+// ask records that member is to be asked for its part: false when it was asked already. The
+// rebuild waits for every member asked, so a member that the grain's own view missed (it is
+// behind, having just joined) and that a sender or another member's answer names is asked too.
+func (r *rebuild) ask(member string) bool {
+	if _, asked := r.asked[member]; member == "" || asked {
+		return false
+	}
+	r.asked[member] = false
+	r.waiting++
+	return true
+}
+
+// silent are the members asked that have not answered.
+func (r *rebuild) silent() []string {
+	var out []string
+	for m, answered := range r.asked {
+		if !answered {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // hold keeps a message to serve after the rebuild.
@@ -26,8 +57,19 @@ func (r *rebuild) hold(sender *actor.PID, msg any) {
 	r.held = append(r.held, heldMessage{sender: sender, msg: msg})
 }
 
-// answered records one member's answer and its mirror of the roster; true when it was the last.
-func (r *rebuild) answered(knownMembers []string) bool {
+// answered records member's answer (a repeat counts once), its mirror of the roster and the
+// replica it keeps of the grain; true when every member asked has answered.
+func (r *rebuild) answered(member string, knownMembers []string, replica *messages.ChannelReplica) bool {
+	if done, asked := r.asked[member]; !asked || done {
+		return r.waiting <= 0
+	}
+	r.asked[member] = true
+	if replica != nil {
+		r.holders = append(r.holders, replica.Holder)
+		if r.replica == nil || replica.Version > r.replica.Version {
+			r.replica = replica
+		}
+	}
 	for _, id := range knownMembers {
 		r.knownMembers[id] = true
 	}

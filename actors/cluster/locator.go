@@ -45,7 +45,7 @@ func (l *LocalGrains) Release(kind, key string, pid *actor.PID) {
 	}
 }
 
-// clusterGrains is the node.Locator of a cluster: proto.actor's disthash identity lookup with a
+// clusterGrains is the node.Locator of a cluster: herald's identity lookup (lookup.go) with a
 // PID cache in front, so the hot path does not ask the owner member each time. The cache is
 // emptied on every topology change (grains move when members join or leave; proto.actor's own
 // cache is not) and an entry is dropped when a request to it comes back as a dead letter.

@@ -1,12 +1,11 @@
 package cluster
 
 import (
-	"sync/atomic"
-
 	"fmt"
 	"net"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -14,7 +13,6 @@ import (
 	"github.com/asynkron/protoactor-go/cluster/clusterproviders/automanaged"
 	"github.com/asynkron/protoactor-go/cluster/clusterproviders/etcd"
 	"github.com/asynkron/protoactor-go/cluster/clusterproviders/k8s"
-	"github.com/asynkron/protoactor-go/cluster/identitylookup/disthash"
 	"github.com/asynkron/protoactor-go/remote"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/protobuf/types/known/emptypb"
@@ -34,6 +32,7 @@ type Member struct {
 	// settled: this member's view of the members has caught up with the cluster (see Owns).
 	settled atomic.Bool
 	alone   time.Duration // how long a member that sees no other waits before it serves alone
+	lookup  *identityLookup
 }
 
 // NewMember prepares the actor system to be a member of the cluster cfg describes, serving the
@@ -54,9 +53,16 @@ func NewMember(system *actor.ActorSystem, cfg configs.Cluster, provider cluster.
 			return nil, err
 		}
 	}
-	c := cluster.New(system, cluster.Configure(cfg.Name, provider, disthash.New(), remote.Configure(host, port),
+	lookup := newIdentityLookup()
+	remoteCfg := remote.Configure(host, port)
+	// proto.actor's endpoint to a member that stopped answering retries its connection 5 times,
+	// 2 s apart, holding every message to that address meanwhile: a member restarted at the same
+	// address would be unreachable from here for up to 10 s. One try: messages to a dead member
+	// are dropped after 2 s (their senders retry), and the next message connects anew.
+	remoteCfg.MaxRetryCount = 1
+	c := cluster.New(system, cluster.Configure(cfg.Name, provider, lookup, remoteCfg,
 		cluster.WithKinds(kinds...)))
-	return &Member{c: c, grains: &clusterGrains{c: c}, alone: cfg.RebuildTimeout}, nil
+	return &Member{c: c, grains: &clusterGrains{c: c}, lookup: lookup, alone: cfg.RebuildTimeout}, nil
 }
 
 // Start joins the cluster: from now on, other members may activate grains here.
@@ -114,7 +120,7 @@ func (m *Member) Addresses() []string {
 }
 
 // Owns reports whether this member owns the grain of kind and identity, by the hash ring that
-// proto.actor's disthash places grains with and this member's current view of the members. A
+// places grains (ring.go) and this member's current view of the members. A
 // member that does not own a grain must not activate it: a member whose view is behind asks
 // the previous owner, which would otherwise start a second activation of the grain, one the
 // placement never stops.
@@ -127,9 +133,14 @@ func (m *Member) Owns(kind, identity string) bool {
 	if !m.settled.Load() {
 		return false
 	}
-	rdv := cluster.NewRendezvous()
-	rdv.UpdateMembers(m.c.MemberList.Members().Members())
-	return rdv.GetByClusterIdentity(&cluster.ClusterIdentity{Kind: kind, Identity: identity}) == m.c.ActorSystem.Address()
+	return newRing(m.c.MemberList.Members().Members()).owner(kind, identity) == m.c.ActorSystem.Address()
+}
+
+// Backup is the member next in line for the grain of kind and identity by the ring of the
+// latest topology: the grain's owner if its owner dies. "" with one member.
+func (m *Member) Backup(kind, identity string) string {
+	_, second := m.lookup.ring.Load().top2(kind, identity)
+	return second
 }
 
 // Leave announces that this member leaves, gives the others time to re-route, and shuts the

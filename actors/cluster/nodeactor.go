@@ -13,22 +13,30 @@ import (
 // nodeActor is the one well-known actor of each node (node.NodeActorName): it answers other
 // members' questions about this node's sockets, and tells this node's actors about topology
 // changes.
-type nodeActor struct{ n *node.Node }
+type nodeActor struct {
+	n        *node.Node
+	replicas *replicas
+}
 
 // SpawnNodeActor starts the node actor. Start it before joining a cluster: as soon as this
 // member joins, re-activated grains ask it for state.
 func SpawnNodeActor(n *node.Node) (*actor.PID, error) {
-	return n.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return &nodeActor{n: n} }), node.NodeActorName)
+	return n.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return &nodeActor{n: n, replicas: newReplicas()} }), node.NodeActorName)
 }
 
 func (a *nodeActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *messages.NodeStateRequest:
-		if pid, ok := a.n.Fanouts.Lookup(node.Key(m.AppId, m.Channel)); ok {
-			ctx.Forward(pid)
+		key := node.Key(m.AppId, m.Channel)
+		replica := a.replicas.get(key, ctx.ActorSystem().Address())
+		if pid, ok := a.n.Fanouts.Lookup(key); ok {
+			// The fan-out answers the grain, with the replica this node keeps.
+			ctx.RequestWithCustomSender(pid, &messages.NodeStateRequest{AppId: m.AppId, Channel: m.Channel, Replica: replica}, ctx.Sender())
 			return
 		}
-		ctx.Respond(&messages.NodeState{})
+		ctx.Respond(&messages.NodeState{Replica: replica, Members: a.n.Members(), Member: ctx.ActorSystem().Address()})
+	case *messages.ReplicaUpdate:
+		a.replicas.apply(m)
 	case *messages.ListChannelsRequest:
 		var out []string
 		for _, k := range a.n.Fanouts.Keys(node.Key(m.AppId, "")) {
@@ -42,8 +50,10 @@ func (a *nodeActor) Receive(ctx actor.Context) {
 			return
 		}
 		a.n.Grains.TopologyChanged()
-		for _, left := range m.Left {
-			msg := &messages.NodeLeft{Address: left.Address()}
+		left := map[string]bool{}
+		for _, mem := range m.Left {
+			left[mem.Address()] = true
+			msg := &messages.NodeLeft{Address: mem.Address()}
 			for _, pid := range a.n.LocalGrains.All() {
 				ctx.Send(pid, msg)
 			}
@@ -51,6 +61,13 @@ func (a *nodeActor) Receive(ctx actor.Context) {
 		changed := &messages.TopologyChanged{}
 		for _, pid := range a.n.Fanouts.All() {
 			ctx.Send(pid, changed)
+		}
+		// The member next in line of a local grain may be the one that joined.
+		for _, pid := range a.n.LocalGrains.All() {
+			ctx.Send(pid, changed)
+		}
+		if orphans := a.replicas.orphaned(left); len(orphans) > 0 {
+			wakeGrains(a.n, orphans)
 		}
 	}
 }

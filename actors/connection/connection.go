@@ -37,6 +37,11 @@ type Connection struct {
 	// Rates per connection (golang.org/x/time/rate, on the node's clock); nil is no limit.
 	clientEvents, subscribes *rate.Limiter
 	signinTimer              clockwork.Timer
+
+	eventSeq     uint64                   // numbers the socket's client events (their publish ids)
+	unacked      map[string]*unackedEvent // client events the grain has not confirmed
+	resendArmed  bool
+	resendPaused bool // a resend after a dead letter is scheduled
 }
 
 type subscription struct {
@@ -94,6 +99,17 @@ func (c *Connection) Receive(ctx actor.Context) {
 		}
 	case *messages.ClientEvent:
 		c.clientEvent(ctx, m)
+	case *messages.PublishAck:
+		delete(c.unacked, m.PublishId)
+	case resendSoon:
+		c.resendPaused = false
+		c.resendEvents(ctx, true)
+	case resendCheck:
+		c.resendArmed = false
+		c.resendEvents(ctx, false)
+		if len(c.unacked) > 0 {
+			c.armResend(ctx)
+		}
 	case *messages.ClientSignin:
 		c.signin(ctx, m)
 	case *messages.Subscribed:
@@ -114,6 +130,7 @@ func (c *Connection) Receive(ctx actor.Context) {
 		for _, s := range c.subscriptions {
 			c.sendJoin(ctx, s)
 		}
+		c.resendAfterDeadLetter(ctx)
 		if c.userID != "" {
 			c.n.Grains.Forget(node.UserKind, node.Key(c.app.ID, c.userID))
 			for _, id := range c.watchlist {

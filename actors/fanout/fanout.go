@@ -35,6 +35,7 @@ type Fanout struct {
 	retries int             // dead letters in a row: how long the next retry waits
 	// retryArmed: a retry of what came back as a dead letter is scheduled.
 	retryArmed bool
+	written    *node.RecentIDs // publish ids written, so that a publish taken twice is written once
 }
 
 // wakeRetry asks the grain again, after a subscribe or a wake-up came back as a dead letter.
@@ -47,6 +48,8 @@ type wakeRetry struct{}
 const (
 	wakeBackoff    = 50 * time.Millisecond
 	maxWakeBackoff = time.Second
+	// writtenKept is how many publish ids a fan-out remembers: a repeat comes within seconds.
+	writtenKept = 256
 )
 
 type localSocket struct {
@@ -61,7 +64,7 @@ func Props(n *node.Node, key string) *actor.Props {
 		appID, channel := node.SplitKey(key)
 		f := &Fanout{
 			n: n, appID: appID, channel: channel, kind: protocol.ClassifyChannel(channel).Kind.String(), key: key,
-			index: map[string]int{}, pending: map[string]*messages.Join{},
+			index: map[string]int{}, pending: map[string]*messages.Join{}, written: node.NewRecentIDs(writtenKept),
 		}
 		if app, ok := n.Apps.ByID(appID); ok {
 			f.metrics = app.Metrics
@@ -75,6 +78,9 @@ func Props(n *node.Node, key string) *actor.Props {
 func (f *Fanout) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *messages.Deliver:
+		if f.written.Seen(m.PublishId) {
+			return // a grain that died had delivered it before its successor took it again
+		}
 		f.write(m)
 		if f.members != nil {
 			if m.MemberAdded != "" {
@@ -85,7 +91,9 @@ func (f *Fanout) Receive(ctx actor.Context) {
 			}
 		}
 	case *messages.NodeStateRequest:
-		ctx.Respond(f.state(ctx))
+		st := f.state(ctx)
+		st.Replica = m.Replica // the node actor's copy of the grain's replica, if it keeps one
+		ctx.Respond(st)
 	case *messages.TopologyChanged:
 		// A subscribe sent to a grain on a member that died is never answered: ask again.
 		f.resubscribePending(ctx)
@@ -178,7 +186,7 @@ func (f *Fanout) requestSubscribe(ctx actor.Context, j *messages.Join) {
 
 // state is this node's part of the channel, for a grain that rebuilds itself.
 func (f *Fanout) state(ctx actor.Context) *messages.NodeState {
-	st := &messages.NodeState{Fanout: ctx.Self(), Sockets: make([]*messages.SocketState, len(f.sockets))}
+	st := &messages.NodeState{Fanout: ctx.Self(), Sockets: make([]*messages.SocketState, len(f.sockets)), Members: f.n.Members(), Member: ctx.ActorSystem().Address()}
 	for i, s := range f.sockets {
 		st.Sockets[i] = &messages.SocketState{SocketId: s.id, UserId: s.join.UserID, UserInfo: s.join.UserInfo}
 	}

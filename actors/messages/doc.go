@@ -20,19 +20,29 @@
 //	SubscribeResult     channel grain -> fan-out            the answer: succeeded frame, cache, roster ids, or refusal
 //	Unsubscribe         fan-out -> channel grain            a socket of the node left
 //	Publish             engine (HTTP API) -> channel grain  an event to publish (request: answered by PublishAck)
-//	                    connection -> channel grain         a client event (data_is_json)
+//	                    connection -> channel grain         a client event (data_is_json; a request too,
+//	                                                        sent again until acknowledged)
 //	PublishAck          channel grain -> engine             the grain took the event; the API answers 200
+//	                    channel grain -> connection         the grain took the client event publish_id
 //	Deliver             channel grain -> fan-out            one frame for every local subscriber but one
 //	ChannelInfoRequest  engine -> channel grain             counts and members for the HTTP API
 //	                    fan-out -> channel grain            a wake-up after a topology change (grain rebuilds)
 //	ChannelInfo         channel grain -> requester          the answer
 //	NodeStateRequest    channel grain -> node actor         a re-activated grain asks each member for its part
 //	                    node actor -> fan-out (forwarded)
-//	NodeState           fan-out or node actor -> grain      that member's sockets and roster mirror
+//	NodeState           fan-out or node actor -> grain      that member's sockets, roster mirror and view of the
+//	                                                        members (a grain whose own view is behind asks the
+//	                                                        ones it lacks), and the replica it keeps
 //	ListChannelsRequest engine -> every node actor          GET /channels: the node's occupied channels
 //	ListChannelsResponse node actor -> engine               the answer
+//	ReplicaUpdate       channel grain -> node actor         what no survivor could rebuild (cache, pending
+//	                    (of the member next in line)        checks, roster ids), kept where the grain goes next
+//	ChannelReplica      node actor -> grain (in NodeState)  that copy, for the grain's next activation
 //	NodeLeft            node actor -> every local grain     a member is gone: drop its sockets, once
 //	TopologyChanged     node actor -> every local fan-out   resend pending subscribes, wake the grain
+//	                    node actor -> every local grain     the member next in line may have changed
+//	ChannelInfoRequest  node actor -> channel grain         wake a grain whose member died, if its replica
+//	                                                        here has members or checks to announce
 //	NodeConnections     gossip (not a message to an actor)  a member's sockets per app, for max_connections
 //	UserSocketJoined    connection -> user grain (request)  a socket signed in as the user
 //	UserSocketLeft      connection -> user grain            that socket closed
@@ -51,8 +61,10 @@
 //	ConsoleAck          watching console actor -> sender    the batch was taken: the next one may go
 //
 // Timers (on the node's clock, private to their package): the channel grain's countTick
-// (subscription_count), vacateCheck and removalCheck (Pusher's webhook delay), idleCheck and
-// rebuildDeadline; the user grain's idleCheck; the connection's signinDeadline. The console
-// actor's openViewer and closeViewer (Engine.Watch, ConsoleViewer.Close) and wake (the node's
-// tap holds events) are private to actors/console too.
+// (subscription_count), vacateCheck and removalCheck (Pusher's webhook delay) and idleCheck;
+// the user grain's idleCheck; the connection's signinDeadline. The console actor's openViewer
+// and closeViewer (Engine.Watch, ConsoleViewer.Close) and wake (the node's tap holds events) are
+// private to actors/console too. On the real clock (they wait for the cluster, as request
+// timeouts do): the grain's rebuildDeadline, the connection's resendCheck and resendSoon (client
+// events not acknowledged), the fan-out's wakeRetry.
 package messages

@@ -430,9 +430,10 @@ func (x *Publish) GetPublishId() string {
 
 // PublishAck answers a Publish sent as a request: the grain has taken the event (and sent
 // it on to the nodes). The HTTP API waits for it, so an event to a grain that was moving is
-// retried rather than lost.
+// retried rather than lost; a connection actor matches it to its client event by publish_id.
 type PublishAck struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
+	PublishId     string                 `protobuf:"bytes,1,opt,name=publish_id,json=publishId,proto3" json:"publish_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -467,6 +468,13 @@ func (*PublishAck) Descriptor() ([]byte, []int) {
 	return file_messages_proto_rawDescGZIP(), []int{4}
 }
 
+func (x *PublishAck) GetPublishId() string {
+	if x != nil {
+		return x.PublishId
+	}
+	return ""
+}
+
 // Deliver is one encoded frame for every local subscriber of a channel on one node.
 type Deliver struct {
 	state            protoimpl.MessageState `protogen:"open.v1"`
@@ -479,6 +487,9 @@ type Deliver struct {
 	MemberAdded   string `protobuf:"bytes,5,opt,name=member_added,json=memberAdded,proto3" json:"member_added,omitempty"`
 	MemberRemoved string `protobuf:"bytes,6,opt,name=member_removed,json=memberRemoved,proto3" json:"member_removed,omitempty"`
 	Kind          int32  `protobuf:"varint,7,opt,name=kind,proto3" json:"kind,omitempty"` // telemetry.MessageKind of the frame, for the messages-out metric
+	// The publish's id: a node writes each id once, even when a grain that died had delivered it
+	// before its successor took the publish sent again.
+	PublishId     string `protobuf:"bytes,8,opt,name=publish_id,json=publishId,proto3" json:"publish_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -560,6 +571,13 @@ func (x *Deliver) GetKind() int32 {
 		return x.Kind
 	}
 	return 0
+}
+
+func (x *Deliver) GetPublishId() string {
+	if x != nil {
+		return x.PublishId
+	}
+	return ""
 }
 
 // ChannelInfoRequest asks a channel grain for its counts and, optionally, its members.
@@ -1253,9 +1271,12 @@ func (x *SocketTerminate) GetReason() string {
 // NodeStateRequest asks a node (its node actor, then its fan-out actor of the channel) for its
 // local subscribers of a channel: how a re-activated channel grain rebuilds itself.
 type NodeStateRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	AppId         string                 `protobuf:"bytes,1,opt,name=app_id,json=appId,proto3" json:"app_id,omitempty"`
-	Channel       string                 `protobuf:"bytes,2,opt,name=channel,proto3" json:"channel,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	AppId   string                 `protobuf:"bytes,1,opt,name=app_id,json=appId,proto3" json:"app_id,omitempty"`
+	Channel string                 `protobuf:"bytes,2,opt,name=channel,proto3" json:"channel,omitempty"`
+	// Set by the node actor when it holds the channel's replica and forwards the request to its
+	// fan-out, which answers with it.
+	Replica       *ChannelReplica `protobuf:"bytes,3,opt,name=replica,proto3" json:"replica,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1304,12 +1325,24 @@ func (x *NodeStateRequest) GetChannel() string {
 	return ""
 }
 
+func (x *NodeStateRequest) GetReplica() *ChannelReplica {
+	if x != nil {
+		return x.Replica
+	}
+	return nil
+}
+
 // NodeState answers NodeStateRequest. fanout is empty when the node has no subscribers.
 type NodeState struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Fanout        *actor.PID             `protobuf:"bytes,1,opt,name=fanout,proto3" json:"fanout,omitempty"`
-	Sockets       []*SocketState         `protobuf:"bytes,2,rep,name=sockets,proto3" json:"sockets,omitempty"`
-	KnownMembers  []string               `protobuf:"bytes,3,rep,name=known_members,json=knownMembers,proto3" json:"known_members,omitempty"` // presence: the node's mirror of the roster
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Fanout       *actor.PID             `protobuf:"bytes,1,opt,name=fanout,proto3" json:"fanout,omitempty"`
+	Sockets      []*SocketState         `protobuf:"bytes,2,rep,name=sockets,proto3" json:"sockets,omitempty"`
+	KnownMembers []string               `protobuf:"bytes,3,rep,name=known_members,json=knownMembers,proto3" json:"known_members,omitempty"` // presence: the node's mirror of the roster
+	Replica      *ChannelReplica        `protobuf:"bytes,4,opt,name=replica,proto3" json:"replica,omitempty"`                               // the channel grain's replica, when this node keeps it
+	// The members this node knows: a grain activated on a member whose view is behind (it just
+	// joined) asks the ones it did not know too, before it serves anything.
+	Members       []string `protobuf:"bytes,5,rep,name=members,proto3" json:"members,omitempty"`
+	Member        string   `protobuf:"bytes,6,opt,name=member,proto3" json:"member,omitempty"` // the answering member's address
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1363,6 +1396,27 @@ func (x *NodeState) GetKnownMembers() []string {
 		return x.KnownMembers
 	}
 	return nil
+}
+
+func (x *NodeState) GetReplica() *ChannelReplica {
+	if x != nil {
+		return x.Replica
+	}
+	return nil
+}
+
+func (x *NodeState) GetMembers() []string {
+	if x != nil {
+		return x.Members
+	}
+	return nil
+}
+
+func (x *NodeState) GetMember() string {
+	if x != nil {
+		return x.Member
+	}
+	return ""
 }
 
 type SocketState struct {
@@ -1522,6 +1576,252 @@ func (x *ListChannelsResponse) GetChannels() []string {
 	return nil
 }
 
+// ReplicaUpdate keeps what no surviving node could rebuild of a channel grain (the cache
+// channel's last event, the pending webhook checks, the roster's user ids) on the member next in
+// line for the grain, which owns it if this one dies. The node actor there keeps it and hands it
+// to the grain's next activation. occupied, vacate_due and removals_due are always the grain's
+// current ones; the cache and the members change only as the fields say.
+type ReplicaUpdate struct {
+	state                protoimpl.MessageState `protogen:"open.v1"`
+	AppId                string                 `protobuf:"bytes,1,opt,name=app_id,json=appId,proto3" json:"app_id,omitempty"`
+	Channel              string                 `protobuf:"bytes,2,opt,name=channel,proto3" json:"channel,omitempty"`
+	Owner                string                 `protobuf:"bytes,3,opt,name=owner,proto3" json:"owner,omitempty"`                                // address of the member whose grain sends it
+	Version              uint64                 `protobuf:"varint,4,opt,name=version,proto3" json:"version,omitempty"`                           // grows with every update; a rebuild takes the highest it finds
+	Drop                 bool                   `protobuf:"varint,5,opt,name=drop,proto3" json:"drop,omitempty"`                                 // the grain stopped: nothing to keep
+	Whole                bool                   `protobuf:"varint,6,opt,name=whole,proto3" json:"whole,omitempty"`                               // the whole state: forget what was kept, then apply this update
+	CachedFrame          []byte                 `protobuf:"bytes,7,opt,name=cached_frame,json=cachedFrame,proto3" json:"cached_frame,omitempty"` // non-empty: the cache channel's new last event
+	CacheExpiresUnixNano int64                  `protobuf:"varint,8,opt,name=cache_expires_unix_nano,json=cacheExpiresUnixNano,proto3" json:"cache_expires_unix_nano,omitempty"`
+	Occupied             bool                   `protobuf:"varint,9,opt,name=occupied,proto3" json:"occupied,omitempty"`                                                                                                     // channel_occupied sent and no channel_vacated since
+	VacateDueUnixNano    int64                  `protobuf:"varint,10,opt,name=vacate_due_unix_nano,json=vacateDueUnixNano,proto3" json:"vacate_due_unix_nano,omitempty"`                                                     // a channel_vacated check is due then; 0 when none
+	RemovalsDue          map[string]int64       `protobuf:"bytes,11,rep,name=removals_due,json=removalsDue,proto3" json:"removals_due,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"` // user -> when its member_removed check is due
+	MembersAdded         []string               `protobuf:"bytes,12,rep,name=members_added,json=membersAdded,proto3" json:"members_added,omitempty"`
+	MembersRemoved       []string               `protobuf:"bytes,13,rep,name=members_removed,json=membersRemoved,proto3" json:"members_removed,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
+}
+
+func (x *ReplicaUpdate) Reset() {
+	*x = ReplicaUpdate{}
+	mi := &file_messages_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReplicaUpdate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReplicaUpdate) ProtoMessage() {}
+
+func (x *ReplicaUpdate) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReplicaUpdate.ProtoReflect.Descriptor instead.
+func (*ReplicaUpdate) Descriptor() ([]byte, []int) {
+	return file_messages_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *ReplicaUpdate) GetAppId() string {
+	if x != nil {
+		return x.AppId
+	}
+	return ""
+}
+
+func (x *ReplicaUpdate) GetChannel() string {
+	if x != nil {
+		return x.Channel
+	}
+	return ""
+}
+
+func (x *ReplicaUpdate) GetOwner() string {
+	if x != nil {
+		return x.Owner
+	}
+	return ""
+}
+
+func (x *ReplicaUpdate) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *ReplicaUpdate) GetDrop() bool {
+	if x != nil {
+		return x.Drop
+	}
+	return false
+}
+
+func (x *ReplicaUpdate) GetWhole() bool {
+	if x != nil {
+		return x.Whole
+	}
+	return false
+}
+
+func (x *ReplicaUpdate) GetCachedFrame() []byte {
+	if x != nil {
+		return x.CachedFrame
+	}
+	return nil
+}
+
+func (x *ReplicaUpdate) GetCacheExpiresUnixNano() int64 {
+	if x != nil {
+		return x.CacheExpiresUnixNano
+	}
+	return 0
+}
+
+func (x *ReplicaUpdate) GetOccupied() bool {
+	if x != nil {
+		return x.Occupied
+	}
+	return false
+}
+
+func (x *ReplicaUpdate) GetVacateDueUnixNano() int64 {
+	if x != nil {
+		return x.VacateDueUnixNano
+	}
+	return 0
+}
+
+func (x *ReplicaUpdate) GetRemovalsDue() map[string]int64 {
+	if x != nil {
+		return x.RemovalsDue
+	}
+	return nil
+}
+
+func (x *ReplicaUpdate) GetMembersAdded() []string {
+	if x != nil {
+		return x.MembersAdded
+	}
+	return nil
+}
+
+func (x *ReplicaUpdate) GetMembersRemoved() []string {
+	if x != nil {
+		return x.MembersRemoved
+	}
+	return nil
+}
+
+// ChannelReplica is what a member keeps of a channel grain from its ReplicaUpdates.
+type ChannelReplica struct {
+	state                protoimpl.MessageState `protogen:"open.v1"`
+	Holder               string                 `protobuf:"bytes,1,opt,name=holder,proto3" json:"holder,omitempty"` // address of the member that kept it
+	Version              uint64                 `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"`
+	CachedFrame          []byte                 `protobuf:"bytes,3,opt,name=cached_frame,json=cachedFrame,proto3" json:"cached_frame,omitempty"`
+	CacheExpiresUnixNano int64                  `protobuf:"varint,4,opt,name=cache_expires_unix_nano,json=cacheExpiresUnixNano,proto3" json:"cache_expires_unix_nano,omitempty"`
+	Occupied             bool                   `protobuf:"varint,5,opt,name=occupied,proto3" json:"occupied,omitempty"`
+	VacateDueUnixNano    int64                  `protobuf:"varint,6,opt,name=vacate_due_unix_nano,json=vacateDueUnixNano,proto3" json:"vacate_due_unix_nano,omitempty"`
+	RemovalsDue          map[string]int64       `protobuf:"bytes,7,rep,name=removals_due,json=removalsDue,proto3" json:"removals_due,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	Members              []string               `protobuf:"bytes,8,rep,name=members,proto3" json:"members,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
+}
+
+func (x *ChannelReplica) Reset() {
+	*x = ChannelReplica{}
+	mi := &file_messages_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChannelReplica) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChannelReplica) ProtoMessage() {}
+
+func (x *ChannelReplica) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChannelReplica.ProtoReflect.Descriptor instead.
+func (*ChannelReplica) Descriptor() ([]byte, []int) {
+	return file_messages_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *ChannelReplica) GetHolder() string {
+	if x != nil {
+		return x.Holder
+	}
+	return ""
+}
+
+func (x *ChannelReplica) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *ChannelReplica) GetCachedFrame() []byte {
+	if x != nil {
+		return x.CachedFrame
+	}
+	return nil
+}
+
+func (x *ChannelReplica) GetCacheExpiresUnixNano() int64 {
+	if x != nil {
+		return x.CacheExpiresUnixNano
+	}
+	return 0
+}
+
+func (x *ChannelReplica) GetOccupied() bool {
+	if x != nil {
+		return x.Occupied
+	}
+	return false
+}
+
+func (x *ChannelReplica) GetVacateDueUnixNano() int64 {
+	if x != nil {
+		return x.VacateDueUnixNano
+	}
+	return 0
+}
+
+func (x *ChannelReplica) GetRemovalsDue() map[string]int64 {
+	if x != nil {
+		return x.RemovalsDue
+	}
+	return nil
+}
+
+func (x *ChannelReplica) GetMembers() []string {
+	if x != nil {
+		return x.Members
+	}
+	return nil
+}
+
 // NodeLeft tells a channel grain that a cluster member is gone: its subscribers are removed.
 type NodeLeft struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1532,7 +1832,7 @@ type NodeLeft struct {
 
 func (x *NodeLeft) Reset() {
 	*x = NodeLeft{}
-	mi := &file_messages_proto_msgTypes[22]
+	mi := &file_messages_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1544,7 +1844,7 @@ func (x *NodeLeft) String() string {
 func (*NodeLeft) ProtoMessage() {}
 
 func (x *NodeLeft) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_proto_msgTypes[22]
+	mi := &file_messages_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1557,7 +1857,7 @@ func (x *NodeLeft) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeLeft.ProtoReflect.Descriptor instead.
 func (*NodeLeft) Descriptor() ([]byte, []int) {
-	return file_messages_proto_rawDescGZIP(), []int{22}
+	return file_messages_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *NodeLeft) GetAddress() string {
@@ -1576,7 +1876,7 @@ type TopologyChanged struct {
 
 func (x *TopologyChanged) Reset() {
 	*x = TopologyChanged{}
-	mi := &file_messages_proto_msgTypes[23]
+	mi := &file_messages_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1588,7 +1888,7 @@ func (x *TopologyChanged) String() string {
 func (*TopologyChanged) ProtoMessage() {}
 
 func (x *TopologyChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_proto_msgTypes[23]
+	mi := &file_messages_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1601,7 +1901,7 @@ func (x *TopologyChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TopologyChanged.ProtoReflect.Descriptor instead.
 func (*TopologyChanged) Descriptor() ([]byte, []int) {
-	return file_messages_proto_rawDescGZIP(), []int{23}
+	return file_messages_proto_rawDescGZIP(), []int{25}
 }
 
 // NodeConnections is a node's open sockets per app, gossiped for cluster-wide connection limits.
@@ -1617,7 +1917,7 @@ type NodeConnections struct {
 
 func (x *NodeConnections) Reset() {
 	*x = NodeConnections{}
-	mi := &file_messages_proto_msgTypes[24]
+	mi := &file_messages_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1629,7 +1929,7 @@ func (x *NodeConnections) String() string {
 func (*NodeConnections) ProtoMessage() {}
 
 func (x *NodeConnections) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_proto_msgTypes[24]
+	mi := &file_messages_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1642,7 +1942,7 @@ func (x *NodeConnections) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeConnections.ProtoReflect.Descriptor instead.
 func (*NodeConnections) Descriptor() ([]byte, []int) {
-	return file_messages_proto_rawDescGZIP(), []int{24}
+	return file_messages_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *NodeConnections) GetByApp() map[string]int64 {
@@ -1673,7 +1973,7 @@ type ConsoleWatch struct {
 
 func (x *ConsoleWatch) Reset() {
 	*x = ConsoleWatch{}
-	mi := &file_messages_proto_msgTypes[25]
+	mi := &file_messages_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1685,7 +1985,7 @@ func (x *ConsoleWatch) String() string {
 func (*ConsoleWatch) ProtoMessage() {}
 
 func (x *ConsoleWatch) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_proto_msgTypes[25]
+	mi := &file_messages_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1698,7 +1998,7 @@ func (x *ConsoleWatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConsoleWatch.ProtoReflect.Descriptor instead.
 func (*ConsoleWatch) Descriptor() ([]byte, []int) {
-	return file_messages_proto_rawDescGZIP(), []int{25}
+	return file_messages_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ConsoleWatch) GetAppId() string {
@@ -1726,7 +2026,7 @@ type ConsoleUnwatch struct {
 
 func (x *ConsoleUnwatch) Reset() {
 	*x = ConsoleUnwatch{}
-	mi := &file_messages_proto_msgTypes[26]
+	mi := &file_messages_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1738,7 +2038,7 @@ func (x *ConsoleUnwatch) String() string {
 func (*ConsoleUnwatch) ProtoMessage() {}
 
 func (x *ConsoleUnwatch) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_proto_msgTypes[26]
+	mi := &file_messages_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1751,7 +2051,7 @@ func (x *ConsoleUnwatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConsoleUnwatch.ProtoReflect.Descriptor instead.
 func (*ConsoleUnwatch) Descriptor() ([]byte, []int) {
-	return file_messages_proto_rawDescGZIP(), []int{26}
+	return file_messages_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ConsoleUnwatch) GetAppId() string {
@@ -1783,7 +2083,7 @@ type ConsoleRecords struct {
 
 func (x *ConsoleRecords) Reset() {
 	*x = ConsoleRecords{}
-	mi := &file_messages_proto_msgTypes[27]
+	mi := &file_messages_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1795,7 +2095,7 @@ func (x *ConsoleRecords) String() string {
 func (*ConsoleRecords) ProtoMessage() {}
 
 func (x *ConsoleRecords) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_proto_msgTypes[27]
+	mi := &file_messages_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1808,7 +2108,7 @@ func (x *ConsoleRecords) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConsoleRecords.ProtoReflect.Descriptor instead.
 func (*ConsoleRecords) Descriptor() ([]byte, []int) {
-	return file_messages_proto_rawDescGZIP(), []int{27}
+	return file_messages_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ConsoleRecords) GetAppId() string {
@@ -1848,7 +2148,7 @@ type ConsoleAck struct {
 
 func (x *ConsoleAck) Reset() {
 	*x = ConsoleAck{}
-	mi := &file_messages_proto_msgTypes[28]
+	mi := &file_messages_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1860,7 +2160,7 @@ func (x *ConsoleAck) String() string {
 func (*ConsoleAck) ProtoMessage() {}
 
 func (x *ConsoleAck) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_proto_msgTypes[28]
+	mi := &file_messages_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1873,7 +2173,7 @@ func (x *ConsoleAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConsoleAck.ProtoReflect.Descriptor instead.
 func (*ConsoleAck) Descriptor() ([]byte, []int) {
-	return file_messages_proto_rawDescGZIP(), []int{28}
+	return file_messages_proto_rawDescGZIP(), []int{30}
 }
 
 // ConsoleEvent is one line of the debug console (node.Event).
@@ -1901,7 +2201,7 @@ type ConsoleEvent struct {
 
 func (x *ConsoleEvent) Reset() {
 	*x = ConsoleEvent{}
-	mi := &file_messages_proto_msgTypes[29]
+	mi := &file_messages_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1913,7 +2213,7 @@ func (x *ConsoleEvent) String() string {
 func (*ConsoleEvent) ProtoMessage() {}
 
 func (x *ConsoleEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_proto_msgTypes[29]
+	mi := &file_messages_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1926,7 +2226,7 @@ func (x *ConsoleEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConsoleEvent.ProtoReflect.Descriptor instead.
 func (*ConsoleEvent) Descriptor() ([]byte, []int) {
-	return file_messages_proto_rawDescGZIP(), []int{29}
+	return file_messages_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ConsoleEvent) GetKind() string {
@@ -2096,9 +2396,11 @@ const file_messages_proto_rawDesc = "" +
 	"\n" +
 	"TraceEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\f\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"+\n" +
 	"\n" +
-	"PublishAck\"\xcc\x02\n" +
+	"PublishAck\x12\x1d\n" +
+	"\n" +
+	"publish_id\x18\x01 \x01(\tR\tpublishId\"\xeb\x02\n" +
 	"\aDeliver\x12\x14\n" +
 	"\x05frame\x18\x01 \x01(\fR\x05frame\x12*\n" +
 	"\x11exclude_socket_id\x18\x02 \x01(\tR\x0fexcludeSocketId\x12,\n" +
@@ -2106,7 +2408,9 @@ const file_messages_proto_rawDesc = "" +
 	"\x05trace\x18\x04 \x03(\v2#.herald.messages.Deliver.TraceEntryR\x05trace\x12!\n" +
 	"\fmember_added\x18\x05 \x01(\tR\vmemberAdded\x12%\n" +
 	"\x0emember_removed\x18\x06 \x01(\tR\rmemberRemoved\x12\x12\n" +
-	"\x04kind\x18\a \x01(\x05R\x04kind\x1a8\n" +
+	"\x04kind\x18\a \x01(\x05R\x04kind\x12\x1d\n" +
+	"\n" +
+	"publish_id\x18\b \x01(\tR\tpublishId\x1a8\n" +
 	"\n" +
 	"TraceEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
@@ -2171,15 +2475,19 @@ const file_messages_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"=\n" +
 	"\x0fSocketTerminate\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\x05R\x04code\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\"C\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"~\n" +
 	"\x10NodeStateRequest\x12\x15\n" +
 	"\x06app_id\x18\x01 \x01(\tR\x05appId\x12\x18\n" +
-	"\achannel\x18\x02 \x01(\tR\achannel\"\x8c\x01\n" +
+	"\achannel\x18\x02 \x01(\tR\achannel\x129\n" +
+	"\areplica\x18\x03 \x01(\v2\x1f.herald.messages.ChannelReplicaR\areplica\"\xf9\x01\n" +
 	"\tNodeState\x12\"\n" +
 	"\x06fanout\x18\x01 \x01(\v2\n" +
 	".actor.PIDR\x06fanout\x126\n" +
 	"\asockets\x18\x02 \x03(\v2\x1c.herald.messages.SocketStateR\asockets\x12#\n" +
-	"\rknown_members\x18\x03 \x03(\tR\fknownMembers\"`\n" +
+	"\rknown_members\x18\x03 \x03(\tR\fknownMembers\x129\n" +
+	"\areplica\x18\x04 \x01(\v2\x1f.herald.messages.ChannelReplicaR\areplica\x12\x18\n" +
+	"\amembers\x18\x05 \x03(\tR\amembers\x12\x16\n" +
+	"\x06member\x18\x06 \x01(\tR\x06member\"`\n" +
 	"\vSocketState\x12\x1b\n" +
 	"\tsocket_id\x18\x01 \x01(\tR\bsocketId\x12\x17\n" +
 	"\auser_id\x18\x02 \x01(\tR\x06userId\x12\x1b\n" +
@@ -2188,7 +2496,37 @@ const file_messages_proto_rawDesc = "" +
 	"\x06app_id\x18\x01 \x01(\tR\x05appId\x12\x16\n" +
 	"\x06prefix\x18\x02 \x01(\tR\x06prefix\"2\n" +
 	"\x14ListChannelsResponse\x12\x1a\n" +
-	"\bchannels\x18\x01 \x03(\tR\bchannels\"$\n" +
+	"\bchannels\x18\x01 \x03(\tR\bchannels\"\xa3\x04\n" +
+	"\rReplicaUpdate\x12\x15\n" +
+	"\x06app_id\x18\x01 \x01(\tR\x05appId\x12\x18\n" +
+	"\achannel\x18\x02 \x01(\tR\achannel\x12\x14\n" +
+	"\x05owner\x18\x03 \x01(\tR\x05owner\x12\x18\n" +
+	"\aversion\x18\x04 \x01(\x04R\aversion\x12\x12\n" +
+	"\x04drop\x18\x05 \x01(\bR\x04drop\x12\x14\n" +
+	"\x05whole\x18\x06 \x01(\bR\x05whole\x12!\n" +
+	"\fcached_frame\x18\a \x01(\fR\vcachedFrame\x125\n" +
+	"\x17cache_expires_unix_nano\x18\b \x01(\x03R\x14cacheExpiresUnixNano\x12\x1a\n" +
+	"\boccupied\x18\t \x01(\bR\boccupied\x12/\n" +
+	"\x14vacate_due_unix_nano\x18\n" +
+	" \x01(\x03R\x11vacateDueUnixNano\x12R\n" +
+	"\fremovals_due\x18\v \x03(\v2/.herald.messages.ReplicaUpdate.RemovalsDueEntryR\vremovalsDue\x12#\n" +
+	"\rmembers_added\x18\f \x03(\tR\fmembersAdded\x12'\n" +
+	"\x0fmembers_removed\x18\r \x03(\tR\x0emembersRemoved\x1a>\n" +
+	"\x10RemovalsDueEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"\x98\x03\n" +
+	"\x0eChannelReplica\x12\x16\n" +
+	"\x06holder\x18\x01 \x01(\tR\x06holder\x12\x18\n" +
+	"\aversion\x18\x02 \x01(\x04R\aversion\x12!\n" +
+	"\fcached_frame\x18\x03 \x01(\fR\vcachedFrame\x125\n" +
+	"\x17cache_expires_unix_nano\x18\x04 \x01(\x03R\x14cacheExpiresUnixNano\x12\x1a\n" +
+	"\boccupied\x18\x05 \x01(\bR\boccupied\x12/\n" +
+	"\x14vacate_due_unix_nano\x18\x06 \x01(\x03R\x11vacateDueUnixNano\x12S\n" +
+	"\fremovals_due\x18\a \x03(\v20.herald.messages.ChannelReplica.RemovalsDueEntryR\vremovalsDue\x12\x18\n" +
+	"\amembers\x18\b \x03(\tR\amembers\x1a>\n" +
+	"\x10RemovalsDueEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"$\n" +
 	"\bNodeLeft\x12\x18\n" +
 	"\aaddress\x18\x01 \x01(\tR\aaddress\"\x11\n" +
 	"\x0fTopologyChanged\"\xbb\x01\n" +
@@ -2245,7 +2583,7 @@ func file_messages_proto_rawDescGZIP() []byte {
 	return file_messages_proto_rawDescData
 }
 
-var file_messages_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
+var file_messages_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
 var file_messages_proto_goTypes = []any{
 	(*Subscribe)(nil),            // 0: herald.messages.Subscribe
 	(*SubscribeResult)(nil),      // 1: herald.messages.SubscribeResult
@@ -2269,44 +2607,52 @@ var file_messages_proto_goTypes = []any{
 	(*SocketState)(nil),          // 19: herald.messages.SocketState
 	(*ListChannelsRequest)(nil),  // 20: herald.messages.ListChannelsRequest
 	(*ListChannelsResponse)(nil), // 21: herald.messages.ListChannelsResponse
-	(*NodeLeft)(nil),             // 22: herald.messages.NodeLeft
-	(*TopologyChanged)(nil),      // 23: herald.messages.TopologyChanged
-	(*NodeConnections)(nil),      // 24: herald.messages.NodeConnections
-	(*ConsoleWatch)(nil),         // 25: herald.messages.ConsoleWatch
-	(*ConsoleUnwatch)(nil),       // 26: herald.messages.ConsoleUnwatch
-	(*ConsoleRecords)(nil),       // 27: herald.messages.ConsoleRecords
-	(*ConsoleAck)(nil),           // 28: herald.messages.ConsoleAck
-	(*ConsoleEvent)(nil),         // 29: herald.messages.ConsoleEvent
-	nil,                          // 30: herald.messages.Subscribe.TraceEntry
-	nil,                          // 31: herald.messages.Publish.TraceEntry
-	nil,                          // 32: herald.messages.Deliver.TraceEntry
-	nil,                          // 33: herald.messages.UserPublish.TraceEntry
-	nil,                          // 34: herald.messages.SocketDeliver.TraceEntry
-	nil,                          // 35: herald.messages.NodeConnections.ByAppEntry
-	(*actor.PID)(nil),            // 36: actor.PID
+	(*ReplicaUpdate)(nil),        // 22: herald.messages.ReplicaUpdate
+	(*ChannelReplica)(nil),       // 23: herald.messages.ChannelReplica
+	(*NodeLeft)(nil),             // 24: herald.messages.NodeLeft
+	(*TopologyChanged)(nil),      // 25: herald.messages.TopologyChanged
+	(*NodeConnections)(nil),      // 26: herald.messages.NodeConnections
+	(*ConsoleWatch)(nil),         // 27: herald.messages.ConsoleWatch
+	(*ConsoleUnwatch)(nil),       // 28: herald.messages.ConsoleUnwatch
+	(*ConsoleRecords)(nil),       // 29: herald.messages.ConsoleRecords
+	(*ConsoleAck)(nil),           // 30: herald.messages.ConsoleAck
+	(*ConsoleEvent)(nil),         // 31: herald.messages.ConsoleEvent
+	nil,                          // 32: herald.messages.Subscribe.TraceEntry
+	nil,                          // 33: herald.messages.Publish.TraceEntry
+	nil,                          // 34: herald.messages.Deliver.TraceEntry
+	nil,                          // 35: herald.messages.UserPublish.TraceEntry
+	nil,                          // 36: herald.messages.SocketDeliver.TraceEntry
+	nil,                          // 37: herald.messages.ReplicaUpdate.RemovalsDueEntry
+	nil,                          // 38: herald.messages.ChannelReplica.RemovalsDueEntry
+	nil,                          // 39: herald.messages.NodeConnections.ByAppEntry
+	(*actor.PID)(nil),            // 40: actor.PID
 }
 var file_messages_proto_depIdxs = []int32{
-	36, // 0: herald.messages.Subscribe.node:type_name -> actor.PID
-	30, // 1: herald.messages.Subscribe.trace:type_name -> herald.messages.Subscribe.TraceEntry
-	36, // 2: herald.messages.Unsubscribe.node:type_name -> actor.PID
-	31, // 3: herald.messages.Publish.trace:type_name -> herald.messages.Publish.TraceEntry
-	32, // 4: herald.messages.Deliver.trace:type_name -> herald.messages.Deliver.TraceEntry
-	36, // 5: herald.messages.UserSocketJoined.connection:type_name -> actor.PID
-	36, // 6: herald.messages.Watch.watcher:type_name -> actor.PID
-	36, // 7: herald.messages.Unwatch.watcher:type_name -> actor.PID
-	33, // 8: herald.messages.UserPublish.trace:type_name -> herald.messages.UserPublish.TraceEntry
-	34, // 9: herald.messages.SocketDeliver.trace:type_name -> herald.messages.SocketDeliver.TraceEntry
-	36, // 10: herald.messages.NodeState.fanout:type_name -> actor.PID
-	19, // 11: herald.messages.NodeState.sockets:type_name -> herald.messages.SocketState
-	35, // 12: herald.messages.NodeConnections.by_app:type_name -> herald.messages.NodeConnections.ByAppEntry
-	36, // 13: herald.messages.ConsoleWatch.watcher:type_name -> actor.PID
-	36, // 14: herald.messages.ConsoleUnwatch.watcher:type_name -> actor.PID
-	29, // 15: herald.messages.ConsoleRecords.events:type_name -> herald.messages.ConsoleEvent
-	16, // [16:16] is the sub-list for method output_type
-	16, // [16:16] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	40, // 0: herald.messages.Subscribe.node:type_name -> actor.PID
+	32, // 1: herald.messages.Subscribe.trace:type_name -> herald.messages.Subscribe.TraceEntry
+	40, // 2: herald.messages.Unsubscribe.node:type_name -> actor.PID
+	33, // 3: herald.messages.Publish.trace:type_name -> herald.messages.Publish.TraceEntry
+	34, // 4: herald.messages.Deliver.trace:type_name -> herald.messages.Deliver.TraceEntry
+	40, // 5: herald.messages.UserSocketJoined.connection:type_name -> actor.PID
+	40, // 6: herald.messages.Watch.watcher:type_name -> actor.PID
+	40, // 7: herald.messages.Unwatch.watcher:type_name -> actor.PID
+	35, // 8: herald.messages.UserPublish.trace:type_name -> herald.messages.UserPublish.TraceEntry
+	36, // 9: herald.messages.SocketDeliver.trace:type_name -> herald.messages.SocketDeliver.TraceEntry
+	23, // 10: herald.messages.NodeStateRequest.replica:type_name -> herald.messages.ChannelReplica
+	40, // 11: herald.messages.NodeState.fanout:type_name -> actor.PID
+	19, // 12: herald.messages.NodeState.sockets:type_name -> herald.messages.SocketState
+	23, // 13: herald.messages.NodeState.replica:type_name -> herald.messages.ChannelReplica
+	37, // 14: herald.messages.ReplicaUpdate.removals_due:type_name -> herald.messages.ReplicaUpdate.RemovalsDueEntry
+	38, // 15: herald.messages.ChannelReplica.removals_due:type_name -> herald.messages.ChannelReplica.RemovalsDueEntry
+	39, // 16: herald.messages.NodeConnections.by_app:type_name -> herald.messages.NodeConnections.ByAppEntry
+	40, // 17: herald.messages.ConsoleWatch.watcher:type_name -> actor.PID
+	40, // 18: herald.messages.ConsoleUnwatch.watcher:type_name -> actor.PID
+	31, // 19: herald.messages.ConsoleRecords.events:type_name -> herald.messages.ConsoleEvent
+	20, // [20:20] is the sub-list for method output_type
+	20, // [20:20] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_messages_proto_init() }
@@ -2320,7 +2666,7 @@ func file_messages_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_messages_proto_rawDesc), len(file_messages_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   36,
+			NumMessages:   40,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -5,9 +5,8 @@
 package node
 
 import (
-	"sync/atomic"
-
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -46,6 +45,14 @@ type Node struct {
 	// Owns reports whether this member owns the grain of kind and identity by its current view
 	// of the members; always true without a cluster.
 	Owns func(kind, identity string) bool
+	// Backup is the address of the member next in line for the grain of kind and identity (its
+	// owner if the owner dies), where the grain keeps what no survivor could rebuild; "" without
+	// a cluster or with one member.
+	Backup func(kind, identity string) string
+	// Leaving is set when the node starts to leave the cluster (SIGTERM): its grains go on
+	// serving until they are handed over, but leave the webhook checks that come due meanwhile to
+	// their next activation, which has them from the replica, so that none is sent twice.
+	Leaving atomic.Bool
 
 	Timing Timing
 }

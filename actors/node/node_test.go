@@ -1,6 +1,7 @@
 package node
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/herald-io/herald/configs"
@@ -57,5 +58,25 @@ func TestAppsUpdateReaddedAppIsTheSame(t *testing.T) {
 	again, ok := apps.ByID("a")
 	if !ok || again != first || first.Settings().Secret != "back" {
 		t.Fatalf("re-added app: same=%v secret=%q", again == first, first.Settings().Secret)
+	}
+}
+
+func TestRecentIDs(t *testing.T) {
+	const kept = 16
+	r := NewRecentIDs(kept)
+	if r.Seen("a") || !r.Seen("a") {
+		t.Fatal("a repeat was not recognised")
+	}
+	if r.Seen("") || r.Seen("") {
+		t.Fatal("an empty id is never a repeat")
+	}
+	for i := range kept {
+		r.Seen(fmt.Sprint("id-", i))
+	}
+	if r.Seen("a") {
+		t.Fatal("an id older than the window is still held")
+	}
+	if !r.Seen(fmt.Sprint("id-", kept-1)) || len(r.ids) != kept {
+		t.Fatalf("the window holds %d ids, want %d", len(r.ids), kept)
 	}
 }

@@ -138,6 +138,9 @@ func run() error {
 	if err := server.Shutdown(shutdownCtx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
+	// Leave the cluster before the last webhooks go: until its grains are handed over, they
+	// still produce webhooks (a member joining elsewhere, a check coming due).
+	engine.Shutdown()
 	if err := webhookDelivery.Flush(shutdownCtx); err != nil {
 		logger.Warn("webhooks not all sent before the grace period ended", "error", err)
 	}

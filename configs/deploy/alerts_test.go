@@ -59,6 +59,24 @@ var alertCases = []alertCase{
 		minutes: 60,
 	},
 	{
+		// A target fails from 20m on: 40 events wait for their retry.
+		alert:     "HeraldWebhookRetryBacklog",
+		bad:       `herald_webhook_retry_backlog{` + pod + `,app="a"} 0x20 40x30`,
+		troubleAt: 20, firesBy: 31,
+		// A receiver restarting: a few minutes of backlog, drained once it answers.
+		good:    `herald_webhook_retry_backlog{` + pod + `,app="a"} 0x20 12x3 0x27`,
+		minutes: 50,
+	},
+	{
+		// Undelivered events age a minute a minute from 20m on.
+		alert:     "HeraldWebhookDeliveryDelayed",
+		bad:       `herald_webhook_oldest_undelivered_seconds{` + pod + `,app="a"} 0.05x20 0+60x30`,
+		troubleAt: 21, firesBy: 28,
+		// Batches go out within the batch window; a restart of the receiver delays them seconds.
+		good:    `herald_webhook_oldest_undelivered_seconds{` + pod + `,app="a"} 0.05x20 5 30 0.05x28`,
+		minutes: 50,
+	},
+	{
 		// Deliveries under 10 ms until 20m, then between 2.5 and 5 s: p99 about 5 s.
 		alert: "HeraldDeliveryLatencyHigh",
 		bad: `herald_delivery_latency_seconds_bucket{` + pod + `,app="a",le="0.01"} 0+100x20 2000x20

@@ -16,6 +16,8 @@ type Membership struct {
 	mu        sync.Mutex
 	members   map[string]*cluster.Member // member id -> member
 	listeners map[string]*cluster.MemberList
+	hold      bool     // departures wait for Release, as a provider's failure detection takes time
+	departed  []string // members gone while held
 }
 
 // NewMembership is an empty membership.
@@ -54,10 +56,35 @@ func (p *provider) StartClient(c *cluster.Cluster) error {
 func (p *provider) Shutdown(bool) error {
 	p.m.mu.Lock()
 	delete(p.m.listeners, p.id)
+	if p.m.hold {
+		p.m.departed = append(p.m.departed, p.id)
+		p.m.mu.Unlock()
+		return nil
+	}
 	delete(p.m.members, p.id)
 	p.m.mu.Unlock()
 	p.m.notify()
 	return nil
+}
+
+// Hold keeps members that stop in the membership until Release: the others go on seeing a dead
+// member for a while, as they do until a real provider's health checks fail.
+func (m *Membership) Hold() {
+	m.mu.Lock()
+	m.hold = true
+	m.mu.Unlock()
+}
+
+// Release takes out the members that stopped since Hold and tells the others.
+func (m *Membership) Release() {
+	m.mu.Lock()
+	m.hold = false
+	for _, id := range m.departed {
+		delete(m.members, id)
+	}
+	m.departed = nil
+	m.mu.Unlock()
+	m.notify()
 }
 
 // notify gives every listening member the current members, one member at a time.

@@ -1,0 +1,125 @@
+package cluster
+
+import (
+	"errors"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/herald-io/herald/actors/messages"
+	"github.com/herald-io/herald/actors/node"
+)
+
+// replicas are the channel grains' state this member keeps as the member next in line for them
+// (channel/replica.go says what and why). The node actor owns them: it applies each
+// ReplicaUpdate, hands a grain's replica to its next activation with this node's part of the
+// channel, and wakes the grains whose owner died with something still to announce.
+type replicas struct {
+	byKey map[string]*keptReplica // node.Key(app, channel) -> replica
+}
+
+type keptReplica struct {
+	owner   string
+	r       *messages.ChannelReplica // Members unused: members holds them
+	members map[string]struct{}
+}
+
+func newReplicas() *replicas { return &replicas{byKey: map[string]*keptReplica{}} }
+
+func (s *replicas) apply(u *messages.ReplicaUpdate) {
+	key := node.Key(u.AppId, u.Channel)
+	if u.Drop {
+		delete(s.byKey, key)
+		return
+	}
+	k := s.byKey[key]
+	if k == nil || u.Whole {
+		k = &keptReplica{r: &messages.ChannelReplica{}, members: map[string]struct{}{}}
+		s.byKey[key] = k
+	}
+	k.owner = u.Owner
+	r := k.r
+	r.Version, r.Occupied, r.VacateDueUnixNano, r.RemovalsDue = u.Version, u.Occupied, u.VacateDueUnixNano, u.RemovalsDue
+	if len(u.CachedFrame) > 0 {
+		r.CachedFrame, r.CacheExpiresUnixNano = u.CachedFrame, u.CacheExpiresUnixNano
+	}
+	for _, id := range u.MembersAdded {
+		k.members[id] = struct{}{}
+	}
+	for _, id := range u.MembersRemoved {
+		delete(k.members, id)
+	}
+}
+
+// get is the replica of key for a grain that rebuilds, nil when this member keeps none.
+func (s *replicas) get(key, holder string) *messages.ChannelReplica {
+	k := s.byKey[key]
+	if k == nil {
+		return nil
+	}
+	r := k.r
+	return &messages.ChannelReplica{
+		Holder: holder, Version: r.Version, CachedFrame: r.CachedFrame, CacheExpiresUnixNano: r.CacheExpiresUnixNano,
+		Occupied: r.Occupied, VacateDueUnixNano: r.VacateDueUnixNano, RemovalsDue: maps.Clone(r.RemovalsDue),
+		Members: slices.Collect(maps.Keys(k.members)),
+	}
+}
+
+// orphaned are the keys whose grain was on a member that left and that have something to
+// announce: members, an occupied channel, or pending checks. (A cache channel's event alone waits
+// for the next subscriber to activate the grain.)
+func (s *replicas) orphaned(left map[string]bool) []string {
+	var out []string
+	for key, k := range s.byKey {
+		if left[k.owner] && (k.r.Occupied || k.r.VacateDueUnixNano != 0 || len(k.r.RemovalsDue) > 0 || len(k.members) > 0) {
+			out = append(out, key)
+		}
+	}
+	return out
+}
+
+// Waking grains whose owner died: a few at a time, each asked again (found anew) until the
+// member now in charge answers. The waits are on the real clock: they wait for the cluster.
+const (
+	wakeWorkers  = 8
+	wakeAttempts = 30
+	wakeAttempt  = time.Second
+	wakePause    = 100 * time.Millisecond
+)
+
+// wakeGrains activates the channel grains of keys on their new owners, which rebuild from every
+// member (this one's replica included) and announce what was lost.
+func wakeGrains(n *node.Node, keys []string) {
+	work := make(chan string)
+	for range min(wakeWorkers, len(keys)) {
+		go func() {
+			for key := range work {
+				wakeGrain(n, key)
+			}
+		}()
+	}
+	go func() {
+		for _, key := range keys {
+			work <- key
+		}
+		close(work)
+	}()
+}
+
+func wakeGrain(n *node.Node, key string) {
+	appID, channel := node.SplitKey(key)
+	req := &messages.ChannelInfoRequest{AppId: appID, Channel: channel}
+	for range wakeAttempts {
+		res, err := n.Root.RequestFuture(n.Grains.ChannelPID(appID, channel), req, wakeAttempt).Result()
+		if _, dead := res.(*actor.DeadLetterResponse); err == nil && !dead {
+			return
+		}
+		if err != nil && !errors.Is(err, actor.ErrDeadLetter) && !errors.Is(err, actor.ErrTimeout) {
+			return
+		}
+		n.Grains.Forget(node.ChannelKind, key)
+		time.Sleep(wakePause)
+	}
+}
