@@ -285,7 +285,7 @@ func (g *Grain) deliver(ctx actor.Context, d *messages.Deliver) {
 func (g *Grain) subscribe(ctx actor.Context, sender *actor.PID, m *messages.Subscribe) {
 	if g.subs.has(m.SocketId) {
 		// A join sent again after a dead letter, or one a rebuild counted already: same answer.
-		ctx.Send(sender, g.subscribeResult(m))
+		ctx.Send(sender, g.subscribeResult(ctx, m))
 		return
 	}
 	if g.roster != nil && !g.roster.has(m.UserId) && g.roster.count() >= g.app.Settings().Limits.MaxPresenceMembers {
@@ -307,7 +307,7 @@ func (g *Grain) subscribe(ctx actor.Context, sender *actor.PID, m *messages.Subs
 		}
 	}
 	newMember := g.roster != nil && g.roster.add(m.UserId, m.UserInfo, nodeKey)
-	res := g.subscribeResult(m)
+	res := g.subscribeResult(ctx, m)
 	ctx.Send(sender, res)
 	if res.CacheMiss {
 		g.emit(&protocol.WebhookEvent{Name: protocol.WebhookCacheMiss, Channel: g.ch.Name})
@@ -329,8 +329,8 @@ func (g *Grain) subscribe(ctx actor.Context, sender *actor.PID, m *messages.Subs
 	g.countChanged(ctx)
 }
 
-func (g *Grain) subscribeResult(m *messages.Subscribe) *messages.SubscribeResult {
-	res := &messages.SubscribeResult{SocketId: m.SocketId, Ok: true}
+func (g *Grain) subscribeResult(ctx actor.Context, m *messages.Subscribe) *messages.SubscribeResult {
+	res := &messages.SubscribeResult{SocketId: m.SocketId, Ok: true, Grain: ctx.Self()}
 	if g.roster != nil {
 		res.Frame = g.roster.succeededFrame(g.ch.Name)
 		if m.WantMemberIds {

@@ -36,7 +36,16 @@ type Fanout struct {
 	// retryArmed: a retry of what came back as a dead letter is scheduled.
 	retryArmed bool
 	written    *node.RecentIDs // publish ids written, so that a publish taken twice is written once
+	// left: sockets that left in the last leftKept. Their unsubscribe went to where the grain
+	// was; a grain that moved meanwhile may have counted them (a late answer to a subscribe, or
+	// a rebuild that asked before they left): it is told again, on a late answer and on a
+	// topology change. The fan-out lives on until leftKept after the last leave.
+	left    map[string]bool
+	lingers int // leftOver timers running
 }
+
+// leftOver ends the memory of the sockets that left.
+type leftOver struct{}
 
 // wakeRetry asks the grain again, after a subscribe or a wake-up came back as a dead letter.
 type wakeRetry struct{}
@@ -50,6 +59,9 @@ const (
 	maxWakeBackoff = time.Second
 	// writtenKept is how many publish ids a fan-out remembers: a repeat comes within seconds.
 	writtenKept = 256
+	// leftKept is how long a grain that moved may not know of a leave: a subscribe in flight to
+	// a grain that is moving is answered once a member activates it (the real clock).
+	leftKept = 10 * time.Second
 )
 
 type localSocket struct {
@@ -95,8 +107,12 @@ func (f *Fanout) Receive(ctx actor.Context) {
 		st.Replica = m.Replica // the node actor's copy of the grain's replica, if it keeps one
 		ctx.Respond(st)
 	case *messages.TopologyChanged:
-		// A subscribe sent to a grain on a member that died is never answered: ask again.
+		// A subscribe sent to a grain on a member that died is never answered: ask again. The
+		// grain in charge now may have counted sockets that left since: tell it again.
 		f.resubscribePending(ctx)
+		for id := range f.left {
+			f.unsubscribe(ctx, f.n.Grains.ChannelPID(f.appID, f.channel), id)
+		}
 		// The grain may have moved or died with its member: wake the one now in charge, so it
 		// rebuilds (and announces members lost with the dead member) without waiting for the
 		// next event.
@@ -115,12 +131,18 @@ func (f *Fanout) Receive(ctx actor.Context) {
 		if _, ok := f.index[m.SocketID]; ok {
 			return // a join resent after a dead letter, already done
 		}
+		delete(f.left, m.SocketID) // subscribed again: the leave before it is done with
 		f.pending[m.SocketID] = m
 		f.requestSubscribe(ctx, m)
 	case *messages.SubscribeResult:
 		f.subscribed(ctx, m)
 	case *messages.Leave:
 		f.leave(ctx, m.SocketID)
+	case leftOver:
+		if f.lingers--; f.lingers == 0 {
+			clear(f.left)
+			f.stopIfEmpty(ctx)
+		}
 	case *actor.DeadLetterResponse:
 		// The grain stopped before it saw our subscribe or wake-up, or refused it (its member does
 		// not own it, or is not ready): ask the one now in charge, found again rather than from
@@ -201,7 +223,11 @@ func (f *Fanout) state(ctx actor.Context) *messages.NodeState {
 func (f *Fanout) subscribed(ctx actor.Context, r *messages.SubscribeResult) {
 	j, ok := f.pending[r.SocketId]
 	if !ok {
-		return // left before the grain answered; its unsubscribe is on the way
+		if f.left[r.SocketId] && r.Ok && r.Grain != nil {
+			// It left before this grain answered; the unsubscribe went to where the grain was.
+			f.unsubscribe(ctx, r.Grain, r.SocketId)
+		}
+		return
 	}
 	delete(f.pending, r.SocketId)
 	f.retries = 0
@@ -235,6 +261,13 @@ func (f *Fanout) leave(ctx actor.Context, socketID string) {
 		return
 	}
 	delete(f.pending, socketID)
+	if f.left == nil {
+		f.left = map[string]bool{}
+	}
+	f.left[socketID] = true
+	f.lingers++
+	self, root := ctx.Self(), f.n.Root
+	time.AfterFunc(leftKept, func() { root.Send(self, leftOver{}) })
 	if wasSubscribed {
 		f.metrics.AddSubscriptions(f.kind, -1)
 		last := len(f.sockets) - 1
@@ -244,14 +277,16 @@ func (f *Fanout) leave(ctx actor.Context, socketID string) {
 		f.sockets = f.sockets[:last]
 		delete(f.index, socketID)
 	}
-	ctx.Send(f.n.Grains.ChannelPID(f.appID, f.channel), &messages.Unsubscribe{
-		AppId: f.appID, Channel: f.channel, SocketId: socketID, Node: ctx.Self(),
-	})
+	f.unsubscribe(ctx, f.n.Grains.ChannelPID(f.appID, f.channel), socketID)
 	f.stopIfEmpty(ctx)
 }
 
+func (f *Fanout) unsubscribe(ctx actor.Context, grain *actor.PID, socketID string) {
+	ctx.Send(grain, &messages.Unsubscribe{AppId: f.appID, Channel: f.channel, SocketId: socketID, Node: ctx.Self()})
+}
+
 func (f *Fanout) stopIfEmpty(ctx actor.Context) {
-	if len(f.sockets) == 0 && len(f.pending) == 0 && f.n.Fanouts.ReleaseIfIdle(f.key, ctx.Self()) {
+	if len(f.sockets) == 0 && len(f.pending) == 0 && f.lingers == 0 && f.n.Fanouts.ReleaseIfIdle(f.key, ctx.Self()) {
 		ctx.Stop(ctx.Self())
 	}
 }

@@ -133,16 +133,19 @@ func (x *Subscribe) GetWantMemberIds() bool {
 
 // SubscribeResult answers Subscribe.
 type SubscribeResult struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	SocketId      string                 `protobuf:"bytes,1,opt,name=socket_id,json=socketId,proto3" json:"socket_id,omitempty"`
-	Ok            bool                   `protobuf:"varint,2,opt,name=ok,proto3" json:"ok,omitempty"`
-	ErrorType     string                 `protobuf:"bytes,3,opt,name=error_type,json=errorType,proto3" json:"error_type,omitempty"` // pusher:subscription_error type when !ok
-	Error         string                 `protobuf:"bytes,4,opt,name=error,proto3" json:"error,omitempty"`
-	Status        int32                  `protobuf:"varint,5,opt,name=status,proto3" json:"status,omitempty"`
-	Frame         []byte                 `protobuf:"bytes,6,opt,name=frame,proto3" json:"frame,omitempty"`                                // the pusher_internal:subscription_succeeded frame to write
-	CachedFrame   []byte                 `protobuf:"bytes,7,opt,name=cached_frame,json=cachedFrame,proto3" json:"cached_frame,omitempty"` // cache channels: the last event, written right after `frame`
-	CacheMiss     bool                   `protobuf:"varint,8,opt,name=cache_miss,json=cacheMiss,proto3" json:"cache_miss,omitempty"`      // cache channels without a last event: write pusher:cache_miss
-	MemberIds     []string               `protobuf:"bytes,9,rep,name=member_ids,json=memberIds,proto3" json:"member_ids,omitempty"`       // presence, when asked: the roster's user ids
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	SocketId    string                 `protobuf:"bytes,1,opt,name=socket_id,json=socketId,proto3" json:"socket_id,omitempty"`
+	Ok          bool                   `protobuf:"varint,2,opt,name=ok,proto3" json:"ok,omitempty"`
+	ErrorType   string                 `protobuf:"bytes,3,opt,name=error_type,json=errorType,proto3" json:"error_type,omitempty"` // pusher:subscription_error type when !ok
+	Error       string                 `protobuf:"bytes,4,opt,name=error,proto3" json:"error,omitempty"`
+	Status      int32                  `protobuf:"varint,5,opt,name=status,proto3" json:"status,omitempty"`
+	Frame       []byte                 `protobuf:"bytes,6,opt,name=frame,proto3" json:"frame,omitempty"`                                // the pusher_internal:subscription_succeeded frame to write
+	CachedFrame []byte                 `protobuf:"bytes,7,opt,name=cached_frame,json=cachedFrame,proto3" json:"cached_frame,omitempty"` // cache channels: the last event, written right after `frame`
+	CacheMiss   bool                   `protobuf:"varint,8,opt,name=cache_miss,json=cacheMiss,proto3" json:"cache_miss,omitempty"`      // cache channels without a last event: write pusher:cache_miss
+	MemberIds   []string               `protobuf:"bytes,9,rep,name=member_ids,json=memberIds,proto3" json:"member_ids,omitempty"`       // presence, when asked: the roster's user ids
+	// The grain that counted the socket: a fan-out whose socket left before this answer came
+	// tells that grain, wherever it moved to meanwhile.
+	Grain         *actor.PID `protobuf:"bytes,10,opt,name=grain,proto3" json:"grain,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -236,6 +239,13 @@ func (x *SubscribeResult) GetCacheMiss() bool {
 func (x *SubscribeResult) GetMemberIds() []string {
 	if x != nil {
 		return x.MemberIds
+	}
+	return nil
+}
+
+func (x *SubscribeResult) GetGrain() *actor.PID {
+	if x != nil {
+		return x.Grain
 	}
 	return nil
 }
@@ -2359,7 +2369,7 @@ const file_messages_proto_rawDesc = "" +
 	"\n" +
 	"TraceEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x82\x02\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xa4\x02\n" +
 	"\x0fSubscribeResult\x12\x1b\n" +
 	"\tsocket_id\x18\x01 \x01(\tR\bsocketId\x12\x0e\n" +
 	"\x02ok\x18\x02 \x01(\bR\x02ok\x12\x1d\n" +
@@ -2372,7 +2382,10 @@ const file_messages_proto_rawDesc = "" +
 	"\n" +
 	"cache_miss\x18\b \x01(\bR\tcacheMiss\x12\x1d\n" +
 	"\n" +
-	"member_ids\x18\t \x03(\tR\tmemberIds\"\x81\x01\n" +
+	"member_ids\x18\t \x03(\tR\tmemberIds\x12 \n" +
+	"\x05grain\x18\n" +
+	" \x01(\v2\n" +
+	".actor.PIDR\x05grain\"\x81\x01\n" +
 	"\vUnsubscribe\x12\x15\n" +
 	"\x06app_id\x18\x01 \x01(\tR\x05appId\x12\x18\n" +
 	"\achannel\x18\x02 \x01(\tR\achannel\x12\x1b\n" +
@@ -2630,29 +2643,30 @@ var file_messages_proto_goTypes = []any{
 var file_messages_proto_depIdxs = []int32{
 	40, // 0: herald.messages.Subscribe.node:type_name -> actor.PID
 	32, // 1: herald.messages.Subscribe.trace:type_name -> herald.messages.Subscribe.TraceEntry
-	40, // 2: herald.messages.Unsubscribe.node:type_name -> actor.PID
-	33, // 3: herald.messages.Publish.trace:type_name -> herald.messages.Publish.TraceEntry
-	34, // 4: herald.messages.Deliver.trace:type_name -> herald.messages.Deliver.TraceEntry
-	40, // 5: herald.messages.UserSocketJoined.connection:type_name -> actor.PID
-	40, // 6: herald.messages.Watch.watcher:type_name -> actor.PID
-	40, // 7: herald.messages.Unwatch.watcher:type_name -> actor.PID
-	35, // 8: herald.messages.UserPublish.trace:type_name -> herald.messages.UserPublish.TraceEntry
-	36, // 9: herald.messages.SocketDeliver.trace:type_name -> herald.messages.SocketDeliver.TraceEntry
-	23, // 10: herald.messages.NodeStateRequest.replica:type_name -> herald.messages.ChannelReplica
-	40, // 11: herald.messages.NodeState.fanout:type_name -> actor.PID
-	19, // 12: herald.messages.NodeState.sockets:type_name -> herald.messages.SocketState
-	23, // 13: herald.messages.NodeState.replica:type_name -> herald.messages.ChannelReplica
-	37, // 14: herald.messages.ReplicaUpdate.removals_due:type_name -> herald.messages.ReplicaUpdate.RemovalsDueEntry
-	38, // 15: herald.messages.ChannelReplica.removals_due:type_name -> herald.messages.ChannelReplica.RemovalsDueEntry
-	39, // 16: herald.messages.NodeConnections.by_app:type_name -> herald.messages.NodeConnections.ByAppEntry
-	40, // 17: herald.messages.ConsoleWatch.watcher:type_name -> actor.PID
-	40, // 18: herald.messages.ConsoleUnwatch.watcher:type_name -> actor.PID
-	31, // 19: herald.messages.ConsoleRecords.events:type_name -> herald.messages.ConsoleEvent
-	20, // [20:20] is the sub-list for method output_type
-	20, // [20:20] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	40, // 2: herald.messages.SubscribeResult.grain:type_name -> actor.PID
+	40, // 3: herald.messages.Unsubscribe.node:type_name -> actor.PID
+	33, // 4: herald.messages.Publish.trace:type_name -> herald.messages.Publish.TraceEntry
+	34, // 5: herald.messages.Deliver.trace:type_name -> herald.messages.Deliver.TraceEntry
+	40, // 6: herald.messages.UserSocketJoined.connection:type_name -> actor.PID
+	40, // 7: herald.messages.Watch.watcher:type_name -> actor.PID
+	40, // 8: herald.messages.Unwatch.watcher:type_name -> actor.PID
+	35, // 9: herald.messages.UserPublish.trace:type_name -> herald.messages.UserPublish.TraceEntry
+	36, // 10: herald.messages.SocketDeliver.trace:type_name -> herald.messages.SocketDeliver.TraceEntry
+	23, // 11: herald.messages.NodeStateRequest.replica:type_name -> herald.messages.ChannelReplica
+	40, // 12: herald.messages.NodeState.fanout:type_name -> actor.PID
+	19, // 13: herald.messages.NodeState.sockets:type_name -> herald.messages.SocketState
+	23, // 14: herald.messages.NodeState.replica:type_name -> herald.messages.ChannelReplica
+	37, // 15: herald.messages.ReplicaUpdate.removals_due:type_name -> herald.messages.ReplicaUpdate.RemovalsDueEntry
+	38, // 16: herald.messages.ChannelReplica.removals_due:type_name -> herald.messages.ChannelReplica.RemovalsDueEntry
+	39, // 17: herald.messages.NodeConnections.by_app:type_name -> herald.messages.NodeConnections.ByAppEntry
+	40, // 18: herald.messages.ConsoleWatch.watcher:type_name -> actor.PID
+	40, // 19: herald.messages.ConsoleUnwatch.watcher:type_name -> actor.PID
+	31, // 20: herald.messages.ConsoleRecords.events:type_name -> herald.messages.ConsoleEvent
+	21, // [21:21] is the sub-list for method output_type
+	21, // [21:21] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_messages_proto_init() }

@@ -1,0 +1,119 @@
+package fanout
+
+import (
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/herald-io/herald/actors/messages"
+	"github.com/herald-io/herald/actors/node"
+	"github.com/herald-io/herald/actors/node/nodetest"
+	"github.com/herald-io/herald/configs"
+)
+
+// movingGrains is a Locator whose channel grain is whichever PID the test set last: a grain
+// that moves.
+type movingGrains struct {
+	mu  sync.Mutex
+	pid *actor.PID
+}
+
+func (g *movingGrains) set(pid *actor.PID) { g.mu.Lock(); g.pid = pid; g.mu.Unlock() }
+func (g *movingGrains) ChannelPID(string, string) *actor.PID {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.pid
+}
+func (g *movingGrains) UserPID(string, string) *actor.PID  { return nil }
+func (g *movingGrains) Release(string, string, *actor.PID) {}
+func (g *movingGrains) Forget(string, string)              {}
+func (g *movingGrains) TopologyChanged()                   {}
+
+// recorder is a grain that answers nothing and passes on what it gets.
+func recorder(system *actor.ActorSystem, got chan<- any) *actor.PID {
+	return system.Root.Spawn(actor.PropsFromFunc(func(ctx actor.Context) {
+		switch m := ctx.Message().(type) {
+		case *messages.Subscribe, *messages.Unsubscribe, *messages.ChannelInfoRequest:
+			got <- m
+		}
+	}))
+}
+
+func next[T any](t *testing.T, got <-chan any, what string) T {
+	t.Helper()
+	for {
+		select {
+		case m := <-got:
+			if v, ok := m.(T); ok {
+				return v
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no %s", what)
+		}
+	}
+}
+
+func none[T any](t *testing.T, got <-chan any, what string) {
+	t.Helper()
+	deadline := time.After(200 * time.Millisecond) // an absence: bounded by a wait
+	for {
+		select {
+		case m := <-got:
+			if _, ok := m.(T); ok {
+				t.Fatalf("unexpected %s: %v", what, m)
+			}
+		case <-deadline:
+			return
+		}
+	}
+}
+
+// A socket that leaves while its subscribe is unanswered, and a grain that moved and counted it
+// anyway (it answers late, or a rebuild asked before the leave): that grain is told it left, on
+// its answer and again on a topology change, until the socket subscribes again.
+func TestLeaveReachesTheGrainThatMoved(t *testing.T) {
+	system := actor.NewActorSystem()
+	t.Cleanup(system.Shutdown)
+	grains := &movingGrains{}
+	n := &node.Node{
+		Root: system.Root, Clock: nodetest.NewClock(), Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Apps:   node.NewApps([]configs.App{configs.DefaultApp("app", "key", "secret")}, nil),
+		Grains: grains,
+	}
+	n.Fanouts = node.NewRegistry(system.Root, func(key string) *actor.Props { return Props(n, key) })
+
+	gotA, gotB := make(chan any, 16), make(chan any, 16)
+	grainA, grainB := recorder(system, gotA), recorder(system, gotB)
+	grains.set(grainA)
+
+	const channel, socket = "presence-room", "1.1"
+	key := node.Key("app", channel)
+	join := &messages.Join{SocketID: socket, Sink: nodetest.NewSink(), UserID: "u1"}
+	fan := n.Fanouts.Request(system.Root, key, join)
+	next[*messages.Subscribe](t, gotA, "subscribe at the first grain")
+
+	system.Root.Send(fan, &messages.Leave{SocketID: socket})
+	if u := next[*messages.Unsubscribe](t, gotA, "unsubscribe at the first grain"); u.SocketId != socket {
+		t.Fatalf("unsubscribe of %q", u.SocketId)
+	}
+
+	// The grain moved; its new activation counted the socket and answers now.
+	grains.set(grainB)
+	system.Root.Send(fan, &messages.SubscribeResult{SocketId: socket, Ok: true, Grain: grainB})
+	if u := next[*messages.Unsubscribe](t, gotB, "unsubscribe at the grain that answered late"); u.SocketId != socket {
+		t.Fatalf("unsubscribe of %q", u.SocketId)
+	}
+	system.Root.Send(fan, &messages.TopologyChanged{})
+	next[*messages.Unsubscribe](t, gotB, "unsubscribe again after a topology change")
+
+	// Subscribed again: the leave before it is done with.
+	n.Fanouts.Request(system.Root, key, join)
+	next[*messages.Subscribe](t, gotB, "subscribe again")
+	system.Root.Send(fan, &messages.TopologyChanged{})
+	next[*messages.Subscribe](t, gotB, "the pending subscribe asked again after a topology change")
+	none[*messages.Unsubscribe](t, gotB, "unsubscribe of a socket that subscribed again")
+}
