@@ -185,3 +185,22 @@ func TestRebuild(t *testing.T) {
 		t.Fatalf("held %+v", r.held)
 	}
 }
+
+// An activation that found no replica writes versions above any copy an earlier one left: a
+// later rebuild takes its state, not a stale copy.
+func TestReplicationVersions(t *testing.T) {
+	start := time.Unix(1_800_000_000, 0)
+	var stale replication
+	staleVersion := stale.nextVersion(start)
+	if v := stale.nextVersion(start); v != staleVersion+1 {
+		t.Fatalf("two updates at one instant: %d then %d", staleVersion, v)
+	}
+	var fresh replication // found nothing to go on from: starts at zero
+	if v := fresh.nextVersion(start.Add(time.Second)); v <= staleVersion+1 {
+		t.Fatalf("a later activation's first version %d is not above the stale copy's %d", v, staleVersion+1)
+	}
+	restored := replication{version: uint64(start.Add(time.Hour).UnixNano())} // a clock behind the copy's
+	if v := restored.nextVersion(start); v != uint64(start.Add(time.Hour).UnixNano())+1 {
+		t.Fatalf("a restored activation goes on from the replica's version, got %d", v)
+	}
+}

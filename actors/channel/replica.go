@@ -23,6 +23,15 @@ type replication struct {
 	version uint64 // of the last update sent; a new activation goes on from the highest found
 }
 
+// nextVersion is the version of the next update: above the last one sent and above the clock's
+// nanoseconds, so that an activation that found no replica (its holder died too) still writes
+// versions above any stale copy an earlier activation left on a member its rebuild did not hear
+// from, and a later rebuild never prefers that copy.
+func (r *replication) nextVersion(now time.Time) uint64 {
+	r.version = max(r.version+1, uint64(now.UnixNano()))
+	return r.version
+}
+
 // replicate sends u, completed with the grain's current checks, to the member next in line; a
 // member new in that place gets the whole state instead.
 func (g *Grain) replicate(ctx actor.Context, u *messages.ReplicaUpdate) {
@@ -41,8 +50,7 @@ func (g *Grain) replicate(ctx actor.Context, u *messages.ReplicaUpdate) {
 	if backup == "" {
 		return
 	}
-	g.rep.version++
-	u.AppId, u.Channel, u.Owner, u.Version = g.app.ID, g.ch.Name, ctx.ActorSystem().Address(), g.rep.version
+	u.AppId, u.Channel, u.Owner, u.Version = g.app.ID, g.ch.Name, ctx.ActorSystem().Address(), g.rep.nextVersion(g.n.Clock.Now())
 	u.Occupied = g.hooks.occupiedSent
 	if at := g.hooks.vacateDueAt(); !at.IsZero() {
 		u.VacateDueUnixNano = at.UnixNano()

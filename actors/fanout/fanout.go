@@ -132,6 +132,7 @@ func (f *Fanout) Receive(ctx actor.Context) {
 			return // a join resent after a dead letter, already done
 		}
 		delete(f.left, m.SocketID) // subscribed again: the leave before it is done with
+		f.n.Fanouts.SetIdle(f.key, ctx.Self(), false)
 		f.pending[m.SocketID] = m
 		f.requestSubscribe(ctx, m)
 	case *messages.SubscribeResult:
@@ -286,7 +287,15 @@ func (f *Fanout) unsubscribe(ctx actor.Context, grain *actor.PID, socketID strin
 }
 
 func (f *Fanout) stopIfEmpty(ctx actor.Context) {
-	if len(f.sockets) == 0 && len(f.pending) == 0 && f.lingers == 0 && f.n.Fanouts.ReleaseIfIdle(f.key, ctx.Self()) {
+	if len(f.sockets) > 0 || len(f.pending) > 0 {
+		return
+	}
+	if f.lingers > 0 {
+		// Nothing to list (the channel has no socket here), but the leaves are remembered.
+		f.n.Fanouts.SetIdle(f.key, ctx.Self(), true)
+		return
+	}
+	if f.n.Fanouts.ReleaseIfIdle(f.key, ctx.Self()) {
 		ctx.Stop(ctx.Self())
 	}
 }

@@ -101,6 +101,15 @@ func TestLeaveReachesTheGrainThatMoved(t *testing.T) {
 		t.Fatalf("unsubscribe of %q", u.SocketId)
 	}
 
+	for deadline := time.Now().Add(5 * time.Second); len(n.Fanouts.Keys("")) > 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the channel is still in the node's list after its only socket left")
+		}
+	}
+	if _, ok := n.Fanouts.Lookup(key); !ok {
+		t.Fatal("the fan-out stopped while it remembers the leave")
+	}
+
 	// The grain moved; its new activation counted the socket and answers now.
 	grains.set(grainB)
 	system.Root.Send(fan, &messages.SubscribeResult{SocketId: socket, Ok: true, Grain: grainB})
@@ -113,6 +122,9 @@ func TestLeaveReachesTheGrainThatMoved(t *testing.T) {
 	// Subscribed again: the leave before it is done with.
 	n.Fanouts.Request(system.Root, key, join)
 	next[*messages.Subscribe](t, gotB, "subscribe again")
+	if keys := n.Fanouts.Keys(""); len(keys) != 1 {
+		t.Fatalf("the node lists %d channels with a socket subscribing, want 1", len(keys))
+	}
 	system.Root.Send(fan, &messages.TopologyChanged{})
 	next[*messages.Subscribe](t, gotB, "the pending subscribe asked again after a topology change")
 	none[*messages.Unsubscribe](t, gotB, "unsubscribe of a socket that subscribed again")

@@ -3,7 +3,6 @@ package node
 import (
 	"maps"
 	"slices"
-
 	"strings"
 	"sync"
 
@@ -20,11 +19,12 @@ type Registry struct {
 	mu       sync.Mutex
 	pids     map[string]*actor.PID
 	inflight map[string]int // requests sent with Request and not yet marked Done
+	idle     map[string]bool
 }
 
 // NewRegistry makes a registry whose actors props makes.
 func NewRegistry(root *actor.RootContext, props func(key string) *actor.Props) *Registry {
-	return &Registry{root: root, props: props, pids: map[string]*actor.PID{}, inflight: map[string]int{}}
+	return &Registry{root: root, props: props, pids: map[string]*actor.PID{}, inflight: map[string]int{}, idle: map[string]bool{}}
 }
 
 // Get returns the actor of key, spawning it if there is none.
@@ -87,6 +87,22 @@ func (r *Registry) Release(key string, pid *actor.PID) {
 func (r *Registry) releaseLocked(key string, pid *actor.PID) {
 	if cur, ok := r.pids[key]; ok && cur.Equal(pid) {
 		delete(r.pids, key)
+		delete(r.idle, key)
+	}
+}
+
+// SetIdle marks the actor of key as idle (alive, but with nothing to list: a fan-out with no
+// sockets that lingers) or not; Keys leaves idle actors out.
+func (r *Registry) SetIdle(key string, pid *actor.PID, idle bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if cur, ok := r.pids[key]; !ok || !cur.Equal(pid) {
+		return
+	}
+	if idle {
+		r.idle[key] = true
+	} else {
+		delete(r.idle, key)
 	}
 }
 
@@ -98,13 +114,13 @@ func (r *Registry) Lookup(key string) (*actor.PID, bool) {
 	return pid, ok
 }
 
-// Keys returns the keys with a live actor that start with prefix.
+// Keys returns the keys with a live actor, not idle, that start with prefix.
 func (r *Registry) Keys(prefix string) []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var out []string
 	for k := range r.pids {
-		if strings.HasPrefix(k, prefix) {
+		if strings.HasPrefix(k, prefix) && !r.idle[k] {
 			out = append(out, k)
 		}
 	}
