@@ -98,6 +98,9 @@ func run() error {
 		return err
 	}
 	defer stopApps()
+	// Before the banner: whoever waits for it may signal at once.
+	signals := make(chan os.Signal, 2)
+	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
 	l, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return withPortHint(err, "--listen 127.0.0.1:0")
@@ -111,8 +114,6 @@ func run() error {
 	}
 	defer closeConsole()
 
-	signals := make(chan os.Signal, 2)
-	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
 	memoryCtx, stopMemory := context.WithCancel(context.Background())
 	defer stopMemory()
 	go returnMemory(memoryCtx, logger, server.Sockets)
