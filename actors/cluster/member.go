@@ -69,11 +69,20 @@ func NewMember(system *actor.ActorSystem, cfg configs.Cluster, provider cluster.
 func (m *Member) Start() error {
 	m.c.ActorSystem.EventStream.Subscribe(func(ev any) {
 		if t, ok := ev.(*cluster.ClusterTopology); ok && len(t.Members) > 1 {
-			m.settled.Store(true)
+			m.settle()
 		}
 	})
-	time.AfterFunc(m.alone, func() { m.settled.Store(true) }) // the real clock: it waits for the cluster
+	time.AfterFunc(m.alone, m.settle) // the real clock: it waits for the cluster
 	return startMember(m.c)
+}
+
+// settle ends the wait of a member that just started. The activations refused meanwhile were
+// stopped with the requests they held, unanswered (proto.actor drops a stopping actor's
+// mailbox): the fan-outs ask again, as after a topology change.
+func (m *Member) settle() {
+	if !m.settled.Swap(true) {
+		m.c.ActorSystem.Root.Send(node.NodeActor(m.c.ActorSystem.Address()), memberSettled{})
+	}
 }
 
 func newProvider(cfg configs.Cluster) (cluster.ClusterProvider, error) {

@@ -24,6 +24,9 @@ func SpawnNodeActor(n *node.Node) (*actor.PID, error) {
 	return n.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return &nodeActor{n: n, replicas: newReplicas()} }), node.NodeActorName)
 }
 
+// memberSettled: this member has caught up with the cluster (Member.settle).
+type memberSettled struct{}
+
 func (a *nodeActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *messages.NodeStateRequest:
@@ -37,6 +40,12 @@ func (a *nodeActor) Receive(ctx actor.Context) {
 		ctx.Respond(&messages.NodeState{Replica: replica, Members: a.n.Members(), Member: ctx.ActorSystem().Address()})
 	case *messages.ReplicaUpdate:
 		a.replicas.apply(m)
+	case memberSettled:
+		a.n.Grains.TopologyChanged()
+		changed := &messages.TopologyChanged{}
+		for _, pid := range a.n.Fanouts.All() {
+			ctx.Send(pid, changed)
+		}
 	case *messages.ListChannelsRequest:
 		var out []string
 		for _, k := range a.n.Fanouts.Keys(node.Key(m.AppId, "")) {
