@@ -251,6 +251,9 @@ func (c *Client) Expect(ctx context.Context, match func(Message) bool) (Message,
 // sendExpect sends frame (when not nil) and waits for a matching message. In callback mode the
 // waiter is registered before sending so the answer cannot slip past it.
 func (c *Client) sendExpect(ctx context.Context, frame any, match func(Message) bool) (Message, error) {
+	if err := ctx.Err(); err != nil {
+		return Message{}, err // ended already: nothing is sent
+	}
 	if c.queue != nil {
 		if frame != nil {
 			if err := c.Send(frame); err != nil {
