@@ -290,6 +290,10 @@ func (f *Fanout) stopIfEmpty(ctx actor.Context) {
 	if len(f.sockets) > 0 || len(f.pending) > 0 {
 		return
 	}
+	// The grain delivers nothing to a node without sockets: the mirror of the roster would go
+	// stale, and a rebuild must not take its members for ones lost with a dead member. A socket
+	// that joins again gets the roster afresh.
+	f.members = nil
 	if f.lingers > 0 {
 		// Nothing to list (the channel has no socket here), but the leaves are remembered.
 		f.n.Fanouts.SetIdle(f.key, ctx.Self(), true)

@@ -129,3 +129,40 @@ func TestLeaveReachesTheGrainThatMoved(t *testing.T) {
 	next[*messages.Subscribe](t, gotB, "the pending subscribe asked again after a topology change")
 	none[*messages.Unsubscribe](t, gotB, "unsubscribe of a socket that subscribed again")
 }
+
+// A node whose sockets all left reports no members to a rebuilding grain: the grain delivers
+// nothing to it any more, so its mirror of the roster would be stale.
+func TestMirrorOfTheRosterGoesWithTheSockets(t *testing.T) {
+	system := actor.NewActorSystem()
+	t.Cleanup(system.Shutdown)
+	grains := &movingGrains{}
+	n := &node.Node{
+		Root: system.Root, Clock: nodetest.NewClock(), Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Apps:   node.NewApps([]configs.App{configs.DefaultApp("app", "key", "secret")}, nil),
+		Grains: grains, Members: func() []string { return nil },
+	}
+	n.Fanouts = node.NewRegistry(system.Root, func(key string) *actor.Props { return Props(n, key) })
+	got := make(chan any, 16)
+	grain := recorder(system, got)
+	grains.set(grain)
+
+	const channel, socket = "presence-room", "1.1"
+	fan := n.Fanouts.Request(system.Root, node.Key("app", channel), &messages.Join{SocketID: socket, Sink: nodetest.NewSink(), UserID: "u1", Conn: recorder(system, make(chan any, 16))})
+	next[*messages.Subscribe](t, got, "subscribe")
+	system.Root.Send(fan, &messages.SubscribeResult{SocketId: socket, Ok: true, Grain: grain, MemberIds: []string{"u1", "u2"}})
+	known := func() []string {
+		t.Helper()
+		res, err := system.Root.RequestFuture(fan, &messages.NodeStateRequest{AppId: "app", Channel: channel}, 5*time.Second).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.(*messages.NodeState).KnownMembers
+	}
+	if k := known(); len(k) != 2 {
+		t.Fatalf("known members %v with a socket subscribed, want u1 and u2", k)
+	}
+	system.Root.Send(fan, &messages.Leave{SocketID: socket})
+	if k := known(); len(k) != 0 {
+		t.Fatalf("known members %v once the only socket left, want none", k)
+	}
+}
