@@ -82,6 +82,7 @@ var latencyBuckets = []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 
 //	herald_webhook_retry_backlog{app}                webhook events in failed batches awaiting a retry (gauge)
 //	herald_webhook_oldest_undelivered_seconds{app}   age of the oldest webhook event not yet delivered (gauge, read at scrape)
 //	herald_slow_consumer_disconnects_total{app}      sockets closed because their queue was full
+//	herald_channel_rebuilds_total                    channel grains rebuilt from every member's state on this member
 //	herald_cluster_members                           cluster members this node sees (gauge)
 //	herald_apps{source}                              apps served, from the config file or the database (gauge)
 //	herald_apps_database_up                          1 while the apps database answers, 0 through an outage (gauge; only with a database)
@@ -113,6 +114,7 @@ type Metrics struct {
 	webhookQueued   metric.Int64UpDownCounter
 	webhookBacklog  metric.Int64UpDownCounter
 	slowConsumers   metric.Int64Counter
+	rebuilds        metric.Int64Counter
 	appSources      appSourceMetrics
 
 	clusterMembers   atomic.Int64
@@ -182,6 +184,10 @@ func newMetrics(meter metric.Meter) (*Metrics, error) {
 	m.webhookQueued = gauge("herald.webhook.events.queued", "{event}", "Webhook events waiting to be delivered.")
 	m.webhookBacklog = gauge("herald.webhook.retry_backlog", "{event}", "Webhook events in failed batches waiting for (or in) a retry.")
 	m.slowConsumers = counter("herald.slow_consumer.disconnects", "{connection}", "Connections closed because their write queue was full.")
+	m.rebuilds = counter("herald.channel.rebuilds", "{rebuild}", "Channel grains that rebuilt themselves from every member's state on this member (the grain moved, or its member died).")
+	if m.rebuilds != nil {
+		m.rebuilds.Add(context.Background(), 0) // exported from the start: a dashboard shows 0, not "no data"
+	}
 	_, err := meter.Int64ObservableGauge("herald.cluster.members",
 		metric.WithUnit("{member}"), metric.WithDescription("Cluster members this node sees, itself included."),
 		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
@@ -272,6 +278,13 @@ func (m *Metrics) observeWebhookOldest(_ context.Context, o metric.Float64Observ
 func (m *Metrics) SetClusterMembers(n int) {
 	if m != nil {
 		m.clusterMembers.Store(int64(n))
+	}
+}
+
+// AddRebuild counts a channel grain that rebuilt itself (herald_channel_rebuilds_total).
+func (m *Metrics) AddRebuild() {
+	if m != nil {
+		m.rebuilds.Add(context.Background(), 1)
 	}
 }
 

@@ -578,6 +578,7 @@ func (g *Grain) lateState(ctx actor.Context, s *messages.NodeState) {
 func (g *Grain) finishRebuild(ctx actor.Context) {
 	r := g.rebuild
 	g.rebuild = nil
+	g.n.Tel.Metrics().AddRebuild()
 	g.restore(ctx, r)
 	if g.roster != nil {
 		for _, id := range r.lost(g.roster.has) {

@@ -33,6 +33,20 @@ func (g *movingGrains) Release(string, string, *actor.PID) {}
 func (g *movingGrains) Forget(string, string)              {}
 func (g *movingGrains) TopologyChanged()                   {}
 
+// newNode is a node of one app whose fan-outs find the grain the test sets on grains.
+func newNode(t *testing.T) (*actor.ActorSystem, *node.Node, *movingGrains) {
+	system := actor.NewActorSystem()
+	t.Cleanup(system.Shutdown)
+	grains := &movingGrains{}
+	n := &node.Node{
+		Root: system.Root, Clock: nodetest.NewClock(), Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Apps:   node.NewApps([]configs.App{configs.DefaultApp("app", "key", "secret")}, nil),
+		Grains: grains, Members: func() []string { return nil },
+	}
+	n.Fanouts = node.NewRegistry(system.Root, func(key string) *actor.Props { return Props(n, key) })
+	return system, n, grains
+}
+
 // recorder is a grain that answers nothing and passes on what it gets.
 func recorder(system *actor.ActorSystem, got chan<- any) *actor.PID {
 	return system.Root.Spawn(actor.PropsFromFunc(func(ctx actor.Context) {
@@ -76,15 +90,7 @@ func none[T any](t *testing.T, got <-chan any, what string) {
 // anyway (it answers late, or a rebuild asked before the leave): that grain is told it left, on
 // its answer and again on a topology change, until the socket subscribes again.
 func TestLeaveReachesTheGrainThatMoved(t *testing.T) {
-	system := actor.NewActorSystem()
-	t.Cleanup(system.Shutdown)
-	grains := &movingGrains{}
-	n := &node.Node{
-		Root: system.Root, Clock: nodetest.NewClock(), Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Apps:   node.NewApps([]configs.App{configs.DefaultApp("app", "key", "secret")}, nil),
-		Grains: grains,
-	}
-	n.Fanouts = node.NewRegistry(system.Root, func(key string) *actor.Props { return Props(n, key) })
+	system, n, grains := newNode(t)
 
 	gotA, gotB := make(chan any, 16), make(chan any, 16)
 	grainA, grainB := recorder(system, gotA), recorder(system, gotB)
@@ -133,15 +139,7 @@ func TestLeaveReachesTheGrainThatMoved(t *testing.T) {
 // A node whose sockets all left reports no members to a rebuilding grain: the grain delivers
 // nothing to it any more, so its mirror of the roster would be stale.
 func TestMirrorOfTheRosterGoesWithTheSockets(t *testing.T) {
-	system := actor.NewActorSystem()
-	t.Cleanup(system.Shutdown)
-	grains := &movingGrains{}
-	n := &node.Node{
-		Root: system.Root, Clock: nodetest.NewClock(), Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Apps:   node.NewApps([]configs.App{configs.DefaultApp("app", "key", "secret")}, nil),
-		Grains: grains, Members: func() []string { return nil },
-	}
-	n.Fanouts = node.NewRegistry(system.Root, func(key string) *actor.Props { return Props(n, key) })
+	system, n, grains := newNode(t)
 	got := make(chan any, 16)
 	grain := recorder(system, got)
 	grains.set(grain)

@@ -40,7 +40,8 @@ func TestAppsOfTheRunningBinary(t *testing.T) {
 	t.Run("database outage", func(t *testing.T) { testAppsDatabaseOutage(t, bin) })
 }
 
-// logBuffer is a process's stderr; every write wakes the waits on it.
+// logBuffer is a process's stderr, read while the process writes it; with written, every write
+// wakes the waits on it.
 type logBuffer struct {
 	mu      sync.Mutex
 	b       bytes.Buffer

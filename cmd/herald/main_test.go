@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -77,31 +76,13 @@ func runHerald(t *testing.T, env []string, args ...string) (stdout, stderr strin
 	return out.String(), errOut.String(), status
 }
 
-// lockedBuffer is a process's stderr, read while the process writes it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // proc is a running herald.
 type proc struct {
 	cmd     *exec.Cmd
 	banner  []string // stdout up to the banner's config line
 	listen  string
 	metrics string
-	stderr  *lockedBuffer
+	stderr  *logBuffer
 	done    chan struct{}
 }
 
@@ -111,7 +92,7 @@ func startHerald(t *testing.T, env []string, args ...string) *proc {
 	t.Helper()
 	cmd := exec.Command(heraldBin, args...)
 	cmd.Env = cleanEnv(append([]string{"HERALD_LISTEN=127.0.0.1:0", "HERALD_METRICS_LISTEN=127.0.0.1:0"}, env...)...)
-	p := &proc{cmd: cmd, stderr: &lockedBuffer{}, done: make(chan struct{})}
+	p := &proc{cmd: cmd, stderr: &logBuffer{}, done: make(chan struct{})}
 	cmd.Stderr = p.stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
