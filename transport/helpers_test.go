@@ -102,7 +102,9 @@ func startServerOn(t *testing.T, l net.Listener, opts testOpts, apps ...*configs
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(l) }()
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		// As herald's main gives it: shutdown_grace (a client that does not read gets 2 s for
+		// its queue and 2 s to answer the close, and -race on a busy machine is slow).
+		ctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
 		defer cancel()
 		if err := srv.Shutdown(ctx); err != nil {
 			t.Errorf("Shutdown: %v", err)

@@ -134,7 +134,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.draining.Store(true)
 	s.stopOnce.Do(func() { close(s.stop) })
 	defer s.writers.close()
-	err := s.http.Shutdown(ctx)
+	// The listener closes at once; API calls in flight finish meanwhile. The sockets are told to
+	// reconnect at the same time, not after them: a client that stalls its request body must
+	// not hold every socket's 4200 up until read_timeout.
+	httpDone := make(chan error, 1)
+	go func() { httpDone <- s.http.Shutdown(ctx) }()
 	for _, sock := range s.sockets.all() {
 		sock.Close(protocol.CodeGenericReconnect, "server shutting down")
 	}
@@ -147,9 +151,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			for _, sock := range s.sockets.all() { // out of time: drop the stragglers
 				_ = sock.conn.NetConn().Close()
 			}
+			_ = s.http.Close()
 			return ctx.Err()
 		case <-tick.C:
 		}
+	}
+	err := <-httpDone
+	if err != nil {
+		_ = s.http.Close() // out of time: drop the API calls still open
 	}
 	return err
 }
