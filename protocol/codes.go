@@ -29,3 +29,12 @@ const (
 	SubscriptionErrorInvalid      = "InvalidChannel"
 	SubscriptionErrorLimitReached = "LimitReached"
 )
+
+// Statuses carried in pusher:subscription_error data: HTTP's numbers, as Pusher sends them.
+const (
+	SubscriptionStatusInvalid   = 400 // a bad channel name or channel_data
+	SubscriptionStatusAuth      = 401 // a signature that does not match
+	SubscriptionStatusForbidden = 403 // not allowed: not signed in as the user, a limit of members or channels
+	SubscriptionStatusTooLarge  = 413 // user_info over the app's limit
+	SubscriptionStatusTooFast   = 429 // subscribes over the app's rate
+)

@@ -291,7 +291,7 @@ func (g *Grain) subscribe(ctx actor.Context, sender *actor.PID, m *messages.Subs
 	if g.roster != nil && !g.roster.has(m.UserId) && g.roster.count() >= g.app.Settings().Limits.MaxPresenceMembers {
 		ctx.Send(sender, &messages.SubscribeResult{
 			SocketId: m.SocketId, ErrorType: protocol.SubscriptionErrorLimitReached,
-			Error: "presence channel is full", Status: 403,
+			Error: "presence channel is full", Status: protocol.SubscriptionStatusForbidden,
 		})
 		return
 	}

@@ -4,7 +4,6 @@ import (
 	"strconv"
 
 	"context"
-	"net/http"
 
 	"github.com/asynkron/protoactor-go/actor"
 
@@ -22,7 +21,7 @@ func (c *Connection) subscribe(ctx actor.Context, m *messages.ClientSubscribe) {
 		// pusher-js subscribes to its user's channel after sign-in. Events for it reach the
 		// socket through the user grain, so there is nothing to join: only check it is ours.
 		if c.userID == "" || userID != c.userID {
-			c.refuseSubscription(m.Channel, protocol.SubscriptionErrorAuth, "sign in as this user first", http.StatusForbidden)
+			c.refuseSubscription(m.Channel, protocol.SubscriptionErrorAuth, "sign in as this user first", protocol.SubscriptionStatusForbidden)
 			return
 		}
 		c.sink.Send(protocol.SubscriptionSucceededFrame(m.Channel))
@@ -30,13 +29,13 @@ func (c *Connection) subscribe(ctx actor.Context, m *messages.ClientSubscribe) {
 	}
 	if !c.allow(c.subscribes) {
 		c.refuseSubscription(m.Channel, protocol.SubscriptionErrorLimitReached,
-			"over the app's limit of subscribes per second per connection; retry later", http.StatusTooManyRequests)
+			"over the app's limit of subscribes per second per connection; retry later", protocol.SubscriptionStatusTooFast)
 		return
 	}
 	limits := c.app.Settings().Limits
 	ch, err := protocol.ParseChannel(m.Channel, limits.MaxChannelNameLength)
 	if err != nil {
-		c.refuseSubscription(m.Channel, protocol.SubscriptionErrorInvalid, err.Error(), http.StatusBadRequest)
+		c.refuseSubscription(m.Channel, protocol.SubscriptionErrorInvalid, err.Error(), protocol.SubscriptionStatusInvalid)
 		return
 	}
 	if _, ok := c.subscriptions[ch.Name]; ok {
@@ -44,7 +43,7 @@ func (c *Connection) subscribe(ctx actor.Context, m *messages.ClientSubscribe) {
 	}
 	if limit := limits.MaxChannelsPerConnection; limit > 0 && len(c.subscriptions) >= limit {
 		c.refuseSubscription(ch.Name, protocol.SubscriptionErrorLimitReached,
-			"over the app's limit of "+strconv.Itoa(limit)+" channels per connection; unsubscribe from one first", http.StatusForbidden)
+			"over the app's limit of "+strconv.Itoa(limit)+" channels per connection; unsubscribe from one first", protocol.SubscriptionStatusForbidden)
 		return
 	}
 	var presence protocol.PresenceChannelData
@@ -56,17 +55,17 @@ func (c *Connection) subscribe(ctx actor.Context, m *messages.ClientSubscribe) {
 		settings := c.app.Settings()
 		if !protocol.VerifyChannelAuth(settings.Key, settings.Secret, c.socketID, ch.Name, channelData, m.Auth) {
 			c.refuseSubscription(ch.Name, protocol.SubscriptionErrorAuth,
-				"invalid signature: expected HMAC-SHA256 of socket_id:channel"+presenceHint(ch.Kind)+" with the app secret", http.StatusUnauthorized)
+				"invalid signature: expected HMAC-SHA256 of socket_id:channel"+presenceHint(ch.Kind)+" with the app secret", protocol.SubscriptionStatusAuth)
 			return
 		}
 	}
 	if ch.Kind == protocol.Presence {
 		if presence, err = protocol.ParsePresenceChannelData(m.ChannelData); err != nil {
-			c.refuseSubscription(ch.Name, protocol.SubscriptionErrorInvalid, err.Error(), http.StatusBadRequest)
+			c.refuseSubscription(ch.Name, protocol.SubscriptionErrorInvalid, err.Error(), protocol.SubscriptionStatusInvalid)
 			return
 		}
 		if len(presence.UserInfo) > limits.MaxPresenceMemberSize {
-			c.refuseSubscription(ch.Name, protocol.SubscriptionErrorLimitReached, "user_info is larger than the app's limit", http.StatusRequestEntityTooLarge)
+			c.refuseSubscription(ch.Name, protocol.SubscriptionErrorLimitReached, "user_info is larger than the app's limit", protocol.SubscriptionStatusTooLarge)
 			return
 		}
 	}
