@@ -43,6 +43,7 @@ type Config struct {
 	ActivityTimeout      time.Duration   `koanf:"activity_timeout"`
 	PongTimeout          time.Duration   `koanf:"pong_timeout"`
 	WriteQueueBytes      int             `koanf:"write_queue_bytes"`
+	SocketSendBuffer     int             `koanf:"socket_send_buffer"`
 	ShutdownGrace        time.Duration   `koanf:"shutdown_grace"`
 	RequestTimeout       time.Duration   `koanf:"request_timeout"`
 	ReadTimeout          time.Duration   `koanf:"read_timeout"`
@@ -438,6 +439,9 @@ func (c *Config) Validate() error {
 	}
 	if c.WriteQueueBytes <= 0 {
 		errs = append(errs, keyErrorf("write_queue_bytes", " %d: must be more than 0", c.WriteQueueBytes))
+	}
+	if c.SocketSendBuffer < 0 {
+		errs = append(errs, keyErrorf("socket_send_buffer", " %d: must be 0 (the kernel's autotuning) or more", c.SocketSendBuffer))
 	}
 	if c.Webhooks.BatchMaxEvents <= 0 {
 		errs = append(errs, keyErrorf("webhooks.batch_max_events", " %d: must be more than 0", c.Webhooks.BatchMaxEvents))

@@ -2,12 +2,11 @@ package transport
 
 import (
 	"bytes"
-	"crypto/tls"
 	"errors"
 	"net"
-	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/lxzan/gws"
@@ -20,13 +19,14 @@ import (
 // socket is one client WebSocket: the actors' Sink, with a write queue bounded in bytes. Its
 // frames are kept in wire form (framed once per event: node.Frame) and written in one writev per
 // turn: by the shared writers for a plain TCP socket, by a drain on gws's per-connection task
-// queue for a TLS one (a TLS stream cannot take the writers' short write deadlines). gws writes
+// queue for a TLS one (a TLS stream cannot be written without waiting). gws writes
 // nothing for the socket but its own close on a protocol error and the answer to a client's
 // close; each write is one Write call, which the net package keeps whole.
 type socket struct {
 	conn   *gws.Conn
 	net    net.Conn
-	plain  bool // plain TCP: the writers write it
+	plain  bool            // a socket with a file descriptor (not TLS): the writers write it
+	raw    syscall.RawConn // its file descriptor, for the writers' writev
 	server *Server
 	app    *actors.App
 	actor  *actors.Connection
@@ -52,8 +52,16 @@ type socket struct {
 }
 
 func newSocket(s *Server, conn *gws.Conn) *socket {
-	_, isTLS := conn.NetConn().(*tls.Conn)
-	return &socket{conn: conn, net: conn.NetConn(), plain: !isTLS, server: s, limit: s.cfg.WriteQueueBytes}
+	sock := &socket{conn: conn, net: conn.NetConn(), server: s, limit: s.cfg.WriteQueueBytes}
+	if tc, ok := sock.net.(*net.TCPConn); ok && s.cfg.SocketSendBuffer > 0 {
+		_ = tc.SetWriteBuffer(s.cfg.SocketSendBuffer)
+	}
+	if sc, ok := sock.net.(syscall.Conn); ok {
+		if raw, err := sc.SyscallConn(); err == nil {
+			sock.raw, sock.plain = raw, true
+		}
+	}
+	return sock
 }
 
 // Send implements actors.Sink: a frame for this socket alone.
@@ -98,8 +106,9 @@ func (s *socket) scheduleLocked() {
 	}
 }
 
-// flush is one writer's turn on a plain socket: everything queued, in one writev.
-func (s *socket) flush() {
+// flush is one writer's turn on a plain socket: everything queued, in one writev that does not
+// wait; what the kernel did not take stays first in the queue for a turn retryDelay later.
+func (s *socket) flush(w *rawWriter) {
 	s.mu.Lock()
 	batch, since := s.queue, s.since
 	s.queue, s.spare = s.spare[:0], nil
@@ -107,11 +116,10 @@ func (s *socket) flush() {
 
 	if len(batch) > 0 {
 		s.server.writers.delay.observe(time.Now(), time.Since(since))
-		_ = s.net.SetWriteDeadline(time.Now().Add(writeSlice)) // a socket deadline: the real clock
-		n, err := batch.WriteTo(s.net)                         // writev; consumes what it wrote
+		n, err := w.writev(s.raw, &batch)
 		s.mu.Lock()
 		s.queued -= int(n)
-		if errors.Is(err, os.ErrDeadlineExceeded) {
+		if errors.Is(err, errWouldBlock) {
 			if s.closing && time.Since(s.closingAt) > closeWriteTimeout {
 				s.failLocked() // closing, and the client still does not read: drop it
 				s.mu.Unlock()

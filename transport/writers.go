@@ -13,9 +13,9 @@ import (
 // in one writev, and puts it back if more came meanwhile. Under a backlog a socket's frames pile
 // up between two turns and go out together, so the cost per frame falls as the load rises.
 //
-// A writer never blocks on one socket for long: each write has writeSlice to complete; a socket
-// whose client reads too slowly keeps what was not written and is retried retryDelay later, and is
-// closed as a slow consumer once its queue passes write_queue_bytes.
+// A writer never waits on one socket: its writev (writev.go) writes what the kernel takes at once;
+// a socket whose client reads too slowly keeps what was not written and is retried retryDelay
+// later, and is closed as a slow consumer once its queue passes write_queue_bytes.
 type writers struct {
 	mu    sync.Mutex
 	cond  *sync.Cond
@@ -26,7 +26,7 @@ type writers struct {
 }
 
 const (
-	writeSlice = 10 * time.Millisecond
+	writeSlice = 10 * time.Millisecond // bounds the last write of a socket closed at once
 	retryDelay = 5 * time.Millisecond
 )
 
@@ -53,6 +53,7 @@ func (w *writers) scheduleAfter(s *socket, d time.Duration) {
 }
 
 func (w *writers) run() {
+	var raw rawWriter
 	for {
 		w.mu.Lock()
 		for len(w.ready) == 0 && !w.stop {
@@ -69,7 +70,7 @@ func (w *writers) run() {
 			w.ready = w.ready[:0:0] // let the backing array go after a burst
 		}
 		w.mu.Unlock()
-		s.flush()
+		s.flush(&raw)
 	}
 }
 
