@@ -85,6 +85,13 @@ func (l *identityLookup) Shutdown() {
 	})
 }
 
+// supersede tells the placement actor that the activation by of the grain kind/identity key is
+// rebuilding on some member.
+type supersede struct {
+	key string
+	by  *actor.PID
+}
+
 // placementActor holds the grains activated on this member, as its children.
 type placementActor struct {
 	l     *identityLookup
@@ -117,6 +124,16 @@ func (p *placementActor) Receive(ctx actor.Context) {
 			if key := ci.Kind + "/" + ci.Identity; p.byKey[key] != nil && p.byKey[key].Equal(m.Who) {
 				delete(p.byKey, key)
 			}
+		}
+	case supersede:
+		// Another activation of the grain is rebuilding (it asked this member for its part): this
+		// member's view of the owner is behind. Its activation stops at once, before any message
+		// it has queued (a webhook check coming due, which the new activation has from the
+		// replica), so that two activations never both act on the grain.
+		if pid, ok := p.byKey[m.key]; ok && !pid.Equal(m.by) {
+			ctx.Stop(pid)
+			delete(p.byKey, m.key)
+			delete(p.byPID, pid.Id)
 		}
 	case *cluster.ClusterTopology:
 		// Stop the grains the new topology gives to another member; they re-activate there.

@@ -31,6 +31,10 @@ func (a *nodeActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *messages.NodeStateRequest:
 		key := node.Key(m.AppId, m.Channel)
+		if by := ctx.Sender(); by != nil {
+			// Only a rebuilding activation of the grain asks: any other one here is stale.
+			ctx.Send(actor.NewPID(ctx.ActorSystem().Address(), placementName), supersede{key: node.ChannelKind + "/" + key, by: by})
+		}
 		replica := a.replicas.get(key, ctx.ActorSystem().Address())
 		if pid, ok := a.n.Fanouts.Lookup(key); ok {
 			// The fan-out answers the grain, with the replica this node keeps.
@@ -39,7 +43,7 @@ func (a *nodeActor) Receive(ctx actor.Context) {
 		}
 		ctx.Respond(&messages.NodeState{Replica: replica, Members: a.n.Members(), Member: ctx.ActorSystem().Address()})
 	case *messages.ReplicaUpdate:
-		a.replicas.apply(m)
+		a.replicas.apply(m, a.n.Clock.Now())
 	case memberSettled:
 		a.n.Grains.TopologyChanged()
 		changed := &messages.TopologyChanged{}
@@ -75,7 +79,9 @@ func (a *nodeActor) Receive(ctx actor.Context) {
 		for _, pid := range a.n.LocalGrains.All() {
 			ctx.Send(pid, changed)
 		}
-		if orphans := a.replicas.orphaned(left); len(orphans) > 0 {
+		ring := newRing(m.Members)
+		owner := func(key string) string { return ring.owner(node.ChannelKind, key) }
+		if orphans := a.replicas.orphaned(left, owner); len(orphans) > 0 {
 			wakeGrains(a.n, orphans)
 		}
 	}

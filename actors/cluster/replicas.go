@@ -18,7 +18,16 @@ import (
 // channel, and wakes the grains whose owner died with something still to announce.
 type replicas struct {
 	byKey map[string]*keptReplica // node.Key(app, channel) -> replica
+	// dropped are the keys whose replica was dropped lately, in two generations of
+	// droppedMemory each: an update that is not whole for one of them comes from an activation
+	// that was replaced (a member leaving hands its grains over while it still serves them), and
+	// must not bring back its stale checks for the next activation to send again.
+	dropped, droppedBefore map[string]struct{}
+	droppedSince           time.Time
 }
+
+// droppedMemory is how long a dropped replica's key refuses partial updates, at least.
+const droppedMemory = time.Minute
 
 type keptReplica struct {
 	owner   string
@@ -26,15 +35,34 @@ type keptReplica struct {
 	members map[string]struct{}
 }
 
-func newReplicas() *replicas { return &replicas{byKey: map[string]*keptReplica{}} }
+func newReplicas() *replicas {
+	return &replicas{byKey: map[string]*keptReplica{}, dropped: map[string]struct{}{}, droppedBefore: map[string]struct{}{}}
+}
 
-func (s *replicas) apply(u *messages.ReplicaUpdate) {
+// apply takes an update at now. An activation's first update to a member is its whole state;
+// a partial one from another activation than the kept state's, or for a key dropped lately, is
+// stale and ignored.
+func (s *replicas) apply(u *messages.ReplicaUpdate, now time.Time) {
 	key := node.Key(u.AppId, u.Channel)
 	if u.Drop {
 		delete(s.byKey, key)
+		if now.Sub(s.droppedSince) > droppedMemory {
+			s.droppedBefore, s.dropped, s.droppedSince = s.dropped, map[string]struct{}{}, now
+		}
+		s.dropped[key] = struct{}{}
 		return
 	}
 	k := s.byKey[key]
+	if !u.Whole {
+		_, gone := s.dropped[key]
+		_, goneBefore := s.droppedBefore[key]
+		if (k == nil && (gone || goneBefore)) || (k != nil && k.owner != u.Owner) {
+			return
+		}
+	} else {
+		delete(s.dropped, key)
+		delete(s.droppedBefore, key)
+	}
 	if k == nil || u.Whole {
 		k = &keptReplica{r: &messages.ChannelReplica{}, members: map[string]struct{}{}}
 		s.byKey[key] = k
@@ -68,12 +96,20 @@ func (s *replicas) get(key, holder string) *messages.ChannelReplica {
 }
 
 // orphaned are the keys whose grain was on a member that left and that have something to
-// announce: members, an occupied channel, or pending checks. (A cache channel's event alone waits
-// for the next subscriber to activate the grain.)
-func (s *replicas) orphaned(left map[string]bool) []string {
+// announce: members, an occupied channel, or pending checks (a cache channel's event alone waits
+// for the next subscriber to activate the grain); and the keys with pending checks whose grain a
+// member that joined now owns (owner is the new ring's): the activation that was stopped there
+// had them, and nothing may ask for the grain again (a channel without subscribers).
+func (s *replicas) orphaned(left map[string]bool, owner func(key string) string) []string {
 	var out []string
 	for key, k := range s.byKey {
-		if left[k.owner] && (k.r.Occupied || k.r.VacateDueUnixNano != 0 || len(k.r.RemovalsDue) > 0 || len(k.members) > 0) {
+		checks := k.r.VacateDueUnixNano != 0 || len(k.r.RemovalsDue) > 0
+		switch {
+		case left[k.owner]:
+			if checks || k.r.Occupied || len(k.members) > 0 {
+				out = append(out, key)
+			}
+		case checks && owner(key) != k.owner:
 			out = append(out, key)
 		}
 	}
