@@ -93,6 +93,12 @@ func (d *webhookDebouncer) removalDue(userID string, gen int, present bool) bool
 	return !present
 }
 
+// removalPending reports whether userID's member_removed check is scheduled.
+func (d *webhookDebouncer) removalPending(userID string) bool {
+	_, ok := d.removals[userID]
+	return ok
+}
+
 // pending reports whether a check is scheduled: the grain must not stop before it comes due.
 func (d *webhookDebouncer) pending() bool { return d.vacateGen != 0 || len(d.removals) > 0 }
 

@@ -208,7 +208,9 @@ func (g *Grain) handle(ctx actor.Context, sender *actor.PID, msg any) {
 		g.subscribersLeft(ctx)
 		g.replicate(ctx, &messages.ReplicaUpdate{}) // the member next in line may have changed
 	case *messages.TopologyChanged:
-		g.replicate(ctx, &messages.ReplicaUpdate{})
+		// The member next in line may have changed, or restarted (it joined again): either way it
+		// gets the whole state.
+		g.replicate(ctx, &messages.ReplicaUpdate{Whole: slices.Contains(m.Joined, g.rep.backup)})
 	case countTick:
 		g.sendCount(ctx)
 	case vacateCheck, removalCheck:
@@ -350,11 +352,13 @@ func (g *Grain) subscribeResult(ctx actor.Context, m *messages.Subscribe) *messa
 func (g *Grain) memberRemoved(ctx actor.Context, userID string) {
 	g.app.Metrics.AddPresenceMembers(-1)
 	g.record(node.EventMemberRemoved, userID)
+	now := g.n.Clock.Now()
 	g.deliver(ctx, &messages.Deliver{
-		Frame: protocol.MemberRemovedFrame(g.ch.Name, userID), MemberRemoved: userID, Kind: int32(telemetry.KindInternal),
+		Frame: protocol.MemberRemovedFrame(g.ch.Name, userID), MemberRemoved: userID, RemovedUnixNano: now.UnixNano(),
+		Kind: int32(telemetry.KindInternal),
 	})
 	if g.app.Settings().WantsWebhook(protocol.WebhookMemberRemoved) {
-		at := g.n.Clock.Now().Add(g.n.Timing.WebhookDelay)
+		at := now.Add(g.n.Timing.WebhookDelay)
 		g.n.After(g.n.Timing.WebhookDelay, ctx.Self(), removalCheck{userID: userID, gen: g.hooks.memberRemoved(userID, at)})
 	}
 	g.replicate(ctx, &messages.ReplicaUpdate{MembersRemoved: []string{userID}})
@@ -495,6 +499,7 @@ func (g *Grain) merge(ctx actor.Context, s *messages.NodeState) {
 			}
 		}
 	}
+	g.rebuild.removedLately(s.RecentlyRemoved)
 	if g.rebuild.answered(s.Member, s.KnownMembers, s.Replica) {
 		g.finishRebuild(ctx)
 	}

@@ -204,3 +204,31 @@ func TestReplicationVersions(t *testing.T) {
 		t.Fatalf("a restored activation goes on from the replica's version, got %d", v)
 	}
 }
+
+// The removals a new activation schedules itself: those the replica never heard of.
+func TestRebuildUnheardRemovals(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	delay := 3 * time.Second
+	ns := func(d time.Duration) int64 { return now.Add(d).UnixNano() }
+	r := newRebuild()
+	r.removedLately(map[string]int64{"old": ns(-5 * time.Second), "new": ns(-time.Second), "back": ns(-time.Second), "lost": ns(-time.Second)})
+	r.removedLately(map[string]int64{"old": ns(-6 * time.Second)}) // another node's older record
+	r.knownMembers["lost"] = true                                  // a mirror still has it: removed as lost
+	skip := func(id string) bool { return id == "back" }           // present again
+
+	// No replica: only the checks not due yet.
+	if got := r.unheard(skip, now, delay); len(got) != 1 || !got["new"].Equal(now.Add(2*time.Second)) {
+		t.Fatalf("without a replica: %v, want new due in 2 s", got)
+	}
+	// A replica written before both removals heard of neither: both, the overdue one at once.
+	r.replica = &messages.ChannelReplica{Version: uint64(ns(-10 * time.Second))}
+	got := r.unheard(skip, now, delay)
+	if len(got) != 2 || !got["old"].Equal(now.Add(-2*time.Second)) || !got["new"].Equal(now.Add(2*time.Second)) {
+		t.Fatalf("with a replica older than the removals: %v", got)
+	}
+	// A replica written after the first removal knew of it.
+	r.replica.Version = uint64(ns(-4 * time.Second))
+	if got := r.unheard(skip, now, delay); len(got) != 1 || got["new"].IsZero() {
+		t.Fatalf("with a replica between the removals: %v, want new only", got)
+	}
+}

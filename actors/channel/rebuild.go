@@ -1,6 +1,8 @@
 package channel
 
 import (
+	"time"
+
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/herald-io/herald/actors/messages"
@@ -16,6 +18,7 @@ type rebuild struct {
 	rounds       int // rebuild timeouts passed
 	held         []heldMessage
 	knownMembers map[string]bool          // presence: every member some node's mirror of the roster has
+	removed      map[string]int64         // presence: members removed lately, by when (NodeState.RecentlyRemoved)
 	replica      *messages.ChannelReplica // the newest replica a member kept of the grain
 	holders      []string                 // members that keep a replica of the grain
 }
@@ -26,7 +29,7 @@ type heldMessage struct {
 }
 
 func newRebuild() *rebuild {
-	return &rebuild{asked: map[string]bool{}, knownMembers: map[string]bool{}}
+	return &rebuild{asked: map[string]bool{}, knownMembers: map[string]bool{}, removed: map[string]int64{}}
 }
 
 // ask records that member is to be asked for its part: false when it was asked already. The
@@ -57,6 +60,13 @@ func (r *rebuild) hold(sender *actor.PID, msg any) {
 	r.held = append(r.held, heldMessage{sender: sender, msg: msg})
 }
 
+// removedLately records the members a node saw the grain remove, and when.
+func (r *rebuild) removedLately(byUser map[string]int64) {
+	for id, at := range byUser {
+		r.removed[id] = max(r.removed[id], at)
+	}
+}
+
 // answered records member's answer (a repeat counts once), its mirror of the roster and the
 // replica it keeps of the grain; true when every member asked has answered.
 func (r *rebuild) answered(member string, knownMembers []string, replica *messages.ChannelReplica) bool {
@@ -85,6 +95,33 @@ func (r *rebuild) lost(present func(userID string) bool) []string {
 		if !present(id) {
 			out = append(out, id)
 		}
+	}
+	return out
+}
+
+// unheard are the removals whose member_removed check the next activation must schedule, user
+// id -> when due: the previous activation told the nodes (their mirrors dropped the member, so it
+// is not among the members lost) but died before its update reached the replica's holder. A
+// removal the replica heard of is pending in it (restored) or was sent. Without any replica, only
+// the checks not yet due are taken: a previous activation that lived on may have sent the others.
+// skip: the user is present again, or its check is already scheduled.
+func (r *rebuild) unheard(skip func(userID string) bool, now time.Time, delay time.Duration) map[string]time.Time {
+	var out map[string]time.Time
+	for id, removed := range r.removed {
+		if r.knownMembers[id] || skip(id) {
+			continue
+		}
+		if r.replica != nil && r.replica.Version >= uint64(removed) {
+			continue
+		}
+		at := time.Unix(0, removed).Add(delay)
+		if r.replica == nil && !at.After(now) {
+			continue
+		}
+		if out == nil {
+			out = map[string]time.Time{}
+		}
+		out[id] = at
 	}
 	return out
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/herald-io/herald/actors/messages"
 	"github.com/herald-io/herald/actors/node"
+	"github.com/herald-io/herald/protocol"
 )
 
 // replication keeps what no surviving node could rebuild of the grain (the cache channel's last
@@ -46,6 +47,8 @@ func (g *Grain) replicate(ctx actor.Context, u *messages.ReplicaUpdate) {
 			ctx.Send(node.NodeActor(old), &messages.ReplicaUpdate{AppId: g.app.ID, Channel: g.ch.Name, Drop: true})
 		}
 		u = g.snapshot()
+	} else if u.Whole {
+		u = g.snapshot() // the member keeping it restarted, and lost what it kept
 	}
 	if backup == "" {
 		return
@@ -85,6 +88,7 @@ func (g *Grain) dropReplica(ctx actor.Context) {
 func (g *Grain) restore(ctx actor.Context, r *rebuild) {
 	rep := r.replica
 	if rep == nil {
+		g.resumeRemovals(ctx, r)
 		return
 	}
 	g.rep.version = rep.Version
@@ -103,6 +107,7 @@ func (g *Grain) restore(ctx actor.Context, r *rebuild) {
 			}
 		}
 	}
+	g.resumeRemovals(ctx, r)
 	if rep.Occupied && g.subs.count() == 0 {
 		// Announced, and now empty: its last subscribers left before the move, or died with the
 		// member. channel_vacated comes when it was due, or a delay from now.
@@ -113,5 +118,18 @@ func (g *Grain) restore(ctx actor.Context, r *rebuild) {
 		} else {
 			g.subscribersLeft(ctx)
 		}
+	}
+}
+
+// resumeRemovals schedules the member_removed checks of the removals the replica never heard of
+// (rebuild.unheard).
+func (g *Grain) resumeRemovals(ctx actor.Context, r *rebuild) {
+	if g.roster == nil || !g.app.Settings().WantsWebhook(protocol.WebhookMemberRemoved) {
+		return
+	}
+	now := g.n.Clock.Now()
+	skip := func(id string) bool { return g.roster.has(id) || g.hooks.removalPending(id) }
+	for id, at := range r.unheard(skip, now, g.n.Timing.WebhookDelay) {
+		g.n.After(max(at.Sub(now), 0), ctx.Self(), removalCheck{userID: id, gen: g.hooks.memberRemoved(id, at)})
 	}
 }

@@ -72,6 +72,9 @@ func (a *nodeActor) Receive(ctx actor.Context) {
 			}
 		}
 		changed := &messages.TopologyChanged{}
+		for _, mem := range m.Joined {
+			changed.Joined = append(changed.Joined, mem.Address())
+		}
 		for _, pid := range a.n.Fanouts.All() {
 			ctx.Send(pid, changed)
 		}

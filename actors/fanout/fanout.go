@@ -31,6 +31,7 @@ type Fanout struct {
 	index   map[string]int // socket id -> position in sockets
 	pending map[string]*messages.Join
 	members map[string]bool // presence: mirror of the grain's roster, nil until known
+	removed recentRemovals  // presence: the members the grain removed lately
 	wakes   int             // wake-ups of the grain sent since the last answer
 	retries int             // dead letters in a row: how long the next retry waits
 	// retryArmed: a retry of what came back as a dead letter is scheduled.
@@ -97,9 +98,11 @@ func (f *Fanout) Receive(ctx actor.Context) {
 		if f.members != nil {
 			if m.MemberAdded != "" {
 				f.members[m.MemberAdded] = true
+				f.removed.forget(m.MemberAdded)
 			}
 			if m.MemberRemoved != "" {
 				delete(f.members, m.MemberRemoved)
+				f.removed.add(m.MemberRemoved, m.RemovedUnixNano, 2*f.n.Timing.WebhookDelay)
 			}
 		}
 	case *messages.NodeStateRequest:
@@ -216,6 +219,7 @@ func (f *Fanout) state(ctx actor.Context) *messages.NodeState {
 	for id := range f.members {
 		st.KnownMembers = append(st.KnownMembers, id)
 	}
+	st.RecentlyRemoved = f.removed.byUser
 	return st
 }
 
@@ -303,3 +307,34 @@ func (f *Fanout) stopIfEmpty(ctx actor.Context) {
 		ctx.Stop(ctx.Self())
 	}
 }
+
+// recentRemovals are the members the grain removed lately, by when (the grain's clock, Unix
+// nanos): a grain that died before its replica heard of a removal leaves its member_removed
+// webhook to the next activation, which learns of it here.
+type recentRemovals struct {
+	byUser  map[string]int64
+	pruneAt int // the size at which old entries are dropped next
+}
+
+// add records that the grain removed userID at removed; entries older than keep before it go,
+// in passes spaced so that each costs O(1) per add.
+func (r *recentRemovals) add(userID string, removed int64, keep time.Duration) {
+	if removed == 0 {
+		return
+	}
+	if r.byUser == nil {
+		r.byUser = map[string]int64{}
+	}
+	r.byUser[userID] = removed
+	if len(r.byUser) >= r.pruneAt {
+		for id, at := range r.byUser {
+			if at < removed-int64(keep) {
+				delete(r.byUser, id)
+			}
+		}
+		r.pruneAt = 2*len(r.byUser) + 16
+	}
+}
+
+// forget drops userID: it is a member again.
+func (r *recentRemovals) forget(userID string) { delete(r.byUser, userID) }

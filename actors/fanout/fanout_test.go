@@ -1,6 +1,7 @@
 package fanout
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
 	"sync"
@@ -164,5 +165,44 @@ func TestMirrorOfTheRosterGoesWithTheSockets(t *testing.T) {
 	system.Root.Send(fan, &messages.Leave{SocketID: socket})
 	if k := known(); len(k) != 0 {
 		t.Fatalf("known members %v once the only socket left, want none", k)
+	}
+}
+
+// The removals a node saw go to a rebuilding grain with when the grain made them, until the
+// member is back.
+func TestRecentRemovalsReachARebuild(t *testing.T) {
+	system, n, grains := newNode(t)
+	got := make(chan any, 16)
+	grain := recorder(system, got)
+	grains.set(grain)
+
+	const channel, socket = "presence-room", "1.1"
+	fan := n.Fanouts.Request(system.Root, node.Key("app", channel), &messages.Join{SocketID: socket, Sink: nodetest.NewSink(), UserID: "u1", Conn: recorder(system, make(chan any, 16))})
+	next[*messages.Subscribe](t, got, "subscribe")
+	system.Root.Send(fan, &messages.SubscribeResult{SocketId: socket, Ok: true, Grain: grain, MemberIds: []string{"u1", "u2", "u3"}})
+	system.Root.Send(fan, &messages.Deliver{MemberRemoved: "u2", RemovedUnixNano: 100})
+	system.Root.Send(fan, &messages.Deliver{MemberRemoved: "u3", RemovedUnixNano: 200})
+	system.Root.Send(fan, &messages.Deliver{MemberAdded: "u3"})
+	res, err := system.Root.RequestFuture(fan, &messages.NodeStateRequest{AppId: "app", Channel: channel}, 5*time.Second).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := res.(*messages.NodeState).RecentlyRemoved; len(r) != 1 || r["u2"] != 100 {
+		t.Fatalf("recently removed %v, want u2 at 100 (u3 is back)", r)
+	}
+}
+
+func TestRecentRemovalsForgetTheOld(t *testing.T) {
+	var r recentRemovals
+	keep := 10 * time.Nanosecond
+	for i := range 100 {
+		r.add(fmt.Sprint(i), int64(i), keep)
+	}
+	// Old entries go in passes: the map holds about twice what keep covers, never all 100.
+	if _, ok := r.byUser["0"]; ok || len(r.byUser) >= 40 {
+		t.Fatalf("kept %d, the first among them: %v", len(r.byUser), r.byUser)
+	}
+	if _, ok := r.byUser["99"]; !ok {
+		t.Fatalf("kept %d: %v", len(r.byUser), r.byUser)
 	}
 }

@@ -499,9 +499,11 @@ type Deliver struct {
 	Kind          int32  `protobuf:"varint,7,opt,name=kind,proto3" json:"kind,omitempty"` // telemetry.MessageKind of the frame, for the messages-out metric
 	// The publish's id: a node writes each id once, even when a grain that died had delivered it
 	// before its successor took the publish sent again.
-	PublishId     string `protobuf:"bytes,8,opt,name=publish_id,json=publishId,proto3" json:"publish_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	PublishId string `protobuf:"bytes,8,opt,name=publish_id,json=publishId,proto3" json:"publish_id,omitempty"`
+	// With member_removed: when the grain removed the member (Unix nanos, the grain's clock).
+	RemovedUnixNano int64 `protobuf:"varint,9,opt,name=removed_unix_nano,json=removedUnixNano,proto3" json:"removed_unix_nano,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Deliver) Reset() {
@@ -588,6 +590,13 @@ func (x *Deliver) GetPublishId() string {
 		return x.PublishId
 	}
 	return ""
+}
+
+func (x *Deliver) GetRemovedUnixNano() int64 {
+	if x != nil {
+		return x.RemovedUnixNano
+	}
+	return 0
 }
 
 // ChannelInfoRequest asks a channel grain for its counts and, optionally, its members.
@@ -1351,10 +1360,14 @@ type NodeState struct {
 	Replica      *ChannelReplica        `protobuf:"bytes,4,opt,name=replica,proto3" json:"replica,omitempty"`                               // the channel grain's replica, when this node keeps it
 	// The members this node knows: a grain activated on a member whose view is behind (it just
 	// joined) asks the ones it did not know too, before it serves anything.
-	Members       []string `protobuf:"bytes,5,rep,name=members,proto3" json:"members,omitempty"`
-	Member        string   `protobuf:"bytes,6,opt,name=member,proto3" json:"member,omitempty"` // the answering member's address
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Members []string `protobuf:"bytes,5,rep,name=members,proto3" json:"members,omitempty"`
+	Member  string   `protobuf:"bytes,6,opt,name=member,proto3" json:"member,omitempty"` // the answering member's address
+	// Presence: the members the grain removed lately (user id -> removed_unix_nano of the
+	// Deliver), for a grain that died before its replica heard of the removal: the new activation
+	// sends their member_removed webhooks.
+	RecentlyRemoved map[string]int64 `protobuf:"bytes,7,rep,name=recently_removed,json=recentlyRemoved,proto3" json:"recently_removed,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *NodeState) Reset() {
@@ -1427,6 +1440,13 @@ func (x *NodeState) GetMember() string {
 		return x.Member
 	}
 	return ""
+}
+
+func (x *NodeState) GetRecentlyRemoved() map[string]int64 {
+	if x != nil {
+		return x.RecentlyRemoved
+	}
+	return nil
 }
 
 type SocketState struct {
@@ -1879,7 +1899,10 @@ func (x *NodeLeft) GetAddress() string {
 
 // TopologyChanged tells a node fan-out actor to resend subscriptions still waiting for a grain.
 type TopologyChanged struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The addresses of the members that joined (a member restarted at the same address joins
+	// again, having lost the replicas it kept).
+	Joined        []string `protobuf:"bytes,1,rep,name=joined,proto3" json:"joined,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1912,6 +1935,13 @@ func (x *TopologyChanged) ProtoReflect() protoreflect.Message {
 // Deprecated: Use TopologyChanged.ProtoReflect.Descriptor instead.
 func (*TopologyChanged) Descriptor() ([]byte, []int) {
 	return file_messages_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *TopologyChanged) GetJoined() []string {
+	if x != nil {
+		return x.Joined
+	}
+	return nil
 }
 
 // NodeConnections is a node's open sockets per app, gossiped for cluster-wide connection limits.
@@ -2413,7 +2443,7 @@ const file_messages_proto_rawDesc = "" +
 	"\n" +
 	"PublishAck\x12\x1d\n" +
 	"\n" +
-	"publish_id\x18\x01 \x01(\tR\tpublishId\"\xeb\x02\n" +
+	"publish_id\x18\x01 \x01(\tR\tpublishId\"\x97\x03\n" +
 	"\aDeliver\x12\x14\n" +
 	"\x05frame\x18\x01 \x01(\fR\x05frame\x12*\n" +
 	"\x11exclude_socket_id\x18\x02 \x01(\tR\x0fexcludeSocketId\x12,\n" +
@@ -2423,7 +2453,8 @@ const file_messages_proto_rawDesc = "" +
 	"\x0emember_removed\x18\x06 \x01(\tR\rmemberRemoved\x12\x12\n" +
 	"\x04kind\x18\a \x01(\x05R\x04kind\x12\x1d\n" +
 	"\n" +
-	"publish_id\x18\b \x01(\tR\tpublishId\x1a8\n" +
+	"publish_id\x18\b \x01(\tR\tpublishId\x12*\n" +
+	"\x11removed_unix_nano\x18\t \x01(\x03R\x0fremovedUnixNano\x1a8\n" +
 	"\n" +
 	"TraceEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
@@ -2492,7 +2523,7 @@ const file_messages_proto_rawDesc = "" +
 	"\x10NodeStateRequest\x12\x15\n" +
 	"\x06app_id\x18\x01 \x01(\tR\x05appId\x12\x18\n" +
 	"\achannel\x18\x02 \x01(\tR\achannel\x129\n" +
-	"\areplica\x18\x03 \x01(\v2\x1f.herald.messages.ChannelReplicaR\areplica\"\xf9\x01\n" +
+	"\areplica\x18\x03 \x01(\v2\x1f.herald.messages.ChannelReplicaR\areplica\"\x99\x03\n" +
 	"\tNodeState\x12\"\n" +
 	"\x06fanout\x18\x01 \x01(\v2\n" +
 	".actor.PIDR\x06fanout\x126\n" +
@@ -2500,7 +2531,11 @@ const file_messages_proto_rawDesc = "" +
 	"\rknown_members\x18\x03 \x03(\tR\fknownMembers\x129\n" +
 	"\areplica\x18\x04 \x01(\v2\x1f.herald.messages.ChannelReplicaR\areplica\x12\x18\n" +
 	"\amembers\x18\x05 \x03(\tR\amembers\x12\x16\n" +
-	"\x06member\x18\x06 \x01(\tR\x06member\"`\n" +
+	"\x06member\x18\x06 \x01(\tR\x06member\x12Z\n" +
+	"\x10recently_removed\x18\a \x03(\v2/.herald.messages.NodeState.RecentlyRemovedEntryR\x0frecentlyRemoved\x1aB\n" +
+	"\x14RecentlyRemovedEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"`\n" +
 	"\vSocketState\x12\x1b\n" +
 	"\tsocket_id\x18\x01 \x01(\tR\bsocketId\x12\x17\n" +
 	"\auser_id\x18\x02 \x01(\tR\x06userId\x12\x1b\n" +
@@ -2541,8 +2576,9 @@ const file_messages_proto_rawDesc = "" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"$\n" +
 	"\bNodeLeft\x12\x18\n" +
-	"\aaddress\x18\x01 \x01(\tR\aaddress\"\x11\n" +
-	"\x0fTopologyChanged\"\xbb\x01\n" +
+	"\aaddress\x18\x01 \x01(\tR\aaddress\")\n" +
+	"\x0fTopologyChanged\x12\x16\n" +
+	"\x06joined\x18\x01 \x03(\tR\x06joined\"\xbb\x01\n" +
 	"\x0fNodeConnections\x12B\n" +
 	"\x06by_app\x18\x01 \x03(\v2+.herald.messages.NodeConnections.ByAppEntryR\x05byApp\x12*\n" +
 	"\x11delivery_delay_ms\x18\x02 \x01(\x03R\x0fdeliveryDelayMs\x1a8\n" +
@@ -2596,7 +2632,7 @@ func file_messages_proto_rawDescGZIP() []byte {
 	return file_messages_proto_rawDescData
 }
 
-var file_messages_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
+var file_messages_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
 var file_messages_proto_goTypes = []any{
 	(*Subscribe)(nil),            // 0: herald.messages.Subscribe
 	(*SubscribeResult)(nil),      // 1: herald.messages.SubscribeResult
@@ -2635,38 +2671,40 @@ var file_messages_proto_goTypes = []any{
 	nil,                          // 34: herald.messages.Deliver.TraceEntry
 	nil,                          // 35: herald.messages.UserPublish.TraceEntry
 	nil,                          // 36: herald.messages.SocketDeliver.TraceEntry
-	nil,                          // 37: herald.messages.ReplicaUpdate.RemovalsDueEntry
-	nil,                          // 38: herald.messages.ChannelReplica.RemovalsDueEntry
-	nil,                          // 39: herald.messages.NodeConnections.ByAppEntry
-	(*actor.PID)(nil),            // 40: actor.PID
+	nil,                          // 37: herald.messages.NodeState.RecentlyRemovedEntry
+	nil,                          // 38: herald.messages.ReplicaUpdate.RemovalsDueEntry
+	nil,                          // 39: herald.messages.ChannelReplica.RemovalsDueEntry
+	nil,                          // 40: herald.messages.NodeConnections.ByAppEntry
+	(*actor.PID)(nil),            // 41: actor.PID
 }
 var file_messages_proto_depIdxs = []int32{
-	40, // 0: herald.messages.Subscribe.node:type_name -> actor.PID
+	41, // 0: herald.messages.Subscribe.node:type_name -> actor.PID
 	32, // 1: herald.messages.Subscribe.trace:type_name -> herald.messages.Subscribe.TraceEntry
-	40, // 2: herald.messages.SubscribeResult.grain:type_name -> actor.PID
-	40, // 3: herald.messages.Unsubscribe.node:type_name -> actor.PID
+	41, // 2: herald.messages.SubscribeResult.grain:type_name -> actor.PID
+	41, // 3: herald.messages.Unsubscribe.node:type_name -> actor.PID
 	33, // 4: herald.messages.Publish.trace:type_name -> herald.messages.Publish.TraceEntry
 	34, // 5: herald.messages.Deliver.trace:type_name -> herald.messages.Deliver.TraceEntry
-	40, // 6: herald.messages.UserSocketJoined.connection:type_name -> actor.PID
-	40, // 7: herald.messages.Watch.watcher:type_name -> actor.PID
-	40, // 8: herald.messages.Unwatch.watcher:type_name -> actor.PID
+	41, // 6: herald.messages.UserSocketJoined.connection:type_name -> actor.PID
+	41, // 7: herald.messages.Watch.watcher:type_name -> actor.PID
+	41, // 8: herald.messages.Unwatch.watcher:type_name -> actor.PID
 	35, // 9: herald.messages.UserPublish.trace:type_name -> herald.messages.UserPublish.TraceEntry
 	36, // 10: herald.messages.SocketDeliver.trace:type_name -> herald.messages.SocketDeliver.TraceEntry
 	23, // 11: herald.messages.NodeStateRequest.replica:type_name -> herald.messages.ChannelReplica
-	40, // 12: herald.messages.NodeState.fanout:type_name -> actor.PID
+	41, // 12: herald.messages.NodeState.fanout:type_name -> actor.PID
 	19, // 13: herald.messages.NodeState.sockets:type_name -> herald.messages.SocketState
 	23, // 14: herald.messages.NodeState.replica:type_name -> herald.messages.ChannelReplica
-	37, // 15: herald.messages.ReplicaUpdate.removals_due:type_name -> herald.messages.ReplicaUpdate.RemovalsDueEntry
-	38, // 16: herald.messages.ChannelReplica.removals_due:type_name -> herald.messages.ChannelReplica.RemovalsDueEntry
-	39, // 17: herald.messages.NodeConnections.by_app:type_name -> herald.messages.NodeConnections.ByAppEntry
-	40, // 18: herald.messages.ConsoleWatch.watcher:type_name -> actor.PID
-	40, // 19: herald.messages.ConsoleUnwatch.watcher:type_name -> actor.PID
-	31, // 20: herald.messages.ConsoleRecords.events:type_name -> herald.messages.ConsoleEvent
-	21, // [21:21] is the sub-list for method output_type
-	21, // [21:21] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	37, // 15: herald.messages.NodeState.recently_removed:type_name -> herald.messages.NodeState.RecentlyRemovedEntry
+	38, // 16: herald.messages.ReplicaUpdate.removals_due:type_name -> herald.messages.ReplicaUpdate.RemovalsDueEntry
+	39, // 17: herald.messages.ChannelReplica.removals_due:type_name -> herald.messages.ChannelReplica.RemovalsDueEntry
+	40, // 18: herald.messages.NodeConnections.by_app:type_name -> herald.messages.NodeConnections.ByAppEntry
+	41, // 19: herald.messages.ConsoleWatch.watcher:type_name -> actor.PID
+	41, // 20: herald.messages.ConsoleUnwatch.watcher:type_name -> actor.PID
+	31, // 21: herald.messages.ConsoleRecords.events:type_name -> herald.messages.ConsoleEvent
+	22, // [22:22] is the sub-list for method output_type
+	22, // [22:22] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_messages_proto_init() }
@@ -2680,7 +2718,7 @@ func file_messages_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_messages_proto_rawDesc), len(file_messages_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   40,
+			NumMessages:   41,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
