@@ -109,6 +109,8 @@ func New(cfg *configs.Config, deps Deps) (*Engine, error) {
 		Owns:        func(string, string) bool { return true },
 		Backup:      func(string, string) string { return "" },
 		Timing:      node.Timing{WebhookDelay: cfg.Webhooks.Delay, RebuildTimeout: cfg.Cluster.RebuildTimeout},
+		// proto.actor's default throughput; parked workers enough for a burst of mailboxes.
+		Mailboxes: node.NewMailboxes(300, 256),
 	}
 	e := &Engine{
 		system: system, n: n, ask: cfg.RequestTimeout, stopGossip: func() {}, logLevels: logLevels,

@@ -79,7 +79,7 @@ type Grain struct {
 
 // Props makes the grain of app's channel on a single node.
 func Props(n *node.Node, app *node.App, channel string) *actor.Props {
-	return actor.PropsFromProducer(func() actor.Actor {
+	return n.Props(func() actor.Actor {
 		g := newGrain(n)
 		g.init(app, channel)
 		return g
@@ -88,7 +88,7 @@ func Props(n *node.Node, app *node.App, channel string) *actor.Props {
 
 // ClusterProps makes cluster activations, which learn their channel from cluster.ClusterInit.
 func ClusterProps(n *node.Node) *actor.Props {
-	return actor.PropsFromProducer(func() actor.Actor { return newGrain(n) })
+	return n.Props(func() actor.Actor { return newGrain(n) })
 }
 
 func newGrain(n *node.Node) *Grain {

@@ -69,7 +69,7 @@ func Start(n *node.Node, app *node.App, socketID string, sink node.Sink) *actor.
 			}
 		})
 	}
-	pid := n.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return c }))
+	pid := n.Root.Spawn(n.Props(func() actor.Actor { return c }))
 	self.Store(pid)
 	return pid
 }

@@ -73,7 +73,7 @@ type localSocket struct {
 
 // Props makes the fan-out actor of the channel whose node.Key is key.
 func Props(n *node.Node, key string) *actor.Props {
-	return actor.PropsFromProducer(func() actor.Actor {
+	return n.Props(func() actor.Actor {
 		appID, channel := node.SplitKey(key)
 		f := &Fanout{
 			n: n, appID: appID, channel: channel, kind: protocol.ClassifyChannel(channel).Kind.String(), key: key,

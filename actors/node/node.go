@@ -55,6 +55,8 @@ type Node struct {
 	Leaving atomic.Bool
 
 	Timing Timing
+	// Mailboxes runs the actors' mailboxes (dispatcher.go); nil: proto.actor's default.
+	Mailboxes *Mailboxes
 }
 
 // Timing is the timers the config sets for the actors.

@@ -35,12 +35,12 @@ type Grain struct {
 
 // Props makes the grain of an app's user on a single node.
 func Props(n *node.Node, appID, userID string) *actor.Props {
-	return actor.PropsFromProducer(func() actor.Actor { return newGrain(n, appID, userID) })
+	return n.Props(func() actor.Actor { return newGrain(n, appID, userID) })
 }
 
 // ClusterProps makes cluster activations, which learn their user from cluster.ClusterInit.
 func ClusterProps(n *node.Node) *actor.Props {
-	return actor.PropsFromProducer(func() actor.Actor { return newGrain(n, "", "") })
+	return n.Props(func() actor.Actor { return newGrain(n, "", "") })
 }
 
 func newGrain(n *node.Node, appID, userID string) *Grain {
