@@ -139,31 +139,36 @@ func TestLeaveReachesTheGrainThatMoved(t *testing.T) {
 	none[*messages.Unsubscribe](t, gotB, "unsubscribe of a socket that subscribed again")
 }
 
-// A node whose sockets all left reports no members to a rebuilding grain: the grain delivers
-// nothing to it any more, so its mirror of the roster would be stale.
-func TestMirrorOfTheRosterGoesWithTheSockets(t *testing.T) {
+// presenceFanout is the fan-out of presence-room on a new node, with socket 1.1 of user u1
+// subscribed and the grain's roster of members; nodeState asks it as a rebuilding grain does.
+func presenceFanout(t *testing.T, members ...string) (system *actor.ActorSystem, fan *actor.PID, nodeState func() *messages.NodeState) {
+	t.Helper()
 	system, n, grains := newNode(t)
 	got := make(chan any, 16)
 	grain := recorder(system, got)
 	grains.set(grain)
-
-	const channel, socket = "presence-room", "1.1"
-	fan := n.Fanouts.Request(system.Root, node.Key("app", channel), &messages.Join{SocketID: socket, Sink: nodetest.NewSink(), UserID: "u1", Conn: recorder(system, make(chan any, 16))})
+	fan = n.Fanouts.Request(system.Root, node.Key("app", "presence-room"), &messages.Join{SocketID: "1.1", Sink: nodetest.NewSink(), UserID: "u1", Conn: recorder(system, make(chan any, 16))})
 	next[*messages.Subscribe](t, got, "subscribe")
-	system.Root.Send(fan, &messages.SubscribeResult{SocketId: socket, Ok: true, Grain: grain, MemberIds: []string{"u1", "u2"}})
-	known := func() []string {
+	system.Root.Send(fan, &messages.SubscribeResult{SocketId: "1.1", Ok: true, Grain: grain, MemberIds: members})
+	return system, fan, func() *messages.NodeState {
 		t.Helper()
-		res, err := system.Root.RequestFuture(fan, &messages.NodeStateRequest{AppId: "app", Channel: channel}, 5*time.Second).Result()
+		res, err := system.Root.RequestFuture(fan, &messages.NodeStateRequest{AppId: "app", Channel: "presence-room"}, 5*time.Second).Result()
 		if err != nil {
 			t.Fatal(err)
 		}
-		return res.(*messages.NodeState).KnownMembers
+		return res.(*messages.NodeState)
 	}
-	if k := known(); len(k) != 2 {
+}
+
+// A node whose sockets all left reports no members to a rebuilding grain: the grain delivers
+// nothing to it any more, so its mirror of the roster would be stale.
+func TestMirrorOfTheRosterGoesWithTheSockets(t *testing.T) {
+	system, fan, nodeState := presenceFanout(t, "u1", "u2")
+	if k := nodeState().KnownMembers; len(k) != 2 {
 		t.Fatalf("known members %v with a socket subscribed, want u1 and u2", k)
 	}
-	system.Root.Send(fan, &messages.Leave{SocketID: socket})
-	if k := known(); len(k) != 0 {
+	system.Root.Send(fan, &messages.Leave{SocketID: "1.1"})
+	if k := nodeState().KnownMembers; len(k) != 0 {
 		t.Fatalf("known members %v once the only socket left, want none", k)
 	}
 }
@@ -171,23 +176,11 @@ func TestMirrorOfTheRosterGoesWithTheSockets(t *testing.T) {
 // The removals a node saw go to a rebuilding grain with when the grain made them, until the
 // member is back.
 func TestRecentRemovalsReachARebuild(t *testing.T) {
-	system, n, grains := newNode(t)
-	got := make(chan any, 16)
-	grain := recorder(system, got)
-	grains.set(grain)
-
-	const channel, socket = "presence-room", "1.1"
-	fan := n.Fanouts.Request(system.Root, node.Key("app", channel), &messages.Join{SocketID: socket, Sink: nodetest.NewSink(), UserID: "u1", Conn: recorder(system, make(chan any, 16))})
-	next[*messages.Subscribe](t, got, "subscribe")
-	system.Root.Send(fan, &messages.SubscribeResult{SocketId: socket, Ok: true, Grain: grain, MemberIds: []string{"u1", "u2", "u3"}})
+	system, fan, nodeState := presenceFanout(t, "u1", "u2", "u3")
 	system.Root.Send(fan, &messages.Deliver{MemberRemoved: "u2", RemovedUnixNano: 100})
 	system.Root.Send(fan, &messages.Deliver{MemberRemoved: "u3", RemovedUnixNano: 200})
 	system.Root.Send(fan, &messages.Deliver{MemberAdded: "u3"})
-	res, err := system.Root.RequestFuture(fan, &messages.NodeStateRequest{AppId: "app", Channel: channel}, 5*time.Second).Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r := res.(*messages.NodeState).RecentlyRemoved; len(r) != 1 || r["u2"] != 100 {
+	if r := nodeState().RecentlyRemoved; len(r) != 1 || r["u2"] != 100 {
 		t.Fatalf("recently removed %v, want u2 at 100 (u3 is back)", r)
 	}
 }
