@@ -202,25 +202,36 @@ func TestPostgresOutage(t *testing.T) {
 	}
 	applies := rec.applies()
 
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
 	srv.Down()
 	// The listener's failure asks for a read at once. A read that raced the shutdown and still
 	// succeeded leaves the outage to the listener's next connection attempt, a retry interval
-	// later on this fake clock: if the follower has not seen it after a while, move the clock
-	// on by one retry interval (an extra retry changes none of the counts checked below).
+	// later on this fake clock: once the listener waits for it beside the poll ticker (two
+	// timers) and the outage is still unseen, move the clock on by one retry interval (an extra
+	// retry changes none of the counts checked below).
 	down := func() bool { ups := rec.ups(); return !ups[len(ups)-1] }
-	for wait := time.Now().Add(2 * time.Second); !down() && time.Now().Before(wait); {
-		time.Sleep(10 * time.Millisecond)
+	listenerWaits := make(chan error, 1)
+	go func() { listenerWaits <- clock.BlockUntilContext(ctx, 2) }()
+	for !down() {
+		select {
+		case <-rec.changed:
+		case err := <-listenerWaits:
+			if err != nil {
+				t.Fatalf("waiting for the listener's retry: %v\n%s", err, rec.logs.String())
+			}
+			if !down() {
+				clock.Advance(cfg.AppsDatabase.RetryInterval)
+			}
+			listenerWaits = nil
+		case <-ctx.Done():
+			t.Fatalf("herald_apps_database_up 0 never came\n%s", rec.logs.String())
+		}
 	}
-	if !down() {
-		clock.Advance(cfg.AppsDatabase.RetryInterval)
-	}
-	rec.waitFor(t, "herald_apps_database_up 0", down)
 	if n := rec.logs.count("apps database unreachable"); n != 1 {
 		t.Fatalf("%d warnings that the database is unreachable, want 1:\n%s", n, rec.logs.String())
 	}
 	// Retries every retry interval for two and a half poll intervals: a warning per poll interval.
-	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-	defer cancel()
 	steps := int(5 * cfg.AppsDatabase.PollInterval / cfg.AppsDatabase.RetryInterval / 2)
 	for range steps {
 		// The poll ticker, the follower's retry and the listener's reconnection wait.
