@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"runtime"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -109,8 +110,10 @@ func New(cfg *configs.Config, deps Deps) (*Engine, error) {
 		Owns:        func(string, string) bool { return true },
 		Backup:      func(string, string) string { return "" },
 		Timing:      node.Timing{WebhookDelay: cfg.Webhooks.Delay, RebuildTimeout: cfg.Cluster.RebuildTimeout},
-		// proto.actor's default throughput; parked workers enough for a burst of mailboxes.
-		Mailboxes: node.NewMailboxes(300, 256),
+		// proto.actor's default throughput. Parked workers: a few per core, about as many mailbox
+		// turns as end together; a burst beyond them starts goroutines, as proto.actor would,
+		// and an idle node keeps no more than these.
+		Mailboxes: node.NewMailboxes(300, 4*runtime.GOMAXPROCS(0)),
 	}
 	e := &Engine{
 		system: system, n: n, ask: cfg.RequestTimeout, stopGossip: func() {}, logLevels: logLevels,

@@ -25,8 +25,7 @@ import (
 type socket struct {
 	conn   *gws.Conn
 	net    net.Conn
-	plain  bool            // a socket with a file descriptor (not TLS): the writers write it
-	raw    syscall.RawConn // its file descriptor, for the writers' writev
+	raw    syscall.RawConn // its file descriptor (nil for TLS): the writers write it with writev
 	server *Server
 	app    *actors.App
 	actor  *actors.Connection
@@ -58,7 +57,7 @@ func newSocket(s *Server, conn *gws.Conn) *socket {
 	}
 	if sc, ok := sock.net.(syscall.Conn); ok {
 		if raw, err := sc.SyscallConn(); err == nil {
-			sock.raw, sock.plain = raw, true
+			sock.raw = raw
 		}
 	}
 	return sock
@@ -99,7 +98,7 @@ func (s *socket) scheduleLocked() {
 		return
 	}
 	s.scheduled = true
-	if s.plain {
+	if s.raw != nil {
 		s.server.writers.schedule(s)
 	} else {
 		s.conn.Async(s.drainTLS)
@@ -237,7 +236,7 @@ func (s *socket) Close(code int, reason string) {
 		s.closeReason.Store(&reason)
 	}
 	s.closing, s.closeWith, s.closingAt = true, wireClose(code, reason), time.Now()
-	if !s.plain {
+	if s.raw == nil {
 		_ = s.net.SetWriteDeadline(time.Now().Add(closeWriteTimeout)) // a socket deadline: the real clock
 	}
 	s.scheduleLocked()
@@ -256,7 +255,7 @@ func (s *socket) closeNow(code int, reason string) {
 	}
 	s.closing, s.closeWith, s.closingAt, s.discard = true, wireClose(code, reason), time.Now(), true
 	s.queue, s.queued = nil, 0
-	if !s.plain {
+	if s.raw == nil {
 		_ = s.net.SetWriteDeadline(time.Now().Add(time.Second)) // unblock a drain stuck on it
 	}
 	s.scheduleLocked()

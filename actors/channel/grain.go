@@ -585,6 +585,7 @@ func (g *Grain) finishRebuild(ctx actor.Context) {
 	g.rebuild = nil
 	g.n.Tel.Metrics().AddRebuild()
 	g.restore(ctx, r)
+	g.resumeRemovals(ctx, r)
 	if g.roster != nil {
 		for _, id := range r.lost(g.roster.has) {
 			g.memberRemoved(ctx, id)

@@ -88,7 +88,6 @@ func (g *Grain) dropReplica(ctx actor.Context) {
 func (g *Grain) restore(ctx actor.Context, r *rebuild) {
 	rep := r.replica
 	if rep == nil {
-		g.resumeRemovals(ctx, r)
 		return
 	}
 	g.rep.version = rep.Version
@@ -107,7 +106,6 @@ func (g *Grain) restore(ctx actor.Context, r *rebuild) {
 			}
 		}
 	}
-	g.resumeRemovals(ctx, r)
 	if rep.Occupied && g.subs.count() == 0 {
 		// Announced, and now empty: its last subscribers left before the move, or died with the
 		// member. channel_vacated comes when it was due, or a delay from now.

@@ -51,11 +51,11 @@ func (l *LocalGrains) Release(kind, key string, pid *actor.PID) {
 // cache is not) and an entry is dropped when a request to it comes back as a dead letter.
 type clusterGrains struct {
 	c     *cluster.Cluster
-	cache sync.Map // kind + "/" + identity -> *actor.PID
+	cache sync.Map // grainKey(kind, identity) -> *actor.PID
 }
 
 func (g *clusterGrains) pid(identity, kind string) *actor.PID {
-	key := kind + "/" + identity
+	key := grainKey(kind, identity)
 	if pid, ok := g.cache.Load(key); ok {
 		return pid.(*actor.PID)
 	}
@@ -80,6 +80,6 @@ func (g *clusterGrains) UserPID(appID, userID string) *actor.PID {
 // Release: proto.actor's cluster middleware tells the owner's placement actor when a grain stops.
 func (g *clusterGrains) Release(string, string, *actor.PID) {}
 
-func (g *clusterGrains) Forget(kind, key string) { g.cache.Delete(kind + "/" + key) }
+func (g *clusterGrains) Forget(kind, key string) { g.cache.Delete(grainKey(kind, key)) }
 
 func (g *clusterGrains) TopologyChanged() { g.cache.Clear() }

@@ -85,11 +85,14 @@ func (l *identityLookup) Shutdown() {
 	})
 }
 
-// supersede tells the placement actor that the activation by of the grain kind/identity key is
-// rebuilding on some member.
+// grainKey names a grain of kind in the placement actor and the locator's cache.
+func grainKey(kind, identity string) string { return kind + "/" + identity }
+
+// supersede tells the placement actor that the activation by of a grain is rebuilding on some
+// member.
 type supersede struct {
-	key string
-	by  *actor.PID
+	kind, identity string
+	by             *actor.PID
 }
 
 // placementActor holds the grains activated on this member, as its children.
@@ -103,7 +106,7 @@ func (p *placementActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *cluster.ActivationRequest:
 		ci := m.ClusterIdentity
-		key := ci.Kind + "/" + ci.Identity
+		key := grainKey(ci.Kind, ci.Identity)
 		if pid, ok := p.byKey[key]; ok {
 			ctx.Respond(&cluster.ActivationResponse{Pid: pid})
 			return
@@ -121,7 +124,7 @@ func (p *placementActor) Receive(ctx actor.Context) {
 		// A grain stopped (idle, refused, or moved): the next request activates a new one.
 		if ci, ok := p.byPID[m.Who.Id]; ok {
 			delete(p.byPID, m.Who.Id)
-			if key := ci.Kind + "/" + ci.Identity; p.byKey[key] != nil && p.byKey[key].Equal(m.Who) {
+			if key := grainKey(ci.Kind, ci.Identity); p.byKey[key] != nil && p.byKey[key].Equal(m.Who) {
 				delete(p.byKey, key)
 			}
 		}
@@ -130,9 +133,10 @@ func (p *placementActor) Receive(ctx actor.Context) {
 		// member's view of the owner is behind. Its activation stops at once, before any message
 		// it has queued (a webhook check coming due, which the new activation has from the
 		// replica), so that two activations never both act on the grain.
-		if pid, ok := p.byKey[m.key]; ok && !pid.Equal(m.by) {
+		key := grainKey(m.kind, m.identity)
+		if pid, ok := p.byKey[key]; ok && !pid.Equal(m.by) {
 			ctx.Stop(pid)
-			delete(p.byKey, m.key)
+			delete(p.byKey, key)
 			delete(p.byPID, pid.Id)
 		}
 	case *cluster.ClusterTopology:

@@ -31,8 +31,8 @@ func TestPlacementStopsASupersededActivation(t *testing.T) {
 	placement := system.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return p }))
 	rebuilding := actor.NewPID("127.0.0.1:7102", "channel/a/c1")
 
-	system.Root.Send(placement, supersede{key: "channel/a/c2", by: other}) // its own rebuild: kept
-	system.Root.Send(placement, supersede{key: "channel/a/c1", by: rebuilding})
+	system.Root.Send(placement, supersede{kind: "channel", identity: "a/c2", by: other}) // its own rebuild: kept
+	system.Root.Send(placement, supersede{kind: "channel", identity: "a/c1", by: rebuilding})
 	select {
 	case name := <-stopped:
 		if name != "stale" {

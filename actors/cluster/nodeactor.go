@@ -33,7 +33,7 @@ func (a *nodeActor) Receive(ctx actor.Context) {
 		key := node.Key(m.AppId, m.Channel)
 		if by := ctx.Sender(); by != nil {
 			// Only a rebuilding activation of the grain asks: any other one here is stale.
-			ctx.Send(actor.NewPID(ctx.ActorSystem().Address(), placementName), supersede{key: node.ChannelKind + "/" + key, by: by})
+			ctx.Send(actor.NewPID(ctx.ActorSystem().Address(), placementName), supersede{kind: node.ChannelKind, identity: key, by: by})
 		}
 		replica := a.replicas.get(key, ctx.ActorSystem().Address())
 		if pid, ok := a.n.Fanouts.Lookup(key); ok {

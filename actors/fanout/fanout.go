@@ -7,6 +7,7 @@
 package fanout
 
 import (
+	"maps"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -219,7 +220,7 @@ func (f *Fanout) state(ctx actor.Context) *messages.NodeState {
 	for id := range f.members {
 		st.KnownMembers = append(st.KnownMembers, id)
 	}
-	st.RecentlyRemoved = f.removed.byUser
+	st.RecentlyRemoved = maps.Clone(f.removed.byUser) // a local grain reads it while this actor goes on
 	return st
 }
 
