@@ -1,6 +1,8 @@
 // Package transport is herald's network edge: the gws WebSocket endpoint at /app/{key} and the
 // Pusher HTTP API at /apps/{id}/... . It turns bytes into protocol values and typed messages for
 // the actors, and frames from the actors back into bytes, through a bounded write queue per
-// socket. It holds no channel state of its own. transport/console is the debug console served
+// socket. A plain listener's connections meet the front door first (frontdoor.go), which
+// upgrades Pusher handshakes itself and hands everything else to net/http. It holds no channel
+// state of its own. transport/console is the debug console served
 // on metrics_listen; transport/webhooks delivers webhooks.
 package transport

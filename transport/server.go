@@ -120,6 +120,10 @@ func (s *Server) Serve(l net.Listener) error {
 		// net/http runs each handshake on the connection's own goroutine, under the
 		// ReadHeaderTimeout, so a client that stalls it holds nothing else up.
 		l = tls.NewListener(l, s.tls)
+	} else {
+		front := newFrontDoor(s, l)
+		go front.run()
+		l = front
 	}
 	err := s.http.Serve(l)
 	if errors.Is(err, http.ErrServerClosed) {

@@ -15,7 +15,8 @@ import (
 	"github.com/herald-io/herald/telemetry"
 )
 
-// serveWebSocket upgrades /app/{key} and admits the socket. Refusals (unknown app, bad protocol
+// serveWebSocket upgrades a handshake that net/http read (the front door reads most: see
+// frontDoor) and admits the socket. Refusals (unknown app, bad protocol
 // version, quota) are sent the Pusher way: upgrade, pusher:error, close with the code.
 func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	if s.draining.Load() {
@@ -26,6 +27,13 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // gws has answered the bad handshake
 	}
+	s.openSocket(conn, r)
+	go conn.ReadLoop()
+}
+
+// openSocket admits an upgraded socket, or sends it the refusal; the caller then runs its read
+// loop.
+func (s *Server) openSocket(conn *gws.Conn, r *http.Request) {
 	sock := newSocket(s, conn)
 	sock.lastSeen.Store(s.clock.Now().UnixNano())
 	conn.Session().Store(sessionKey, sock)
@@ -44,7 +52,6 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 			sock.sendError(code, msg)
 		}
 	}
-	go conn.ReadLoop()
 }
 
 // admit checks the path, protocol version and app, and starts the connection actor.
