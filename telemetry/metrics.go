@@ -51,6 +51,7 @@ const (
 	labelKind     = "kind"
 	labelEndpoint = "endpoint"
 	labelStatus   = "status"
+	labelOutcome  = "outcome"
 )
 
 // latencyBuckets are the bounds, in seconds, of the delivery and HTTP latency histograms:
@@ -82,6 +83,8 @@ var latencyBuckets = []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 
 //	herald_webhook_retry_backlog{app}                webhook events in failed batches awaiting a retry (gauge)
 //	herald_webhook_oldest_undelivered_seconds{app}   age of the oldest webhook event not yet delivered (gauge, read at scrape)
 //	herald_slow_consumer_disconnects_total{app}      sockets closed because their queue was full
+//	herald_write_delay_seconds                       how long the frames written lately waited in their sockets' queues (gauge, read at scrape)
+//	herald_http_backpressure_total{outcome}          triggers held back because the sockets were behind: "taken" after a wait, "refused" with 503
 //	herald_channel_rebuilds_total                    channel grains rebuilt from every member's state on this member
 //	herald_cluster_members                           cluster members this node sees (gauge)
 //	herald_apps{source}                              apps served, from the config file or the database (gauge)
@@ -114,11 +117,14 @@ type Metrics struct {
 	webhookQueued   metric.Int64UpDownCounter
 	webhookBacklog  metric.Int64UpDownCounter
 	slowConsumers   metric.Int64Counter
+	backpressure    metric.Int64Counter
 	rebuilds        metric.Int64Counter
 	appSources      appSourceMetrics
 
 	clusterMembers   atomic.Int64
 	clusterMembersFn atomic.Pointer[func() int]
+	writeDelayFn     atomic.Pointer[func() time.Duration]
+	backpressureOpts [2]measurementOpts // {outcome="taken"}, {outcome="refused"}
 
 	appsMu sync.RWMutex
 	apps   map[string]*AppMetrics
@@ -184,6 +190,13 @@ func newMetrics(meter metric.Meter) (*Metrics, error) {
 	m.webhookQueued = gauge("herald.webhook.events.queued", "{event}", "Webhook events waiting to be delivered.")
 	m.webhookBacklog = gauge("herald.webhook.retry_backlog", "{event}", "Webhook events in failed batches waiting for (or in) a retry.")
 	m.slowConsumers = counter("herald.slow_consumer.disconnects", "{connection}", "Connections closed because their write queue was full.")
+	m.backpressure = counter("herald.http.backpressure", "{request}", "Event triggers held back because the sockets' queues were more than backpressure.max_delay behind, by outcome: taken after a wait, or refused with 503.")
+	m.backpressureOpts = [2]measurementOpts{bind(attribute.String(labelOutcome, "taken")), bind(attribute.String(labelOutcome, "refused"))}
+	if m.backpressure != nil {
+		for _, opts := range m.backpressureOpts { // exported from the start, as rebuilds below
+			m.backpressure.Add(context.Background(), 0, opts.add...)
+		}
+	}
 	m.rebuilds = counter("herald.channel.rebuilds", "{rebuild}", "Channel grains that rebuilt themselves from every member's state on this member (the grain moved, or its member died).")
 	if m.rebuilds != nil {
 		m.rebuilds.Add(context.Background(), 0) // exported from the start: a dashboard shows 0, not "no data"
@@ -196,6 +209,15 @@ func newMetrics(meter metric.Meter) (*Metrics, error) {
 				n = int64((*fn)())
 			}
 			o.Observe(n)
+			return nil
+		}))
+	errs = append(errs, err)
+	_, err = meter.Float64ObservableGauge("herald.write.delay",
+		metric.WithUnit("s"), metric.WithDescription("How long the frames written lately (the last 0.2-0.4 s) waited in their sockets' write queues: what backpressure.max_delay is compared with."),
+		metric.WithFloat64Callback(func(_ context.Context, o metric.Float64Observer) error {
+			if fn := m.writeDelayFn.Load(); fn != nil {
+				o.Observe((*fn)().Seconds())
+			}
 			return nil
 		}))
 	errs = append(errs, err)
@@ -294,6 +316,27 @@ func (m *Metrics) ObserveClusterMembers(fn func() int) {
 	if m != nil {
 		m.clusterMembersFn.Store(&fn)
 	}
+}
+
+// ObserveWriteDelay makes herald_write_delay_seconds read fn at every scrape. fn must be safe to
+// call from any goroutine.
+func (m *Metrics) ObserveWriteDelay(fn func() time.Duration) {
+	if m != nil {
+		m.writeDelayFn.Store(&fn)
+	}
+}
+
+// AddBackpressure counts a trigger that back-pressure held back: taken after its wait, or
+// refused (herald_http_backpressure_total).
+func (m *Metrics) AddBackpressure(refused bool) {
+	if m == nil {
+		return
+	}
+	opts := m.backpressureOpts[0]
+	if refused {
+		opts = m.backpressureOpts[1]
+	}
+	m.backpressure.Add(context.Background(), 1, opts.add...)
 }
 
 // AppMetrics are the measurements of one app. A nil *AppMetrics records nothing.

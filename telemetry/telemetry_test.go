@@ -270,6 +270,10 @@ func TestMetricsExposition(t *testing.T) {
 	a.AddSlowConsumerDisconnect()
 	m.RecordHTTPRequest("/apps/{app}/events", 200, 2*time.Millisecond)
 	m.SetClusterMembers(3)
+	m.ObserveWriteDelay(func() time.Duration { return 250 * time.Millisecond })
+	m.AddBackpressure(false)
+	m.AddBackpressure(true)
+	m.AddBackpressure(true)
 
 	text := scrape(t, tel.Handler())
 	for _, want := range []string{
@@ -306,6 +310,10 @@ func TestMetricsExposition(t *testing.T) {
 		`herald_webhook_oldest_undelivered_seconds{app="app-2"} 0`,
 		`herald_slow_consumer_disconnects_total{app="app-1"} 1`,
 		`herald_cluster_members 3`,
+		`# TYPE herald_write_delay_seconds gauge`,
+		`herald_write_delay_seconds 0.25`,
+		`herald_http_backpressure_total{outcome="taken"} 1`,
+		`herald_http_backpressure_total{outcome="refused"} 2`,
 		`go_goroutines `,
 	} {
 		if !hasLine(text, want) {

@@ -31,17 +31,22 @@ func (s *Server) awaitCapacity(ctx context.Context) *apiError {
 		return nil // off
 	}
 	start := s.clock.Now()
-	for {
+	for waited := false; ; waited = true {
 		now := s.clock.Now()
 		if d := s.load.delay(now); d <= limit {
+			if waited {
+				s.tel.Metrics().AddBackpressure(false)
+			}
 			return nil
 		} else if now.Sub(start) >= s.cfg.Backpressure.MaxWait {
+			s.tel.Metrics().AddBackpressure(true)
 			return &apiError{status: http.StatusServiceUnavailable, retryAfter: time.Second,
 				message: "overloaded: herald's sockets are " + d.Round(time.Millisecond).String() +
 					" behind; the event was not taken, send it again after Retry-After"}
 		}
 		select {
 		case <-ctx.Done():
+			s.tel.Metrics().AddBackpressure(true)
 			return errorf(http.StatusServiceUnavailable, "overloaded, and the request ended while it waited")
 		case <-s.clock.After(backpressurePoll):
 		}

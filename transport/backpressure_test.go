@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -15,7 +16,16 @@ import (
 	"github.com/herald-io/herald/actors"
 	"github.com/herald-io/herald/bench/pusherclient"
 	"github.com/herald-io/herald/configs"
+	"github.com/herald-io/herald/telemetry"
 )
+
+// scrapeMetrics is tel's /metrics text.
+func scrapeMetrics(t *testing.T, tel *telemetry.Telemetry) string {
+	t.Helper()
+	rr := httptest.NewRecorder()
+	tel.Handler().ServeHTTP(rr, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	return rr.Body.String()
+}
 
 // fakeLoad is a queueing delay the test sets.
 type fakeLoad struct{ d atomic.Int64 }
@@ -35,7 +45,12 @@ func TestBackpressure(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(eng.Shutdown)
-	srv, err := New(eng, cfg, Deps{Clock: clock})
+	tel, err := telemetry.Setup(context.Background(), telemetry.Config{MetricsListen: "127.0.0.1:0"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tel.Shutdown(context.Background()) })
+	srv, err := New(eng, cfg, Deps{Clock: clock, Telemetry: tel})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,6 +106,18 @@ func TestBackpressure(t *testing.T) {
 	}
 	if apiErr.RetryAfter != time.Second {
 		t.Fatalf("Retry-After %v, want 1 s", apiErr.RetryAfter)
+	}
+	// Both outcomes are counted, and the gauge shows the writers' own delay (none here: the
+	// test's delay is a fake load, and nothing was written).
+	text := scrapeMetrics(t, tel)
+	for _, want := range []string{
+		`herald_http_backpressure_total{outcome="taken"} 1`,
+		`herald_http_backpressure_total{outcome="refused"} 1`,
+		`herald_write_delay_seconds 0`,
+	} {
+		if !strings.Contains(text, want+"\n") {
+			t.Errorf("/metrics lacks %q", want)
+		}
 	}
 	// Reads are not held back.
 	if status, _, err := api.Do(context.Background(), http.MethodGet, api.AppPath("/channels"), url.Values{}, nil); err != nil || status != http.StatusOK {

@@ -89,9 +89,10 @@ func New(engine Engine, cfg *configs.Config, deps Deps) (*Server, error) {
 	s.upgraders = newUpgraders(s)
 	s.writers = newWriters()
 	s.load = nodeLoad{w: s.writers, engine: engine}
+	writeDelay := func() time.Duration { return s.writers.delay.current(time.Now()) }
+	s.tel.Metrics().ObserveWriteDelay(writeDelay)
 	if e, ok := engine.(interface{ ReportDelay(func() time.Duration) }); ok { // *actors.Engine, in a cluster: gossip it
-		w := s.writers
-		e.ReportDelay(func() time.Duration { return w.delay.current(time.Now()) })
+		e.ReportDelay(writeDelay)
 	}
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("/app/", s.serveWebSocket)

@@ -369,7 +369,8 @@ func TestAlertRulesLoad(t *testing.T) {
 }
 
 // nodeMetrics are herald's metrics of a node as a whole, with no app label.
-var nodeMetrics = map[string]bool{"herald_cluster_members": true, "herald_channel_rebuilds_total": true}
+var nodeMetrics = map[string]bool{"herald_cluster_members": true, "herald_channel_rebuilds_total": true,
+	"herald_write_delay_seconds": true}
 
 func TestDashboardStructure(t *testing.T) {
 	d := loadDashboard(t)
@@ -429,7 +430,8 @@ func TestDashboardStructure(t *testing.T) {
 	for _, want := range []string{"herald_connections", "herald_subscriptions", "herald_messages_received_total",
 		"herald_messages_sent_total", "histogram_quantile(0.99, sum by (le) (rate(herald_delivery_latency_seconds_bucket",
 		"herald_slow_consumer_disconnects_total", "herald_webhook_events_queued", "herald_webhook_posts_failed_total",
-		"herald_webhook_events_dropped_total", "herald_cluster_members", "herald_channel_rebuilds_total"} {
+		"herald_webhook_events_dropped_total", "herald_cluster_members", "herald_channel_rebuilds_total",
+		"herald_write_delay_seconds", "herald_http_backpressure_total"} {
 		if !strings.Contains(all, want) {
 			t.Errorf("no panel queries %s", want)
 		}
