@@ -494,3 +494,24 @@ func TestAppendJSONStringMatchesEncodingJSON(t *testing.T) {
 
 // validUTF8 replaces each byte of invalid UTF-8 with U+FFFD, as encoding/json does.
 func validUTF8(s string) string { return string([]rune(s)) }
+
+// TestDecodeFrameNestingLimit: data nested deeper than encoding/json's limit is refused, as
+// encoding/json refuses it, and data at the limit is taken.
+func TestDecodeFrameNestingLimit(t *testing.T) {
+	for _, depth := range []int{maxNesting - 1, maxNesting} {
+		frame := `{"event":"client-x","data":` + strings.Repeat("[", depth) + strings.Repeat("]", depth) + `}`
+		_, err := DecodeFrame([]byte(frame))
+		var ref Frame
+		refErr := json.Unmarshal([]byte(frame), &ref)
+		if (err == nil) != (refErr == nil) {
+			t.Fatalf("depth %d (+1 for the frame): %v; encoding/json: %v", depth, err, refErr)
+		}
+		if tooLong := depth+1 > maxNesting; tooLong != (err != nil) {
+			t.Fatalf("depth %d (+1 for the frame): error %v", depth, err)
+		}
+	}
+	// Brackets inside strings do not count.
+	if _, err := DecodeFrame([]byte(`{"event":"e","data":"` + strings.Repeat("[", maxNesting+1) + `\""}`)); err != nil {
+		t.Fatalf("brackets in a string: %v", err)
+	}
+}

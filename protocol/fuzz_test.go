@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"bytes"
 	"strconv"
 
 	"encoding/json"
@@ -237,6 +238,58 @@ func FuzzAppendJSONString(f *testing.F) {
 		}
 		if strings.ContainsAny(string(out), "\u2028\u2029") {
 			t.Fatalf("raw line separator in %q", out)
+		}
+	})
+}
+
+// FuzzDecodersMatchEncodingJSON holds DecodeFrame and DecodeData, which read frames without
+// reflection, to what encoding/json decodes from the same bytes into the same structs: the
+// same frames and data accepted, with the same values.
+func FuzzDecodersMatchEncodingJSON(f *testing.F) {
+	for _, s := range []string{
+		`{"event":"pusher:subscribe","data":{"channel":"presence-a","auth":"k:s","channel_data":"{\"user_id\":1}"}}`,
+		`{"event":"pusher:subscribe","data":"{\"channel\":\"a\",\"auth\":null}"}`,
+		`{"EVENT":"x","Channel":"c","data":[1]}`, `{"event":"a","event":"b"}`, `{"event":"a","event":5}`,
+		`{"event":"e","data":null}`, `{"event":"e","data":"null"}`, `{"event":"pusher:signin","data":{"auth":"a","user_data":"{}"}}`,
+		`{"event":"\u00e9\ud800","channel":"\/x"}`, `{"event":"e"} `, ` {"event":"e"}x`, `null`, `{"event":"e","data":{"channel":1}}`,
+		"{\"event\":\"e\xff\xfe\"}", `{"event":"e","data":{"ſhannel":"k"}}`, `{"event":"e","data":01}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		got, err := DecodeFrame(b)
+		var want Frame
+		wantErr := json.Unmarshal(b, &want)
+		if wantErr == nil && want.Event == "" {
+			wantErr = errors.New("no event name")
+		}
+		if (err == nil) != (wantErr == nil) {
+			t.Fatalf("DecodeFrame(%q): error %v, encoding/json: %v", b, err, wantErr)
+		}
+		if err != nil {
+			return
+		}
+		if got.Event != want.Event || got.Channel != want.Channel || !bytes.Equal(got.Data, want.Data) {
+			t.Fatalf("DecodeFrame(%q) = %+v, encoding/json: %+v", b, got, want)
+		}
+		inner, _, uerr := unquote(bytes.TrimSpace(got.Data))
+		var sub, subWant SubscribeData
+		err = DecodeData(got.Data, &sub)
+		if uerr == nil {
+			wantErr = json.Unmarshal(inner, &subWant)
+		} else {
+			wantErr = uerr
+		}
+		if (err == nil) != (wantErr == nil) || sub != subWant {
+			t.Fatalf("subscribe data %q: %+v, %v; encoding/json: %+v, %v", got.Data, sub, err, subWant, wantErr)
+		}
+		var in, inWant SigninData
+		err = DecodeData(got.Data, &in)
+		if uerr == nil {
+			wantErr = json.Unmarshal(inner, &inWant)
+		}
+		if (err == nil) != (wantErr == nil) || in != inWant {
+			t.Fatalf("signin data %q: %+v, %v; encoding/json: %+v, %v", got.Data, in, err, inWant, wantErr)
 		}
 	})
 }
