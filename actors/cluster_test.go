@@ -728,10 +728,17 @@ func TestClusterRestartAtSameAddress(t *testing.T) {
 	tc.nodes = tc.nodes[:2]
 	back := tc.addAt(addr)
 	tc.waitMembers(3)
-	for k, ch := range channels {
-		if got := tc.nodes[0].e.n.Grains.ChannelPID("app", ch).Address; got != addr {
-			t.Fatalf("%s is on %s, not back on %s", ch, got, addr)
+	// The member count changes first; each node then drops the placements it cached, on its
+	// node actor.
+	eventually(t, "every grain back on "+addr, func() bool {
+		for _, ch := range channels {
+			if tc.nodes[0].e.n.Grains.ChannelPID("app", ch).Address != addr {
+				return false
+			}
 		}
+		return true
+	})
+	for k, ch := range channels {
 		for _, cn := range []*clusterNode{tc.nodes[0], tc.nodes[1], back} {
 			cn.publish(t, ch, "after", strconv.Itoa(k))
 		}

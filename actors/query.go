@@ -58,6 +58,10 @@ func (e *Engine) Channels(ctx context.Context, app *App, prefix string) ([]strin
 	var out []string
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
+	// Taken before any look at the membership, and again before each new look: a change
+	// between a look and the wait for the next change would otherwise go unseen until the
+	// deadline.
+	changed := e.topologyChanged()
 	for len(waiting) > 0 {
 		select {
 		case a := <-answers:
@@ -77,7 +81,8 @@ func (e *Engine) Channels(ctx context.Context, app *App, prefix string) ([]strin
 					out = append(out, ch)
 				}
 			}
-		case <-e.topologyChanged():
+		case <-changed:
+			changed = e.topologyChanged()
 			for addr := range waiting {
 				if !e.isMember(addr) {
 					delete(waiting, addr)
