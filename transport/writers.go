@@ -17,10 +17,12 @@ import (
 // a socket whose client reads too slowly keeps what was not written and is retried retryDelay
 // later, and is closed as a slow consumer once its queue passes write_queue_bytes.
 type writers struct {
-	mu    sync.Mutex
-	cond  *sync.Cond
-	ready []*socket
-	stop  bool
+	mu     sync.Mutex
+	cond   *sync.Cond
+	ready  []*socket
+	idle   int  // writers waiting on cond
+	waking bool // a Signal is on its way to an idle writer, which has not run yet
+	stop   bool
 
 	delay delayWindow // how long the frames written lately had waited
 }
@@ -40,11 +42,30 @@ func newWriters() *writers {
 }
 
 // schedule puts s on the ready list; the caller has marked it scheduled.
+//
+// At most one idle writer is being woken at a time: a fan-out that schedules a thousand sockets
+// wakes one writer, and each writer that finds more on the list wakes the next. A wake per
+// socket would cost a futex call each, and each woken goroutine takes the scheduler's next slot
+// on the fan-out's core, pushing back whatever was waiting there (the churn's member events
+// waited tens of milliseconds so in a scheduler trace).
 func (w *writers) schedule(s *socket) {
 	w.mu.Lock()
 	w.ready = append(w.ready, s)
+	wake := w.wakeOneLocked()
 	w.mu.Unlock()
-	w.cond.Signal()
+	if wake {
+		w.cond.Signal()
+	}
+}
+
+// wakeOneLocked tells whether to Signal an idle writer for the ready list: there is one, and no
+// wake is already on its way.
+func (w *writers) wakeOneLocked() bool {
+	if len(w.ready) == 0 || w.idle == 0 || w.waking {
+		return false
+	}
+	w.waking = true
+	return true
 }
 
 // scheduleAfter puts s on the ready list after d: a socket whose client did not take all it had.
@@ -57,7 +78,10 @@ func (w *writers) run() {
 	for {
 		w.mu.Lock()
 		for len(w.ready) == 0 && !w.stop {
+			w.idle++
 			w.cond.Wait()
+			w.idle--
+			w.waking = false // the wake arrived (only a Signal or the stop's Broadcast wakes)
 		}
 		if w.stop {
 			w.mu.Unlock()
@@ -69,7 +93,11 @@ func (w *writers) run() {
 		if len(w.ready) == 0 {
 			w.ready = w.ready[:0:0] // let the backing array go after a burst
 		}
+		wake := w.wakeOneLocked() // more on the list: the next writer, one at a time
 		w.mu.Unlock()
+		if wake {
+			w.cond.Signal()
+		}
 		s.flush(&raw)
 	}
 }
