@@ -4,10 +4,8 @@ package transport_test
 // attacker found"): each failed on the code before its fix.
 
 import (
-	"bufio"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -177,23 +175,13 @@ func TestSlowHTTPClientsAreCutOff(t *testing.T) {
 	path := api.AppPath("/events")
 	body := mustJSON(t, map[string]any{"name": "slow", "channel": "news", "data": "{}"})
 
-	dial := func() (net.Conn, *bufio.Reader) {
-		t.Helper()
-		conn, err := net.Dial("tcp", host)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = conn.Close() })
-		_ = conn.SetDeadline(time.Now().Add(waitTimeout))
-		return conn, bufio.NewReader(conn)
-	}
 	request := func(q url.Values, contentLength int) string {
 		return fmt.Sprintf("POST %s?%s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n",
 			path, q.Encode(), host, contentLength)
 	}
 
 	t.Run("headers never finished", func(t *testing.T) {
-		conn, br := dial()
+		conn, br := dialTCP(t, host)
 		_, _ = io.WriteString(conn, "POST "+path+" HTTP/1.1\r\nHost: "+host+"\r\n")
 		// The server closes (it may first answer 408): either way the read ends, well
 		// before waitTimeout.
@@ -206,7 +194,7 @@ func TestSlowHTTPClientsAreCutOff(t *testing.T) {
 	t.Run("body never finished", func(t *testing.T) {
 		q := url.Values{}
 		creds(app).SignRequest(http.MethodPost, path, q, body, time.Now())
-		conn, br := dial()
+		conn, br := dialTCP(t, host)
 		_, _ = io.WriteString(conn, request(q, len(body)))
 		_, _ = conn.Write(body[:5])
 		res, err := http.ReadResponse(br, nil)
@@ -220,7 +208,7 @@ func TestSlowHTTPClientsAreCutOff(t *testing.T) {
 	t.Run("unsigned body not read", func(t *testing.T) {
 		q := url.Values{"auth_key": {app.Key}, "auth_timestamp": {strconv.FormatInt(time.Now().Unix(), 10)},
 			"auth_version": {"1.0"}, "auth_signature": {strings.Repeat("0", 64)}, "body_md5": {strings.Repeat("0", 32)}}
-		conn, br := dial()
+		conn, br := dialTCP(t, host)
 		_, _ = io.WriteString(conn, request(q, 1<<20)) // a megabyte announced, none sent
 		res, err := http.ReadResponse(br, nil)
 		if err != nil {

@@ -1,9 +1,7 @@
 package transport_test
 
 import (
-	"bufio"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -20,21 +18,11 @@ func TestFrontDoor(t *testing.T) {
 	const readTimeout = 300 * time.Millisecond
 	ws, httpBase, _, _ := startServerWith(t, testOpts{config: func(c *configs.Config) { c.ReadTimeout = readTimeout }}, app)
 	host := strings.TrimPrefix(httpBase, "http://")
-	dialRaw := func(t *testing.T) (net.Conn, *bufio.Reader) {
-		t.Helper()
-		conn, err := net.Dial("tcp", host)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = conn.Close() })
-		_ = conn.SetDeadline(time.Now().Add(waitTimeout))
-		return conn, bufio.NewReader(conn)
-	}
 	handshake := "GET /app/" + app.Key + "?protocol=7 HTTP/1.1\r\nHost: " + host +
 		"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
 
 	t.Run("handshake upgraded", func(t *testing.T) {
-		conn, br := dialRaw(t)
+		conn, br := dialTCP(t, host)
 		_, _ = io.WriteString(conn, handshake+"\r\n")
 		res, err := http.ReadResponse(br, nil)
 		if err != nil {
@@ -69,7 +57,7 @@ func TestFrontDoor(t *testing.T) {
 		subscribePublic(t, c, "news")
 	})
 	t.Run("handshake never finished", func(t *testing.T) {
-		conn, br := dialRaw(t)
+		conn, br := dialTCP(t, host)
 		_, _ = io.WriteString(conn, "GET /app/"+app.Key+"?protocol=7 HTTP/1.1\r\nHost: "+host+"\r\n")
 		start := time.Now()
 		_, _ = io.ReadAll(br) // the server closes it after read_timeout, answering nothing
@@ -78,24 +66,20 @@ func TestFrontDoor(t *testing.T) {
 		}
 	})
 	t.Run("silent connection", func(t *testing.T) {
-		_, br := dialRaw(t)
+		_, br := dialTCP(t, host)
 		if n, _ := io.Copy(io.Discard, br); n != 0 {
 			t.Fatalf("a connection that sent nothing got %d bytes", n)
 		}
 	})
 	t.Run("malformed handshake", func(t *testing.T) {
-		conn, br := dialRaw(t)
+		conn, br := dialTCP(t, host)
 		_, _ = io.WriteString(conn, handshake+"no colon in this line\r\n\r\n")
-		res, err := http.ReadResponse(br, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if res.StatusCode != http.StatusBadRequest {
-			t.Fatalf("malformed handshake: %d, want 400", res.StatusCode)
+		if got := responseStatus(t, br); got != http.StatusBadRequest {
+			t.Fatalf("malformed handshake: %d, want 400", got)
 		}
 	})
 	t.Run("handshake over the header limit", func(t *testing.T) {
-		conn, br := dialRaw(t)
+		conn, br := dialTCP(t, host)
 		go func() {
 			_, _ = io.WriteString(conn, handshake)
 			line := "X-Filler: " + strings.Repeat("a", 1000) + "\r\n"
@@ -105,18 +89,14 @@ func TestFrontDoor(t *testing.T) {
 				}
 			}
 		}()
-		res, err := http.ReadResponse(br, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if res.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
-			t.Fatalf("oversized handshake: %d, want 431", res.StatusCode)
+		if got := responseStatus(t, br); got != http.StatusRequestHeaderFieldsTooLarge {
+			t.Fatalf("oversized handshake: %d, want 431", got)
 		}
 	})
 	t.Run("not a handshake, pipelined on one connection", func(t *testing.T) {
 		// Both requests in one write: the front door's buffer holds the second one's start when
 		// it hands the connection to net/http, which must still read it.
-		conn, br := dialRaw(t)
+		conn, br := dialTCP(t, host)
 		get := "GET / HTTP/1.1\r\nHost: " + host + "\r\n\r\n"
 		_, _ = io.WriteString(conn, get+get)
 		for i := range 2 {
@@ -131,14 +111,10 @@ func TestFrontDoor(t *testing.T) {
 		}
 	})
 	t.Run("plain GET on a handshake path", func(t *testing.T) {
-		conn, br := dialRaw(t)
+		conn, br := dialTCP(t, host)
 		_, _ = io.WriteString(conn, "GET /app/"+app.Key+" HTTP/1.1\r\nHost: "+host+"\r\n\r\n")
-		res, err := http.ReadResponse(br, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if res.StatusCode != http.StatusBadRequest {
-			t.Fatalf("GET without Upgrade: %d, want 400", res.StatusCode)
+		if got := responseStatus(t, br); got != http.StatusBadRequest {
+			t.Fatalf("GET without Upgrade: %d, want 400", got)
 		}
 	})
 }

@@ -638,3 +638,26 @@ func dialFlood(t *testing.T, ws string, app *configs.App, n int) (refused int) {
 
 // defaultLimits are the limits of configs/default.yaml, which every test app starts from.
 var defaultLimits = configs.Default().Apps[0].Limits
+
+// dialTCP opens a plain TCP connection to host (closed in t.Cleanup), for tests that write raw
+// HTTP; its reads and writes end by waitTimeout.
+func dialTCP(t *testing.T, host string) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	conn, err := net.Dial("tcp", host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	_ = conn.SetDeadline(time.Now().Add(waitTimeout))
+	return conn, bufio.NewReader(conn)
+}
+
+// responseStatus reads an HTTP response from br and returns its status code.
+func responseStatus(t *testing.T, br *bufio.Reader) int {
+	t.Helper()
+	res, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.StatusCode
+}
