@@ -113,6 +113,11 @@ func (d *frontDoor) serve(c net.Conn) {
 		return
 	}
 	head.left = -1 // the handshake is read: from here on the reader carries WebSocket frames
+	if br.Buffered() == 0 {
+		// Nothing past the handshake yet (a client waits for the 101): the reader reads the
+		// connection itself, one call shallower on every read of the socket's life.
+		br.Reset(c)
+	}
 	_ = c.SetReadDeadline(time.Time{})
 	r.RemoteAddr = c.RemoteAddr().String()
 	if s.draining.Load() {
