@@ -8,7 +8,7 @@ import (
 
 // Compare runs scenario against every target, alternating them for rounds rounds (so that
 // drifting machine load hits all alike), with settle between runs for the servers to release
-// what the last run held. Each target's rounds are merged into one result; the first target is
+// what the last run held, and then up to quietMaxWait for the machine to be quiet. Each target's rounds are merged into one result; the first target is
 // the one the ratios compare with the others.
 func Compare(ctx context.Context, scenario string, targets []Target, cfg Config, rounds int, settle time.Duration, logf func(string, ...any)) ([]*Result, error) {
 	if len(targets) == 0 {
@@ -28,6 +28,12 @@ func Compare(ctx context.Context, scenario string, targets []Target, cfg Config,
 					return nil, ctx.Err()
 				}
 			}
+			// Then until the machine has let go of the run before (bounded: a machine that
+			// stays busy is reported and measured as it is).
+			busy, ok := waitForQuiet(ctx, func(ctx context.Context) (float64, bool) { return busyCores(ctx, busyWindow) }, quietMaxWait)
+			if ok && busy >= quietBusyCores {
+				logf("the machine is still busy (%.2f cores) after %v; measuring anyway", busy, quietMaxWait)
+			}
 			logf("round %d/%d: %s against %s", round+1, rounds, scenario, t.Name)
 			res, err := Run(ctx, scenario, t, cfg)
 			if err != nil {
@@ -43,6 +49,9 @@ func Compare(ctx context.Context, scenario string, targets []Target, cfg Config,
 	}
 	return out, nil
 }
+
+// quietMaxWait bounds the wait for a quiet machine before each run.
+const quietMaxWait = 30 * time.Second
 
 // OneLine summarises a result for the log.
 func (r *Result) OneLine() string {

@@ -19,6 +19,9 @@ type Result struct {
 	// LoadAvg is /proc/loadavg's 1-minute figure when the run started: other work on the
 	// machine, which these figures cannot correct for.
 	LoadAvg float64 `json:"loadavg_1m"`
+	// BusyAtStart is how many cores the whole machine kept busy in the half second before the
+	// run (nil where /proc/stat cannot be read): unlike LoadAvg, what is busy now.
+	BusyAtStart *float64 `json:"busy_cores_at_start,omitempty"`
 	// Elapsed is the measured phase, in seconds (triggers and drain, or joins, or connects).
 	Elapsed float64 `json:"elapsed_s"`
 
@@ -132,6 +135,12 @@ func rows(results []*Result) []row {
 		{"reordered", sends(func(r *Result) int64 { return r.Reordered }), "n"},
 		{"deliveries/s", func(r *Result) (float64, bool) { return r.DeliveryRate, r.Delivered > 0 }, "n"},
 		{"machine load average at start", func(r *Result) (float64, bool) { return r.LoadAvg, r.LoadAvg > 0 }, "f2"},
+		{"machine cores busy at start", func(r *Result) (float64, bool) {
+			if r.BusyAtStart == nil {
+				return 0, false
+			}
+			return *r.BusyAtStart, true
+		}, "f2"},
 		{"measured phase (s)", func(r *Result) (float64, bool) { return r.Elapsed, true }, "f1"},
 		{"server CPU (s)", func(r *Result) (float64, bool) { return r.ServerCPU, r.Server != nil }, "f2"},
 		{"server CPU use (cores)", func(r *Result) (float64, bool) {

@@ -37,6 +37,9 @@ func Run(ctx context.Context, scenario string, t Target, cfg Config) (*Result, e
 		t: t, cfg: cfg, runID: newRunID(),
 		res: &Result{Scenario: scenario, Target: t.Name, Started: time.Now().UTC(), Config: cfg, LoadAvg: loadAvg()},
 	}
+	if busy, ok := busyCores(ctx, busyWindow); ok {
+		r.res.BusyAtStart = &busy
+	}
 	r.api = &pusherclient.API{
 		BaseURL: t.HTTP, App: t.App,
 		HTTP: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
