@@ -213,6 +213,7 @@ func (e *Engine) Shutdown() {
 		return
 	}
 	e.stopGossip()
+	e.n.Mailboxes.Stop() // no more parking: mailboxes still run while the member hands over
 	if e.member != nil {
 		e.n.Leaving.Store(true)
 		e.member.Leave()
@@ -228,6 +229,7 @@ func (e *Engine) Kill() {
 		return
 	}
 	e.stopGossip()
+	e.n.Mailboxes.Stop()
 	if e.member != nil {
 		e.member.Kill()
 		return

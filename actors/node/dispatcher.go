@@ -1,6 +1,7 @@
 package node
 
 import (
+	"sync"
 	"sync/atomic"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -20,6 +21,8 @@ type Mailboxes struct {
 	maxParked  int32
 	parked     atomic.Int32
 	work       chan func() // unbuffered: a send succeeds only when a worker waits on it
+	stop       chan struct{}
+	stopOnce   sync.Once
 }
 
 var _ actor.Dispatcher = (*Mailboxes)(nil)
@@ -27,7 +30,15 @@ var _ actor.Dispatcher = (*Mailboxes)(nil)
 // NewMailboxes runs up to throughput messages per mailbox turn and keeps up to maxParked idle
 // workers.
 func NewMailboxes(throughput, maxParked int) *Mailboxes {
-	return &Mailboxes{throughput: throughput, maxParked: int32(maxParked), work: make(chan func())}
+	return &Mailboxes{throughput: throughput, maxParked: int32(maxParked), work: make(chan func()), stop: make(chan struct{})}
+}
+
+// Stop lets the parked workers go; runs scheduled afterwards still run, each on a goroutine
+// that ends with it. For a node that stops: its parked workers would otherwise wait forever.
+func (m *Mailboxes) Stop() {
+	if m != nil { // a node on proto.actor's default dispatcher
+		m.stopOnce.Do(func() { close(m.stop) })
+	}
 }
 
 // Schedule implements actor.Dispatcher.
@@ -49,8 +60,13 @@ func (m *Mailboxes) worker(fn func()) {
 			m.parked.Add(-1)
 			return
 		}
-		fn = <-m.work
-		m.parked.Add(-1)
+		select {
+		case fn = <-m.work:
+			m.parked.Add(-1)
+		case <-m.stop:
+			m.parked.Add(-1)
+			return
+		}
 	}
 }
 

@@ -1,8 +1,10 @@
 package node
 
 import (
+	"runtime"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 )
@@ -28,6 +30,31 @@ func TestMailboxesRunEverything(t *testing.T) {
 	}
 	if p := m.parked.Load(); p > 4 {
 		t.Fatalf("%d workers parked, at most 4 allowed", p)
+	}
+}
+
+// Stop lets the parked workers go, and runs scheduled after it still run.
+func TestMailboxesStopLetsParkedWorkersGo(t *testing.T) {
+	m := NewMailboxes(10, 4)
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		m.Schedule(wg.Done)
+	}
+	wg.Wait()
+	m.Stop()
+	deadline := time.Now().Add(5 * time.Second)
+	for m.parked.Load() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d workers still parked after Stop", m.parked.Load())
+		}
+		runtime.Gosched()
+	}
+	done := make(chan struct{})
+	m.Schedule(func() { close(done) })
+	<-done
+	if p := m.parked.Load(); p != 0 {
+		t.Fatalf("%d workers parked after Stop", p)
 	}
 }
 
