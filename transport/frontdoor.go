@@ -130,9 +130,6 @@ func (d *frontDoor) serve(c net.Conn) {
 		return
 	}
 	s.openSocket(conn, r)
-	// The reader gets a goroutine of its own: this one's stack grew for the handshake, and an
-	// idle socket would keep that stack (the GC only halves a stack at each cycle).
-	go conn.ReadLoop()
 }
 
 // handOn gives c to net/http, or closes it when the server is closing.

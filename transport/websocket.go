@@ -28,11 +28,11 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		return // gws has answered the bad handshake
 	}
 	s.openSocket(conn, r)
-	go conn.ReadLoop()
 }
 
-// openSocket admits an upgraded socket, or sends it the refusal; the caller then runs its read
-// loop.
+// openSocket admits an upgraded socket, or sends it the refusal, and starts its read loop. The
+// reader gets a goroutine of its own: the caller's stack grew for the handshake, and an idle
+// socket would keep that stack (the GC only halves a stack at each cycle).
 func (s *Server) openSocket(conn *gws.Conn, r *http.Request) {
 	sock := newSocket(s, conn)
 	sock.lastSeen.Store(s.clock.Now().UnixNano())
@@ -52,6 +52,7 @@ func (s *Server) openSocket(conn *gws.Conn, r *http.Request) {
 			sock.sendError(code, msg)
 		}
 	}
+	go conn.ReadLoop()
 }
 
 // admit checks the path, protocol version and app, and starts the connection actor.
