@@ -89,21 +89,26 @@ func (d *frontDoor) serve(c net.Conn) {
 	// The handshake must arrive within read_timeout, as net/http's ReadHeaderTimeout asks of a
 	// request. Deadlines are on the real clock: they are the kernel's, not a protocol timer.
 	_ = c.SetReadDeadline(time.Now().Add(s.cfg.ReadTimeout))
-	head := &handshakeReader{conn: c, left: maxHandshakeBytes}
-	br := bufio.NewReaderSize(head, readBufferSize)
+	hb := handshakeBuffers.Get().(*handshakeBuffer)
+	head, br := &hb.head, hb.br
+	*head = handshakeReader{conn: c, left: maxHandshakeBytes}
+	br.Reset(head)
 	start, err := br.Peek(len(webSocketPrefix))
 	if !bytes.Equal(start, webSocketPrefix) {
 		if len(start) == 0 && err != nil { // gone or silent before a byte: nothing to answer
+			hb.release()
 			_ = c.Close()
 			return
 		}
-		d.handOn(&peekedConn{Conn: c, br: br})
+		d.handOn(&peekedConn{Conn: c, br: br}) // keeps the buffer: net/http reads it first
 		return
 	}
 	r, err := http.ReadRequest(br)
 	if err != nil {
+		tooLarge := head.exceeded
+		hb.release()
 		switch {
-		case head.exceeded:
+		case tooLarge:
 			refuse(c, http.StatusRequestHeaderFieldsTooLarge, "request header too large")
 		case !isTimeout(err) && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF):
 			refuse(c, http.StatusBadRequest, "malformed request")
@@ -113,11 +118,13 @@ func (d *frontDoor) serve(c net.Conn) {
 		return
 	}
 	head.left = -1 // the handshake is read: from here on the reader carries WebSocket frames
-	if br.Buffered() == 0 {
-		// Nothing past the handshake yet (a client waits for the 101): the reader reads the
-		// connection itself, one call shallower on every read of the socket's life.
-		br.Reset(c)
-	}
+	if br.Buffered() == 0 && r.Body == http.NoBody {
+		// Nothing past the handshake yet (a client waits for the 101): the handshake's buffer
+		// goes back, and the socket reads the connection itself through a small buffer of its
+		// own, one call shallower on every read of its life.
+		hb.release()
+		br = bufio.NewReaderSize(c, readBufferSize)
+	} // else the socket keeps the handshake's buffer, which holds its first frames
 	_ = c.SetReadDeadline(time.Time{})
 	r.RemoteAddr = c.RemoteAddr().String()
 	if s.draining.Load() {
@@ -139,6 +146,28 @@ func (d *frontDoor) handOn(c net.Conn) {
 	case <-d.done:
 		_ = c.Close()
 	}
+}
+
+// handshakeBufferSize is the buffer a handshake is read through, net/http's own: a browser's
+// headers (cookies) often pass 1 KB, and each refill is a system call.
+const handshakeBufferSize = 4 << 10
+
+// handshakeBuffer reads a handshake. Pooled: a socket keeps it only when its first frames
+// arrived with the handshake, and reads through readBufferSize afterwards.
+type handshakeBuffer struct {
+	head handshakeReader
+	br   *bufio.Reader // reads head
+}
+
+var handshakeBuffers = sync.Pool{New: func() any {
+	return &handshakeBuffer{br: bufio.NewReaderSize(nil, handshakeBufferSize)}
+}}
+
+// release returns the buffer to the pool; nothing may read it afterwards.
+func (hb *handshakeBuffer) release() {
+	hb.br.Reset(nil)
+	hb.head = handshakeReader{}
+	handshakeBuffers.Put(hb)
 }
 
 // handshakeReader is what the handshake's buffer reads from: the connection, with a cap on the

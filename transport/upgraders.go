@@ -11,8 +11,10 @@ import (
 // before it is closed: nothing it says is read.
 const refusedPayloadCap = 4 << 10
 
-// readBufferSize is a socket's read buffer (gws's default is 4 KB).
-const readBufferSize = 1 << 10
+// readBufferSize is a socket's read buffer (gws's default is 4 KB), held for the socket's life,
+// idle or not. Most of what a Pusher client sends (pings, subscribes, small client events) fits
+// in one read of it; a longer message takes one more read, straight into the message's buffer.
+const readBufferSize = 256
 
 // upgraders keeps one gws upgrader per message size cap, so that each socket is read with its
 // app's max_message_size as gws's payload cap: a frame announcing more, or a fragmented message
@@ -45,8 +47,7 @@ func (u *upgraders) forPath(path string) *gws.Upgrader {
 	}
 	up := gws.NewUpgrader(u.handler, &gws.ServerOption{
 		ReadMaxPayloadSize: size,
-		// Each socket holds its read buffer while idle (most sockets, most of the time); Pusher
-		// messages are a few hundred bytes, and a larger one only takes more reads.
+		// The handshakes net/http reads (TLS) come here; the front door's pass their own.
 		ReadBufferSize: readBufferSize,
 		// RFC 6455: a text message that is not UTF-8 fails the connection (close 1007), so
 		// no socket relays bytes a browser would refuse.

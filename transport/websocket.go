@@ -99,7 +99,8 @@ func (s *Server) admit(sock *socket, r *http.Request) (code int, message string)
 	if err != nil {
 		return protocol.CodeOverCapacity, err.Error()
 	}
-	sock.actor, sock.key = conn, key
+	// The app's own copy of the key: key is a piece of the request line, which it would keep.
+	sock.actor, sock.key = conn, app.Settings().Key
 	return 0, ""
 }
 
