@@ -56,7 +56,7 @@ func (c *Connection) clientEvent(ctx actor.Context, m *messages.ClientEvent) {
 		c.refuseClientEvent(0, "Client event rejected: client events are only supported on private and presence channels")
 		return
 	}
-	s, subscribed := c.subscriptions[ch.Name]
+	s, subscribed := c.subscriptions.get(ch.Name)
 	if !subscribed || !s.confirmed {
 		c.refuseClientEvent(0, "Client event rejected: the socket is not subscribed to "+ch.Name)
 		return
@@ -70,7 +70,7 @@ func (c *Connection) clientEvent(ctx actor.Context, m *messages.ClientEvent) {
 		c.refuseClientEvent(0, "Client event rejected: "+err.Error())
 		return
 	}
-	if !c.allow(c.clientEvents) {
+	if !c.allow(&c.clientEvents, settings.Limits.MaxClientEventsPerSecond) {
 		c.refuseClientEvent(protocol.CodeClientEventRateLimited, "Client event rejected due to rate limit")
 		return
 	}

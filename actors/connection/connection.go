@@ -30,11 +30,12 @@ type Connection struct {
 	socketID string
 	sink     node.Sink
 
-	subscriptions map[string]*subscription
+	subscriptions subscriptionSet
 	userID        string   // set by a successful pusher:signin
 	watchlist     []string // the users this socket watches
 
-	// Rates per connection (golang.org/x/time/rate, on the node's clock); nil is no limit.
+	// Rates per connection (golang.org/x/time/rate, on the node's clock), made on first use:
+	// most sockets never send a client event. nil is not used yet, or no limit.
 	clientEvents, subscribes *rate.Limiter
 	signinTimer              clockwork.Timer
 
@@ -56,11 +57,7 @@ type subscription struct {
 // the socket was admitted.
 func Start(n *node.Node, app *node.App, socketID string, sink node.Sink) *actor.PID {
 	settings := app.Settings()
-	c := &Connection{
-		n: n, app: app, socketID: socketID, sink: sink, subscriptions: map[string]*subscription{},
-		clientEvents: perSecond(settings.Limits.MaxClientEventsPerSecond),
-		subscribes:   perSecond(settings.Limits.MaxSubscribesPerSecond),
-	}
+	c := &Connection{n: n, app: app, socketID: socketID, sink: sink}
 	var self atomic.Pointer[actor.PID]
 	if settings.UserAuthentication {
 		c.signinTimer = n.Clock.AfterFunc(settings.UserAuthenticationTimeout, func() {
@@ -69,21 +66,21 @@ func Start(n *node.Node, app *node.App, socketID string, sink node.Sink) *actor.
 			}
 		})
 	}
-	pid := n.Root.Spawn(n.Props(func() actor.Actor { return c }))
+	pid := n.SpawnInstance(c)
 	self.Store(pid)
 	return pid
 }
 
-// perSecond allows n a second in bursts of n; 0 or less is no limit.
-func perSecond(n int) *rate.Limiter {
-	if n <= 0 {
-		return nil
+// allow takes one from the limiter *l, which it makes on first use to allow perSecond a second
+// in bursts of perSecond (the app's limit at that moment); 0 or less is no limit.
+func (c *Connection) allow(l **rate.Limiter, perSecond int) bool {
+	if *l == nil {
+		if perSecond <= 0 {
+			return true
+		}
+		*l = rate.NewLimiter(rate.Limit(perSecond), perSecond)
 	}
-	return rate.NewLimiter(rate.Limit(n), n)
-}
-
-func (c *Connection) allow(l *rate.Limiter) bool {
-	return l == nil || l.AllowN(c.n.Clock.Now(), 1)
+	return (*l).AllowN(c.n.Clock.Now(), 1)
 }
 
 // Receive handles the socket's frames, the fan-outs' and user grains' answers, and its end.
@@ -92,8 +89,7 @@ func (c *Connection) Receive(ctx actor.Context) {
 	case *messages.ClientSubscribe:
 		c.subscribe(ctx, m)
 	case *messages.ClientUnsubscribe:
-		if s, ok := c.subscriptions[m.Channel]; ok {
-			delete(c.subscriptions, m.Channel)
+		if s, ok := c.subscriptions.remove(m.Channel); ok {
 			ctx.Send(s.fanout, &messages.Leave{SocketID: c.socketID})
 			c.record(node.Event{Kind: node.EventUnsubscribed, Channel: m.Channel})
 		}
@@ -113,21 +109,20 @@ func (c *Connection) Receive(ctx actor.Context) {
 	case *messages.ClientSignin:
 		c.signin(ctx, m)
 	case *messages.Subscribed:
-		if s, ok := c.subscriptions[m.Channel]; ok {
+		if s, ok := c.subscriptions.get(m.Channel); ok {
 			s.confirmed = true
 			c.record(node.Event{Kind: node.EventSubscribed, Channel: m.Channel, UserID: s.join.UserID})
 			c.n.Log.Debug("subscribed", "app", c.app.ID, "socket_id", c.socketID, "channel", m.Channel)
 		}
 	case *messages.SubscribeRefused:
-		if _, ok := c.subscriptions[m.Channel]; ok {
-			delete(c.subscriptions, m.Channel)
+		if _, ok := c.subscriptions.remove(m.Channel); ok {
 			c.refuseSubscription(m.Channel, m.Type, m.Message, m.Status)
 		}
 	case *actor.DeadLetterResponse:
 		// proto.actor's dead letter answer does not say which request died: resend every
 		// join and registration; fan-out actors and user grains ignore ones they have. The user
 		// grains are found again, not from the cache: the one cached stopped or refused.
-		for _, s := range c.subscriptions {
+		for s := range c.subscriptions.all() {
 			c.sendJoin(ctx, s)
 		}
 		c.resendAfterDeadLetter(ctx)
@@ -171,10 +166,10 @@ func (c *Connection) refuseClientEvent(code int, message string) {
 
 func (c *Connection) closed(ctx actor.Context) {
 	c.app.AddConnections(-1) // first: whatever the leaves below cause happens after it
-	for name, s := range c.subscriptions {
+	for s := range c.subscriptions.all() {
 		ctx.Send(s.fanout, &messages.Leave{SocketID: c.socketID})
-		delete(c.subscriptions, name)
 	}
+	c.subscriptions = subscriptionSet{}
 	if c.signinTimer != nil {
 		c.signinTimer.Stop()
 	}

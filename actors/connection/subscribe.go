@@ -27,7 +27,7 @@ func (c *Connection) subscribe(ctx actor.Context, m *messages.ClientSubscribe) {
 		c.sink.Send(protocol.SubscriptionSucceededFrame(m.Channel))
 		return
 	}
-	if !c.allow(c.subscribes) {
+	if !c.allow(&c.subscribes, c.app.Settings().Limits.MaxSubscribesPerSecond) {
 		c.refuseSubscription(m.Channel, protocol.SubscriptionErrorLimitReached,
 			"over the app's limit of subscribes per second per connection; retry later", protocol.SubscriptionStatusTooFast)
 		return
@@ -38,10 +38,10 @@ func (c *Connection) subscribe(ctx actor.Context, m *messages.ClientSubscribe) {
 		c.refuseSubscription(m.Channel, protocol.SubscriptionErrorInvalid, err.Error(), protocol.SubscriptionStatusInvalid)
 		return
 	}
-	if _, ok := c.subscriptions[ch.Name]; ok {
+	if _, ok := c.subscriptions.get(ch.Name); ok {
 		return // already subscribed or subscribing: pusher-js never does this, ignore it
 	}
-	if limit := limits.MaxChannelsPerConnection; limit > 0 && len(c.subscriptions) >= limit {
+	if limit := limits.MaxChannelsPerConnection; limit > 0 && c.subscriptions.len() >= limit {
 		c.refuseSubscription(ch.Name, protocol.SubscriptionErrorLimitReached,
 			"over the app's limit of "+strconv.Itoa(limit)+" channels per connection; unsubscribe from one first", protocol.SubscriptionStatusForbidden)
 		return
@@ -75,7 +75,7 @@ func (c *Connection) subscribe(ctx actor.Context, m *messages.ClientSubscribe) {
 		SocketID: c.socketID, Sink: c.sink, Conn: ctx.Self(),
 		UserID: presence.UserID, UserInfo: presence.UserInfo, Trace: telemetry.Inject(traced),
 	}}
-	c.subscriptions[ch.Name] = s
+	c.subscriptions.add(s)
 	c.sendJoin(ctx, s)
 }
 

@@ -57,6 +57,8 @@ type Node struct {
 	Timing Timing
 	// Mailboxes runs the actors' mailboxes (dispatcher.go); nil: proto.actor's default.
 	Mailboxes *Mailboxes
+
+	instances instanceSpawner // SpawnInstance's shared Props
 }
 
 // Timing is the timers the config sets for the actors.
