@@ -115,6 +115,7 @@ func (s *socket) flush(w *rawWriter) {
 
 	if len(batch) > 0 {
 		s.server.writers.delay.observe(time.Now(), time.Since(since))
+		whole := batch // writev consumes batch from the front, and with it batch's capacity
 		n, err := w.writev(s.raw, &batch)
 		s.mu.Lock()
 		s.queued -= int(n)
@@ -140,7 +141,7 @@ func (s *socket) flush(w *rawWriter) {
 			return
 		}
 		if s.spare == nil {
-			s.spare = batch[:0]
+			s.spare = whole[:0] // every frame written: writev cleared them
 		}
 		s.mu.Unlock()
 	}
