@@ -53,6 +53,7 @@ type Server struct {
 	clock     clockwork.Clock
 	tls       *tls.Config
 	upgraders *upgraders
+	inbound   *inbound
 	writers   *writers
 	load      loadSignal
 	http      *http.Server
@@ -86,7 +87,9 @@ func New(engine Engine, cfg *configs.Config, deps Deps) (*Server, error) {
 	if e, ok := engine.(interface{ Tap() *node.Tap }); ok { // *actors.Engine: record into its tap
 		s.tap = e.Tap()
 	}
-	s.upgraders = newUpgraders(s)
+	handler := &wsHandler{server: s}
+	s.upgraders = newUpgraders(s, handler)
+	s.inbound = newInbound(handler)
 	s.writers = newWriters()
 	s.load = nodeLoad{w: s.writers, engine: engine}
 	writeDelay := func() time.Duration { return s.writers.delay.current(time.Now()) }
@@ -139,6 +142,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.draining.Store(true)
 	s.stopOnce.Do(func() { close(s.stop) })
 	defer s.writers.close()
+	defer s.inbound.close() // after the sockets' closes were handled, or ctx ended
 	// The listener closes at once; API calls in flight finish meanwhile. The sockets are told to
 	// reconnect at the same time, not after them: a client that stalls its request body must
 	// not hold every socket's 4200 up until read_timeout.

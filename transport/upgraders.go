@@ -27,8 +27,8 @@ type upgraders struct {
 	bySize  map[int]*gws.Upgrader
 }
 
-func newUpgraders(s *Server) *upgraders {
-	return &upgraders{server: s, handler: &wsHandler{server: s}, bySize: map[int]*gws.Upgrader{}}
+func newUpgraders(s *Server, handler *wsHandler) *upgraders {
+	return &upgraders{server: s, handler: handler, bySize: map[int]*gws.Upgrader{}}
 }
 
 // forPath is the upgrader for a handshake on path /app/{key}: the app's cap, or the refusal cap

@@ -136,9 +136,26 @@ type wsHandler struct{ server *Server }
 
 func (h *wsHandler) OnOpen(*gws.Conn) {}
 
+// The read loop hands each event to a handler (inbound.go) and waits; handle runs it there.
 func (h *wsHandler) OnClose(c *gws.Conn, err error) {
-	s := socketOf(c)
-	if s == nil || s.actor == nil {
+	if s := socketOf(c); s != nil {
+		h.server.inbound.put(inboundItem{s: s, closed: true, err: err})
+	}
+}
+
+func (h *wsHandler) handle(it inboundItem) {
+	switch {
+	case it.msg != nil:
+		h.message(it.s, it.msg)
+	case it.closed:
+		h.closed(it.s, it.err)
+	default:
+		it.s.enqueue(wireFrame(opPong, it.ping)) // in order with the socket's frames
+	}
+}
+
+func (h *wsHandler) closed(s *socket, err error) {
+	if s.actor == nil {
 		return
 	}
 	s.gone()
@@ -166,7 +183,7 @@ func (h *wsHandler) OnClose(c *gws.Conn, err error) {
 // its message, and is closed pong_timeout later.
 func (h *wsHandler) OnPing(c *gws.Conn, payload []byte) {
 	if s := socketOf(c); s != nil {
-		s.enqueue(wireFrame(opPong, payload)) // in order with the socket's frames
+		h.server.inbound.put(inboundItem{s: s, ping: append([]byte{}, payload...)}) // gws reuses payload
 	}
 }
 
@@ -174,11 +191,16 @@ func (h *wsHandler) OnPing(c *gws.Conn, payload []byte) {
 func (h *wsHandler) OnPong(*gws.Conn, []byte) {}
 
 func (h *wsHandler) OnMessage(c *gws.Conn, msg *gws.Message) {
-	defer msg.Close()
 	s := socketOf(c)
 	if s == nil || s.actor == nil {
+		msg.Close()
 		return
 	}
+	h.server.inbound.put(inboundItem{s: s, msg: msg})
+}
+
+func (h *wsHandler) message(s *socket, msg *gws.Message) {
+	defer msg.Close()
 	s.seen()
 	s.app.Metrics.AddBytesIn(msg.Data.Len())
 	if msg.Opcode != gws.OpcodeText {
