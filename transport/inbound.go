@@ -3,9 +3,10 @@ package transport
 import (
 	"runtime"
 	"sync"
-	"sync/atomic"
 
 	"github.com/lxzan/gws"
+
+	"github.com/herald-io/herald/actors/node"
 )
 
 // inbound runs what a socket's read loop receives (messages, pings, the close) on a pool of
@@ -21,17 +22,13 @@ import (
 // The read loop waits for its frame's handling, so a socket's frames, pings and close are
 // handled one at a time in the order read, and sockets are handled in parallel, as on the read
 // loops themselves (a fixed set of queues, tried first, held every socket behind the others on its
-// queue: the churn's member events waited up to 8x longer at p99). Handlers whose stacks have
-// grown park between frames; one is started when none is parked, like the actors' Mailboxes.
-// Hand-written: it is on the path of every frame a client sends.
+// queue: the churn's member events waited up to 8x longer at p99). The handlers are the
+// goroutines of a node.Mailboxes of its own: one whose stack has grown already takes each call,
+// and one is started only when none is parked.
 type inbound struct {
-	h         *wsHandler
-	work      chan *inboundCall // unbuffered: a send succeeds only when a handler waits on it
-	parked    atomic.Int32
-	maxParked int32
-	stop      chan struct{}
-	stopOnce  sync.Once
-	calls     sync.Pool // of *inboundCall
+	h        *wsHandler
+	handlers *node.Mailboxes
+	calls    sync.Pool // of *inboundCall
 }
 
 // inboundItem is one thing a read loop received: a message, a ping (payload) or the close (err).
@@ -43,15 +40,25 @@ type inboundItem struct {
 	err    error
 }
 
-// inboundCall is an item on its way to a handler, and the read loop's wait for it.
+// inboundCall is an item on its way to a handler, and the read loop's wait for it. Pooled, with
+// its run bound once, so that a frame read allocates nothing.
 type inboundCall struct {
 	it   inboundItem
 	done chan struct{}
+	run  func()
 }
 
 func newInbound(h *wsHandler) *inbound {
-	in := &inbound{h: h, work: make(chan *inboundCall), maxParked: int32(16 * runtime.GOMAXPROCS(0)), stop: make(chan struct{})}
-	in.calls.New = func() any { return &inboundCall{done: make(chan struct{}, 1)} }
+	// Parked handlers: enough for the frames of a burst of sockets read at once, on every core.
+	in := &inbound{h: h, handlers: node.NewMailboxes(1, 16*runtime.GOMAXPROCS(0))}
+	in.calls.New = func() any {
+		call := &inboundCall{done: make(chan struct{}, 1)}
+		call.run = func() {
+			in.h.handle(call.it)
+			call.done <- struct{}{}
+		}
+		return call
+	}
 	return in
 }
 
@@ -59,33 +66,11 @@ func newInbound(h *wsHandler) *inbound {
 func (in *inbound) put(it inboundItem) {
 	call := in.calls.Get().(*inboundCall)
 	call.it = it
-	select {
-	case in.work <- call:
-	default:
-		go in.handler(call)
-	}
+	in.handlers.Schedule(call.run)
 	<-call.done
 	call.it = inboundItem{}
 	in.calls.Put(call)
 }
 
-func (in *inbound) handler(call *inboundCall) {
-	for {
-		in.h.handle(call.it)
-		call.done <- struct{}{}
-		if in.parked.Add(1) > in.maxParked {
-			in.parked.Add(-1)
-			return
-		}
-		select {
-		case call = <-in.work:
-			in.parked.Add(-1)
-		case <-in.stop:
-			in.parked.Add(-1)
-			return
-		}
-	}
-}
-
 // close lets the parked handlers go; later items each get a goroutine that ends with them.
-func (in *inbound) close() { in.stopOnce.Do(func() { close(in.stop) }) }
+func (in *inbound) close() { in.handlers.Stop() }

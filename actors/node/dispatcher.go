@@ -28,7 +28,8 @@ type Mailboxes struct {
 var _ actor.Dispatcher = (*Mailboxes)(nil)
 
 // NewMailboxes runs up to throughput messages per mailbox turn and keeps up to maxParked idle
-// workers.
+// workers. Schedule also serves callers that are not actors (transport's frame handlers), for
+// which throughput means nothing.
 func NewMailboxes(throughput, maxParked int) *Mailboxes {
 	return &Mailboxes{throughput: throughput, maxParked: int32(maxParked), work: make(chan func()), stop: make(chan struct{})}
 }
