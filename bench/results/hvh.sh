@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # How bench/RESULTS.md section 17 compared two herald builds (run from the repository root after go build -o bin/herald-bench ./cmd/herald-bench).
 # herald vs herald: usage hvh.sh NEWBIN OLDBIN scenario flags...
-cd /work/main
+cd "$(dirname "$0")/../.."
 ulimit -n "$(ulimit -Hn)"
 NEW=$1; OLD=$2; shift 2
 $NEW --config bench/configs/herald-bench.yaml --listen 127.0.0.1:6351 --metrics-listen 127.0.0.1:0 > /tmp/hvh-new.log 2>&1 & np=$!

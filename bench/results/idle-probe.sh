@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # How bench/RESULTS.md section 17 read the memory of 15,000 idle sockets (herald alone, from the repository root after go build -o bin/herald-bench ./cmd/herald-bench); TAG names the output files in /tmp/mp.
 # heap + memstats of herald at 15k idle subscribed sockets. usage: probe.sh BIN TAG
-mkdir -p /tmp/mp
+mkdir -p /tmp/mp && cd "$(dirname "$0")/../.."
 ulimit -n "$(ulimit -Hn)"
 BIN=$1; TAG=$2
 HERALD_PPROF=true $BIN --config bench/configs/herald-bench.yaml --listen 127.0.0.1:6351 --metrics-listen 127.0.0.1:9651 > /tmp/mp/$TAG.server.log 2>&1 & sp=$!
