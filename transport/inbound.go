@@ -31,11 +31,12 @@ type inbound struct {
 	calls    sync.Pool // of *inboundCall
 }
 
-// inboundItem is one thing a read loop received: a message, a ping (payload) or the close (err).
+// inboundItem is one thing a read loop received: a message, a ping (the pong to send) or the
+// close (err).
 type inboundItem struct {
 	s      *socket
 	msg    *gws.Message
-	ping   []byte
+	pong   []byte
 	closed bool
 	err    error
 }

@@ -136,9 +136,10 @@ type wsHandler struct{ server *Server }
 
 func (h *wsHandler) OnOpen(*gws.Conn) {}
 
-// The read loop hands each event to a handler (inbound.go) and waits; handle runs it there.
+// The read loop hands each event to a handler (inbound.go) and waits; handle runs it there. A
+// refused socket (no actor) has nothing to undo at its close.
 func (h *wsHandler) OnClose(c *gws.Conn, err error) {
-	if s := socketOf(c); s != nil {
+	if s := socketOf(c); s != nil && s.actor != nil {
 		h.server.inbound.put(inboundItem{s: s, closed: true, err: err})
 	}
 }
@@ -150,14 +151,11 @@ func (h *wsHandler) handle(it inboundItem) {
 	case it.closed:
 		h.closed(it.s, it.err)
 	default:
-		it.s.enqueue(wireFrame(opPong, it.ping)) // in order with the socket's frames
+		it.s.enqueue(it.pong) // in order with the socket's frames
 	}
 }
 
 func (h *wsHandler) closed(s *socket, err error) {
-	if s.actor == nil {
-		return
-	}
 	s.gone()
 	h.server.sockets.remove(s)
 	s.actor.Closed()
@@ -183,7 +181,8 @@ func (h *wsHandler) closed(s *socket, err error) {
 // its message, and is closed pong_timeout later.
 func (h *wsHandler) OnPing(c *gws.Conn, payload []byte) {
 	if s := socketOf(c); s != nil {
-		h.server.inbound.put(inboundItem{s: s, ping: append([]byte{}, payload...)}) // gws reuses payload
+		// Framed here: the pong is a copy, and gws reuses payload once this returns.
+		h.server.inbound.put(inboundItem{s: s, pong: wireFrame(opPong, payload)})
 	}
 }
 
