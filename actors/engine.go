@@ -201,6 +201,12 @@ func (e *Engine) ReportDelay(delay func() time.Duration) {
 	}
 }
 
+// FannedOut is how many events this node's fan-outs wrote to sockets' queues so far, and the
+// bytes of those frames (node.FannedCount).
+func (e *Engine) FannedOut() (events, bytes int64) {
+	return e.n.Fanned.Events.Load(), e.n.Fanned.Bytes.Load()
+}
+
 // MembersDelay is the longest queueing delay another member reported (0 without a cluster).
 func (e *Engine) MembersDelay() time.Duration { return e.remote.Delay() }
 

@@ -213,7 +213,7 @@ func newMetrics(meter metric.Meter) (*Metrics, error) {
 		}))
 	errs = append(errs, err)
 	_, err = meter.Float64ObservableGauge("herald.write.delay",
-		metric.WithUnit("s"), metric.WithDescription("How long the frames written lately (the last 0.2-0.4 s) waited in their sockets' write queues: what backpressure.max_delay is compared with."),
+		metric.WithUnit("s"), metric.WithDescription("How long after herald took their events the frames written lately (the last 0.2-0.4 s) went out, sockets whose clients do not read left out: what backpressure.max_delay is compared with."),
 		metric.WithFloat64Callback(func(_ context.Context, o metric.Float64Observer) error {
 			if fn := m.writeDelayFn.Load(); fn != nil {
 				o.Observe((*fn)().Seconds())

@@ -32,7 +32,7 @@ func (s *Server) sweepActivity() {
 				if time.Duration(n-sock.lastSeen.Load()) > activity {
 					sock.pingSent.Store(n)
 					sock.Send(protocol.PingFrame)
-					sock.enqueue(wirePing)
+					sock.enqueue(wirePing, time.Time{})
 				}
 			}
 		}

@@ -3,37 +3,66 @@ package transport
 import (
 	"context"
 	"net/http"
+	"sync"
+	"sync/atomic"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // Backpressure on publishers. herald takes an event into its grain at once and writes it out
 // as fast as the sockets take it; a publisher that triggers faster than the node can write would
 // otherwise fill the sockets' queues without bound, and every subscriber would see ever staler
-// events. So the HTTP API watches how long the frames being written waited in their queues (the
-// writers' delay) and, in a cluster, what every member reports: above backpressure.max_delay,
-// a trigger waits for the delay to fall, up to backpressure.max_wait, then is refused with 503, a
-// JSON error and Retry-After. The event is then not taken: a publisher that waits as told and
-// sends it again loses nothing. Events that were taken wait at most about max_delay.
+// events. So the HTTP API watches how long the frames being written waited since herald took
+// their events (the delay: the fan-outs' queues and the sockets' queues together) and, in a
+// cluster, what every member reports.
+//
+// Above backpressure.max_delay, a trigger waits for the delay to fall, up to
+// backpressure.max_wait, then is refused with 503, a JSON error and Retry-After. The event is then
+// not taken: a publisher that waits as told and sends it again loses nothing. The waiting
+// triggers are let in at a pace once the delay has fallen, not all at once: the delay is known
+// only as frames are written, so a gate that opened for every waiting trigger at once would let
+// in, each time, more than the node writes in seconds. The pace is what the node delivered while
+// the triggers waited (the node was behind, so that is what it can do), a little more so that
+// it climbs when there is room. While triggers wait, a new one waits behind them.
 
-// loadSignal is how far behind the node's sockets (and, in a cluster, any member's) are.
+// loadSignal is how far behind the node's sockets (and, in a cluster, any member's) are, and
+// what the node delivered so far.
 type loadSignal interface {
 	delay(now time.Time) time.Duration
+	// delivered: the events the fan-outs handed to sockets, their bytes (a frame's once per
+	// socket), and the bytes the writers wrote; all counted since the start.
+	delivered() (events, fanned, written int64)
 }
 
 // backpressurePoll is how often a waiting trigger looks at the delay again.
 const backpressurePoll = 10 * time.Millisecond
 
-// awaitCapacity returns once the delay is within backpressure.max_delay, or the refusal the
-// caller answers with.
-func (s *Server) awaitCapacity(ctx context.Context) *apiError {
+// awaitCapacity returns once events more events may be taken, or the refusal the caller
+// answers with.
+func (s *Server) awaitCapacity(ctx context.Context, events int) *apiError {
 	limit := s.cfg.Backpressure.MaxDelay
 	if limit <= 0 {
 		return nil // off
 	}
 	start := s.clock.Now()
+	d := s.load.delay(start)
+	s.pace.sample(start, s.load)
+	if d > limit {
+		s.pace.behind(start)
+	} else if s.pace.waiting.Load() == 0 && !s.pace.recovering(start) {
+		return nil // not behind lately, and nobody waits: the common case, without a lock
+	}
+	s.pace.waiting.Add(1)
+	defer s.pace.waiting.Add(-1)
 	for waited := false; ; waited = true {
 		now := s.clock.Now()
-		if d := s.load.delay(now); d <= limit {
+		d := s.load.delay(now)
+		s.pace.sample(now, s.load)
+		if d > limit {
+			s.pace.behind(now)
+		}
+		if s.pace.allow(now, events, d, limit) {
 			if waited {
 				s.tel.Metrics().AddBackpressure(false)
 			}
@@ -53,6 +82,95 @@ func (s *Server) awaitCapacity(ctx context.Context) *apiError {
 	}
 }
 
+// pacer is the rate at which waiting triggers are let in once the node is within max_delay
+// (golang.org/x/time/rate, on the server's clock). Triggers sample it as they come, one of them
+// every paceSample. A sample taken while the node is behind brings the pace down towards what
+// the node delivered since the last one (it was behind, so that is what it can do): the events its
+// fan-outs handed to sockets, scaled by how much of those bytes the writers got out meanwhile
+// (the writers may be what falls behind). A sample within max_delay raises the pace by
+// paceClimb, so that it finds again what the node can do once the load eases.
+type pacer struct {
+	waiting atomic.Int32 // triggers waiting in awaitCapacity
+	due     atomic.Int64 // unix nanos (server clock) of the next sample
+	// caughtUp: unix nanos (server clock) until which triggers go through the pace although
+	// the node is within max_delay: it was behind until paceHold before, and the publishers it
+	// refused come back together after their Retry-After.
+	caughtUp atomic.Int64
+
+	mu      sync.Mutex
+	lim     *rate.Limiter
+	sampled time.Time // when the counts below were read
+	events  int64
+	fanned  int64
+	written int64
+	pace    float64 // events per second let in while triggers wait
+}
+
+const (
+	paceSample = 200 * time.Millisecond
+	// paceFloor is the least pace: a node that delivered nothing lately (its events went to
+	// no socket, or another member is what is behind) still lets triggers in.
+	paceFloor = 20
+	// paceClimb is how much the pace rises at each sample; paceCeiling bounds it, in
+	// multiples of what the node delivered over the sample. While the node is within
+	// max_delay, what it delivered is what it was let in, so the pace climbs with the load;
+	// once it falls behind, what it delivered is what it can do, and the pace lets in at most
+	// paceCeiling times that.
+	paceClimb   = 1.25
+	paceCeiling = 1.5
+	// paceHold is how long after the node was last behind the pace still applies: longer than
+	// the Retry-After of a refusal (1 s), so that the publishers refused come back to it.
+	paceHold = 2 * time.Second
+)
+
+// behind notes that the node was behind at now.
+func (p *pacer) behind(now time.Time) {
+	if until := now.Add(paceHold).UnixNano(); until > p.caughtUp.Load() {
+		p.caughtUp.Store(until)
+	}
+}
+
+// recovering tells whether the node was behind within paceHold of now.
+func (p *pacer) recovering(now time.Time) bool { return now.UnixNano() < p.caughtUp.Load() }
+
+func newPacer() *pacer { return &pacer{lim: rate.NewLimiter(paceFloor, 1), pace: paceFloor} }
+
+// sample reads what the node delivered, when a sample is due, and sets the pace from it.
+func (p *pacer) sample(now time.Time, load loadSignal) {
+	if now.UnixNano() < p.due.Load() {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if now.UnixNano() < p.due.Load() {
+		return // another trigger sampled meanwhile
+	}
+	p.due.Store(now.Add(paceSample).UnixNano())
+	ev, fanned, written := load.delivered()
+	if since := now.Sub(p.sampled); !p.sampled.IsZero() && since > 0 {
+		share := 1.0 // how much of what was fanned out got written
+		if f := fanned - p.fanned; f > 0 {
+			share = min(2, float64(written-p.written)/float64(f))
+		}
+		delivered := float64(ev-p.events) / since.Seconds() * share
+		p.pace = min(max(p.pace, delivered)*paceClimb, delivered*paceCeiling+paceFloor)
+	}
+	p.sampled, p.events, p.fanned, p.written = now, ev, fanned, written
+}
+
+// allow takes events events now if the node is within limit and the pace has room for them.
+func (p *pacer) allow(now time.Time, events int, delay, limit time.Duration) bool {
+	if delay > limit {
+		return false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.lim.SetLimitAt(now, rate.Limit(p.pace))
+	// Room for one batch, and for what a poll's wait lets through at this pace.
+	p.lim.SetBurstAt(now, max(events, int(p.pace*backpressurePoll.Seconds())+1))
+	return p.lim.AllowN(now, events)
+}
+
 // nodeLoad is the delay of this node's writers, and of the other members when the engine knows it.
 type nodeLoad struct {
 	w      *writers
@@ -65,4 +183,11 @@ func (l nodeLoad) delay(now time.Time) time.Duration {
 		d = max(d, c.MembersDelay())
 	}
 	return d
+}
+
+func (l nodeLoad) delivered() (events, fanned, written int64) {
+	if c, ok := l.engine.(interface{ FannedOut() (int64, int64) }); ok {
+		events, fanned = c.FannedOut()
+	}
+	return events, fanned, l.w.written.Load()
 }

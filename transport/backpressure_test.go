@@ -1,12 +1,14 @@
 package transport
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -27,10 +29,14 @@ func scrapeMetrics(t *testing.T, tel *telemetry.Telemetry) string {
 	return rr.Body.String()
 }
 
-// fakeLoad is a queueing delay the test sets.
-type fakeLoad struct{ d atomic.Int64 }
+// fakeLoad is a queueing delay and delivery counts the test sets.
+type fakeLoad struct{ d, events, fanned, written atomic.Int64 }
 
 func (f *fakeLoad) delay(time.Time) time.Duration { return time.Duration(f.d.Load()) }
+
+func (f *fakeLoad) delivered() (events, fanned, written int64) {
+	return f.events.Load(), f.fanned.Load(), f.written.Load()
+}
 
 // TestBackpressure: a trigger while the sockets are more than backpressure.max_delay behind
 // waits for them; one that waits backpressure.max_wait in vain is refused with 503, a JSON
@@ -122,5 +128,92 @@ func TestBackpressure(t *testing.T) {
 	// Reads are not held back.
 	if status, _, err := api.Do(context.Background(), http.MethodGet, api.AppPath("/channels"), url.Values{}, nil); err != nil || status != http.StatusOK {
 		t.Fatalf("GET /channels while behind: %d %v", status, err)
+	}
+}
+
+// The delay that backpressure compares with max_delay counts from when herald took a frame's
+// event (its wait in the fan-out's queue included, not only in the socket's), and leaves out a
+// socket whose client does not read: that client is a slow consumer, closed on its own, not a
+// sign that herald is behind.
+func TestWriteDelayCountsFromTakenAndSkipsStalledSockets(t *testing.T) {
+	newSocketOn := func() (*socket, *writers) {
+		w, _ := tcpPair(t) // the reader never reads
+		ws := &writers{}
+		ws.cond = sync.NewCond(&ws.mu) // no writer goroutines: the test runs each turn itself
+		return &socket{net: w, raw: rawOf(t, w), server: &Server{writers: ws}, limit: 64 << 20}, ws
+	}
+	var raw rawWriter
+	hourAgo := time.Now().Add(-time.Hour)
+
+	sock, ws := newSocketOn()
+	sock.enqueue(wireText([]byte("taken an hour ago")), hourAgo)
+	sock.flush(&raw)
+	if d := ws.delay.current(time.Now()); d < time.Hour {
+		t.Fatalf("a frame whose event was taken an hour ago went out with a delay of %v, want >= 1h", d)
+	}
+	if ws.written.Load() == 0 {
+		t.Fatal("the bytes written were not counted")
+	}
+
+	sock, ws = newSocketOn()
+	sock.enqueue(wireText(bytes.Repeat([]byte("x"), 8<<20)), time.Time{}) // more than the kernel takes
+	sock.flush(&raw)
+	sock.mu.Lock()
+	stalled := sock.stalled
+	sock.since = hourAgo // what is left has waited an hour on its client
+	sock.mu.Unlock()
+	if !stalled {
+		t.Fatal("a socket whose client took only part of its turn is not marked stalled")
+	}
+	sock.flush(&raw) // the client still does not read
+	if d := ws.delay.current(time.Now()); d >= time.Hour {
+		t.Fatalf("a stalled socket's wait counted as the node's delay: %v", d)
+	}
+}
+
+// The pace follows what the node delivered: its fan-outs' events, scaled by the share of their
+// bytes the writers got out; it lets in about that rate (a little more, to climb), nothing
+// while the node is behind, and still applies for paceHold after the node was last behind.
+func TestPacerLetsInWhatTheNodeDelivered(t *testing.T) {
+	load := &fakeLoad{}
+	p := newPacer()
+	t0 := time.Now().Truncate(time.Second)
+	p.sample(t0, load)
+	load.events.Store(100) // 500 events/s over the sample, all written
+	load.fanned.Store(100_000)
+	load.written.Store(100_000)
+	t1 := t0.Add(paceSample)
+	p.sample(t1, load)
+	want := 500 * paceClimb
+	if p.pace != want {
+		t.Fatalf("pace %v after 500 events/s delivered, want %v", p.pace, want)
+	}
+	limit := 250 * time.Millisecond
+	if p.allow(t1, 1, limit+time.Millisecond, limit) {
+		t.Fatal("let an event in while the node is behind")
+	}
+	in := 0
+	for now := t1; now.Before(t1.Add(time.Second)); now = now.Add(time.Millisecond) {
+		for p.allow(now, 1, limit, limit) {
+			in++
+		}
+	}
+	if lo, hi := int(want*0.95), int(want*1.05)+int(want*backpressurePoll.Seconds())+1; in < lo || in > hi {
+		t.Fatalf("let in %d events in a second at a pace of %v, want %d-%d", in, want, lo, hi)
+	}
+
+	// The writers got out half of what the fan-outs handed them: half the pace, at most
+	// paceCeiling times that.
+	load.events.Store(200)
+	load.fanned.Store(200_000)
+	load.written.Store(150_000)
+	p.sample(t1.Add(paceSample), load)
+	if ceiling := 250*paceCeiling + paceFloor; p.pace != ceiling {
+		t.Fatalf("pace %v when the writers got out half, want the ceiling %v", p.pace, ceiling)
+	}
+
+	p.behind(t1)
+	if !p.recovering(t1.Add(paceHold-time.Millisecond)) || p.recovering(t1.Add(paceHold)) {
+		t.Fatalf("the pace does not hold for exactly paceHold after the node was behind")
 	}
 }

@@ -138,7 +138,7 @@ func (s *Server) triggerEvents(ctx context.Context, r *apiRequest) (any, *apiErr
 	if apiErr := s.allowEvents(r.app, t.deliveries()); apiErr != nil {
 		return nil, apiErr
 	}
-	if apiErr := s.awaitCapacity(ctx); apiErr != nil {
+	if apiErr := s.awaitCapacity(ctx, t.deliveries()); apiErr != nil {
 		return nil, apiErr
 	}
 	if apiErr := s.publish(ctx, r.app, t); apiErr != nil {
@@ -190,7 +190,7 @@ func (s *Server) triggerBatch(ctx context.Context, r *apiRequest) (any, *apiErro
 	if apiErr := s.allowEvents(r.app, total); apiErr != nil {
 		return nil, apiErr
 	}
-	if apiErr := s.awaitCapacity(ctx); apiErr != nil {
+	if apiErr := s.awaitCapacity(ctx, total); apiErr != nil {
 		return nil, apiErr
 	}
 	for _, t := range triggers {

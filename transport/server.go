@@ -56,6 +56,7 @@ type Server struct {
 	inbound   *inbound
 	writers   *writers
 	load      loadSignal
+	pace      *pacer
 	http      *http.Server
 	mux       *http.ServeMux
 	sockets   socketSet
@@ -92,6 +93,7 @@ func New(engine Engine, cfg *configs.Config, deps Deps) (*Server, error) {
 	s.inbound = newInbound(handler)
 	s.writers = newWriters()
 	s.load = nodeLoad{w: s.writers, engine: engine}
+	s.pace = newPacer()
 	writeDelay := func() time.Duration { return s.writers.delay.current(time.Now()) }
 	s.tel.Metrics().ObserveWriteDelay(writeDelay)
 	if e, ok := engine.(interface{ ReportDelay(func() time.Duration) }); ok { // *actors.Engine, in a cluster: gossip it

@@ -40,7 +40,8 @@ type socket struct {
 	queue     net.Buffers // wire frames not yet written, oldest first (the first may be partly written)
 	spare     net.Buffers // the other half of the double buffer a turn swaps with queue
 	queued    int         // bytes in queue
-	since     time.Time   // when the oldest queued frame was queued
+	since     time.Time   // when herald took the oldest queued frame's event (or queued the frame)
+	stalled   bool        // the client did not take all of the last turn: its frames wait on it, not on herald
 	scheduled bool        // on the writers' ready list or being written
 	closing   bool        // no more frames: a close is queued after them
 	closeWith []byte      // that close frame
@@ -64,12 +65,13 @@ func newSocket(s *Server, conn *gws.Conn) *socket {
 }
 
 // Send implements actors.Sink: a frame for this socket alone.
-func (s *socket) Send(frame []byte) { s.enqueue(wireText(frame)) }
+func (s *socket) Send(frame []byte) { s.enqueue(wireText(frame), time.Time{}) }
 
 // SendShared implements actors.Sink: a frame framed once for every socket it goes to.
-func (s *socket) SendShared(f *node.Frame) { s.enqueue(f.Wire(wireText)) }
+func (s *socket) SendShared(f *node.Frame) { s.enqueue(f.Wire(wireText), f.Taken) }
 
-func (s *socket) enqueue(wire []byte) {
+// enqueue queues a frame whose event herald took at taken (zero: now).
+func (s *socket) enqueue(wire []byte, taken time.Time) {
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
@@ -84,7 +86,12 @@ func (s *socket) enqueue(wire []byte) {
 		return
 	}
 	if len(s.queue) == 0 {
-		s.since = time.Now() // queueing delay: the real clock, as the writes themselves
+		if taken.IsZero() {
+			taken = time.Now() // queueing delay: the real clock, as the writes themselves
+		}
+		s.since = taken
+	} else if !taken.IsZero() && taken.Before(s.since) {
+		s.since = taken // an event taken earlier, queued later (another channel's)
 	}
 	s.queue = append(s.queue, wire)
 	s.queued += len(wire)
@@ -109,14 +116,19 @@ func (s *socket) scheduleLocked() {
 // wait; what the kernel did not take stays first in the queue for a turn retryDelay later.
 func (s *socket) flush(w *rawWriter) {
 	s.mu.Lock()
-	batch, since := s.queue, s.since
+	batch, since, stalled := s.queue, s.since, s.stalled
 	s.queue, s.spare = s.spare[:0], nil
 	s.mu.Unlock()
 
 	if len(batch) > 0 {
-		s.server.writers.delay.observe(time.Now(), time.Since(since))
+		if !stalled {
+			// How far behind herald is. A socket whose client reads slowly waits on its
+			// client: it is closed as a slow consumer, and does not hold back publishers.
+			s.server.writers.delay.observe(time.Now(), time.Since(since))
+		}
 		whole := batch // writev consumes batch from the front, and with it batch's capacity
 		n, err := w.writev(s.raw, &batch)
+		s.server.writers.written.Add(n)
 		s.mu.Lock()
 		s.queued -= int(n)
 		if errors.Is(err, errWouldBlock) {
@@ -131,6 +143,7 @@ func (s *socket) flush(w *rawWriter) {
 				s.queue = append(batch, s.queue...)
 				s.since = since
 			}
+			s.stalled = true
 			s.mu.Unlock()
 			s.server.writers.scheduleAfter(s, retryDelay)
 			return
@@ -143,6 +156,7 @@ func (s *socket) flush(w *rawWriter) {
 		if s.spare == nil {
 			s.spare = whole[:0] // every frame written: writev cleared them
 		}
+		s.stalled = false
 		s.mu.Unlock()
 	}
 	s.afterTurn()
@@ -160,7 +174,8 @@ func (s *socket) drainTLS() {
 			break
 		}
 		_ = s.net.SetWriteDeadline(time.Now().Add(closeWriteTimeout)) // a socket deadline: the real clock
-		_, err := s.net.Write(bytes.Join(batch, nil))
+		n, err := s.net.Write(bytes.Join(batch, nil))
+		s.server.writers.written.Add(int64(n))
 		s.mu.Lock()
 		for _, b := range batch {
 			s.queued -= len(b)

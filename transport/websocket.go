@@ -151,7 +151,7 @@ func (h *wsHandler) handle(it inboundItem) {
 	case it.closed:
 		h.closed(it.s, it.err)
 	default:
-		it.s.enqueue(it.pong) // in order with the socket's frames
+		it.s.enqueue(it.pong, time.Time{}) // in order with the socket's frames
 	}
 }
 

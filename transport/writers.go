@@ -24,7 +24,8 @@ type writers struct {
 	waking bool // a Signal is on its way to an idle writer, which has not run yet
 	stop   bool
 
-	delay delayWindow // how long the frames written lately had waited
+	delay   delayWindow  // how long the frames written lately had waited
+	written atomic.Int64 // bytes written so far, for the backpressure's pace
 }
 
 const (

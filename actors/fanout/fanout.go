@@ -180,6 +180,12 @@ func (f *Fanout) write(d *messages.Deliver) {
 	}
 	n := 0
 	shared := node.NewFrame(d.Frame)
+	if d.AcceptedUnixNano != 0 {
+		// The wait so far on the node's clock (which tests may move), carried over to the
+		// real clock that the socket's queueing delay is measured on.
+		waited := max(0, f.n.Clock.Since(time.Unix(0, d.AcceptedUnixNano)))
+		shared.Taken = time.Now().Add(-waited)
+	}
 	for i := range f.sockets {
 		if s := &f.sockets[i]; s.id != d.ExcludeSocketId {
 			s.sink.SendShared(shared)
@@ -190,6 +196,7 @@ func (f *Fanout) write(d *messages.Deliver) {
 		telemetry.EndFanoutSpan(span, n, n*len(d.Frame))
 	}
 	// Per delivery, not per socket: the metric calls cost more than a queued write.
+	f.n.Fanned.Add(n, len(d.Frame))
 	f.metrics.AddMessagesOut(telemetry.MessageKind(d.Kind), n)
 	f.metrics.AddBytesOut(n * len(d.Frame))
 	if d.AcceptedUnixNano != 0 {

@@ -199,3 +199,34 @@ func TestRecentRemovalsForgetTheOld(t *testing.T) {
 		t.Fatalf("kept %d: %v", len(r.byUser), r.byUser)
 	}
 }
+
+// sharedSink keeps the shared frames a socket gets.
+type sharedSink struct{ frames []*node.Frame }
+
+func (s *sharedSink) Send([]byte)                { panic("not a channel's frame") }
+func (s *sharedSink) SendShared(f *node.Frame)   { s.frames = append(s.frames, f) }
+func (s *sharedSink) Close(code int, why string) {}
+
+// A delivery's frame carries when herald took its event, moved from the node's clock to the
+// real one (the transport measures its sockets' queueing on the real clock), and the node counts
+// the event and its bytes once, for the HTTP API's pace.
+func TestWriteStampsWhenTheEventWasTaken(t *testing.T) {
+	_, n, _ := newNode(t)
+	a, b := &sharedSink{}, &sharedSink{}
+	f := &Fanout{n: n, sockets: []localSocket{{id: "a", sink: a}, {id: "b", sink: b}, {id: "c", sink: &sharedSink{}}}}
+	took := n.Clock.Now().Add(-3 * time.Second)
+	f.write(&messages.Deliver{Frame: []byte("0123456789"), AcceptedUnixNano: took.UnixNano(), ExcludeSocketId: "c"})
+	if len(a.frames) != 1 || len(b.frames) != 1 || a.frames[0] != b.frames[0] {
+		t.Fatalf("the sockets got %d and %d frames, want the same one each", len(a.frames), len(b.frames))
+	}
+	if waited := time.Since(a.frames[0].Taken); waited < 3*time.Second || waited > time.Minute {
+		t.Fatalf("the frame says its event was taken %v ago, want 3 s", waited)
+	}
+	if ev, by := n.Fanned.Events.Load(), n.Fanned.Bytes.Load(); ev != 1 || by != 20 {
+		t.Fatalf("counted %d events of %d bytes, want 1 of 20 (10 bytes to 2 sockets)", ev, by)
+	}
+	f.write(&messages.Deliver{Frame: []byte("x")}) // taken when unknown: the socket's own time
+	if !a.frames[1].Taken.IsZero() {
+		t.Fatalf("a frame of an event taken at no known time carries %v", a.frames[1].Taken)
+	}
+}

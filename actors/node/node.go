@@ -54,6 +54,10 @@ type Node struct {
 	// their next activation, which has them from the replica, so that none is sent twice.
 	Leaving atomic.Bool
 
+	// Fanned counts what the node's fan-outs handed to sockets: the HTTP API's backpressure
+	// paces publishers by it when the node falls behind.
+	Fanned FannedCount
+
 	Timing Timing
 	// Mailboxes runs the actors' mailboxes (dispatcher.go); nil: proto.actor's default.
 	Mailboxes *Mailboxes
@@ -101,12 +105,29 @@ type Sink interface {
 	Close(code int, reason string)
 }
 
+// FannedCount is the events a node's fan-outs wrote to their sockets' queues, and the bytes of
+// those frames (a frame's bytes once per socket). One add of each per event, not per socket.
+type FannedCount struct {
+	Events, Bytes atomic.Int64
+}
+
+// Add counts one event whose frame of size bytes went to sockets sockets.
+func (c *FannedCount) Add(sockets, size int) {
+	c.Events.Add(1)
+	c.Bytes.Add(int64(sockets * size))
+}
+
 // Frame is one encoded frame on its way to many sockets, built once per event and shared. The
 // transport attaches its wire form the first time a socket takes it (Wire), so that an event is
 // framed once for all its sockets, not once per socket.
 type Frame struct {
 	Payload []byte
-	wire    atomic.Pointer[[]byte]
+	// Taken is when herald took the frame's event (the HTTP API's trigger, a client event), on
+	// the real clock; zero when unknown. A socket's queueing delay counts from it, so that the
+	// HTTP API's backpressure sees an event's whole wait inside herald, not only the part in
+	// the socket's queue.
+	Taken time.Time
+	wire  atomic.Pointer[[]byte]
 }
 
 // NewFrame wraps an encoded frame for sharing. payload must not change afterwards.
