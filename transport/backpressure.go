@@ -38,7 +38,7 @@ type loadSignal interface {
 // backpressurePoll is how often a waiting trigger looks at the delay again.
 const backpressurePoll = 10 * time.Millisecond
 
-// awaitCapacity returns once events more events may be taken, or the refusal the caller
+// awaitCapacity returns once `events` more events may be taken, or the refusal the caller
 // answers with.
 func (s *Server) awaitCapacity(ctx context.Context, events int) *apiError {
 	limit := s.cfg.Backpressure.MaxDelay
@@ -46,22 +46,14 @@ func (s *Server) awaitCapacity(ctx context.Context, events int) *apiError {
 		return nil // off
 	}
 	start := s.clock.Now()
-	d := s.load.delay(start)
-	s.pace.sample(start, s.load)
-	if d > limit {
-		s.pace.behind(start)
-	} else if s.pace.waiting.Load() == 0 && !s.pace.recovering(start) {
+	if s.look(start) <= limit && s.pace.waiting.Load() == 0 && !s.pace.recovering(start) {
 		return nil // not behind lately, and nobody waits: the common case, without a lock
 	}
 	s.pace.waiting.Add(1)
 	defer s.pace.waiting.Add(-1)
 	for waited := false; ; waited = true {
 		now := s.clock.Now()
-		d := s.load.delay(now)
-		s.pace.sample(now, s.load)
-		if d > limit {
-			s.pace.behind(now)
-		}
+		d := s.look(now)
 		if s.pace.allow(now, events, d, limit) {
 			if waited {
 				s.tel.Metrics().AddBackpressure(false)
@@ -128,6 +120,17 @@ func (p *pacer) behind(now time.Time) {
 	if until := now.Add(paceHold).UnixNano(); until > p.caughtUp.Load() {
 		p.caughtUp.Store(until)
 	}
+}
+
+// look reads how far behind the node is at now, samples the pace when a sample is due, and notes
+// when the node is behind.
+func (s *Server) look(now time.Time) time.Duration {
+	d := s.load.delay(now)
+	s.pace.sample(now, s.load)
+	if d > s.cfg.Backpressure.MaxDelay {
+		s.pace.behind(now)
+	}
+	return d
 }
 
 // recovering tells whether the node was behind within paceHold of now.

@@ -36,19 +36,22 @@ type socket struct {
 	closeReason atomic.Pointer[string]
 	pingSent    atomic.Int64 // unix nanos of our pusher:ping to a silent client, 0 when none
 
-	mu        sync.Mutex
-	queue     net.Buffers // wire frames not yet written, oldest first (the first may be partly written)
-	spare     net.Buffers // the other half of the double buffer a turn swaps with queue
-	queued    int         // bytes in queue
-	since     time.Time   // when herald took the oldest queued frame's event (or queued the frame)
-	stalled   bool        // the client did not take all of the last turn: its frames wait on it, not on herald
-	scheduled bool        // on the writers' ready list or being written
-	closing   bool        // no more frames: a close is queued after them
-	closeWith []byte      // that close frame
-	closingAt time.Time   // when the close began: the queue gets closeWriteTimeout to go out
-	discard   bool        // the close drops the queue: a turn in progress keeps nothing back
-	closed    bool        // the close frame was written
-	limit     int
+	mu      sync.Mutex
+	queue   net.Buffers // wire frames not yet written, oldest first (the first may be partly written)
+	spare   net.Buffers // the other half of the double buffer a turn swaps with queue
+	queued  int         // bytes in queue
+	since   time.Time   // when herald took the oldest queued frame's event (or queued the frame)
+	stalled bool        // the client did not take all of the last turn: its frames wait on it, not on herald
+	// stallCounted is the delay window (its seq) in which the writers last counted this socket
+	// stalled; guarded by the window's lock, not mu. 8 bytes, where a time.Time took 24.
+	stallCounted uint64
+	scheduled    bool      // on the writers' ready list or being written
+	closing      bool      // no more frames: a close is queued after them
+	closeWith    []byte    // that close frame
+	closingAt    time.Time // when the close began: the queue gets closeWriteTimeout to go out
+	discard      bool      // the close drops the queue: a turn in progress keeps nothing back
+	closed       bool      // the close frame was written
+	limit        int
 }
 
 func newSocket(s *Server, conn *gws.Conn) *socket {
@@ -121,10 +124,11 @@ func (s *socket) flush(w *rawWriter) {
 	s.mu.Unlock()
 
 	if len(batch) > 0 {
-		if !stalled {
-			// How far behind herald is. A socket whose client reads slowly waits on its
-			// client: it is closed as a slow consumer, and does not hold back publishers.
-			s.server.writers.delay.observe(time.Now(), time.Since(since))
+		if now := time.Now(); !stalled {
+			s.server.writers.delay.observe(now, now.Sub(since)) // how far behind herald is
+		} else {
+			// Waiting on its client (delayWindow says when that counts).
+			s.server.writers.delay.observeStalled(now, now.Sub(since), &s.stallCounted)
 		}
 		whole := batch // writev consumes batch from the front, and with it batch's capacity
 		n, err := w.writev(s.raw, &batch)

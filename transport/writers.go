@@ -110,44 +110,79 @@ func (w *writers) close() {
 	w.cond.Broadcast()
 }
 
-// delayWindow keeps the longest queueing delay of the frames written in the current and the
-// previous window: how far behind the node's sockets are, for the HTTP API to push back on
-// publishers when they outrun what the node can write.
+// delayWindow keeps, over the current and the previous window of delaySpan, how long after herald
+// took their events the frames written went out: how far behind the node is, for the HTTP API
+// to push back on publishers when they outrun what the node can write.
+//
+// A socket whose client does not read (stalled) waits on its client, not on herald: its wait is
+// kept apart and counts only when most of the sockets written lately are stalled, stalledMin of
+// them at least. One slow client is a slow consumer, closed at write_queue_bytes, and must not
+// hold back every publisher; but when the clients at large (or the network) stop taking frames,
+// the node is behind all the same, and publishers must slow down.
 type delayWindow struct {
-	start     atomic.Int64 // unix nanos when the current window began
-	cur, prev atomic.Int64 // the longest delay seen in the current and previous window
+	mu        sync.Mutex
+	start     time.Time
+	seq       uint64 // counts the windows: a stalled socket's mark of the one it was counted in
+	cur, prev windowDelays
 }
 
-const delaySpan = 200 * time.Millisecond
+// windowDelays is one window's longest delays and how many writes and stalled sockets they
+// come from.
+type windowDelays struct {
+	written, stalled   time.Duration // longest delay of a write; of a stalled socket's wait
+	writes, stalledNum int           // writes to sockets whose clients read; stalled sockets, each once
+}
 
+const (
+	delaySpan  = 200 * time.Millisecond
+	stalledMin = 16
+)
+
+// observe counts a write whose oldest frame herald took delay ago.
 func (d *delayWindow) observe(now time.Time, delay time.Duration) {
-	d.roll(now)
-	for {
-		cur := d.cur.Load()
-		if int64(delay) <= cur || d.cur.CompareAndSwap(cur, int64(delay)) {
-			return
-		}
-	}
+	d.mu.Lock()
+	d.rollLocked(now)
+	d.cur.written = max(d.cur.written, delay)
+	d.cur.writes++
+	d.mu.Unlock()
 }
 
-func (d *delayWindow) roll(now time.Time) {
-	n := now.UnixNano()
-	start := d.start.Load()
-	if n-start < int64(delaySpan) {
+// observeStalled counts a stalled socket whose oldest frame herald took delay ago; counted is
+// the socket's own mark of the window (seq) it was last counted in, guarded by d's lock, so that
+// its retries every retryDelay count it once per window.
+func (d *delayWindow) observeStalled(now time.Time, delay time.Duration, counted *uint64) {
+	d.mu.Lock()
+	d.rollLocked(now)
+	d.cur.stalled = max(d.cur.stalled, delay)
+	if *counted != d.seq {
+		*counted = d.seq
+		d.cur.stalledNum++
+	}
+	d.mu.Unlock()
+}
+
+func (d *delayWindow) rollLocked(now time.Time) {
+	since := now.Sub(d.start)
+	if since < delaySpan {
 		return
 	}
-	if d.start.CompareAndSwap(start, n) {
-		if n-start < 2*int64(delaySpan) {
-			d.prev.Store(d.cur.Load())
-		} else {
-			d.prev.Store(0) // nothing was written for a whole window
-		}
-		d.cur.Store(0)
+	d.prev = d.cur
+	if since >= 2*delaySpan {
+		d.prev = windowDelays{} // nothing was written for a whole window
 	}
+	d.cur = windowDelays{}
+	d.start = now
+	d.seq++ // never 0 once rolled: a socket's zero mark counts it in the first window too
 }
 
 // current is the longest delay of the last one or two windows.
 func (d *delayWindow) current(now time.Time) time.Duration {
-	d.roll(now)
-	return time.Duration(max(d.cur.Load(), d.prev.Load()))
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.rollLocked(now)
+	delay := max(d.cur.written, d.prev.written)
+	if stalled := d.cur.stalledNum + d.prev.stalledNum; stalled >= stalledMin && stalled > d.cur.writes+d.prev.writes {
+		delay = max(delay, d.cur.stalled, d.prev.stalled)
+	}
+	return delay
 }

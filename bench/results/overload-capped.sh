@@ -30,8 +30,12 @@ curl -sf -o /dev/null http://127.0.0.1:9651/ready || { cat "/tmp/$name.server.lo
       "$(awk '/VmRSS/ {print $2}' "/proc/$sp/status" 2>/dev/null)"
     sleep 0.5
   done ) > "$here/$name.delay.txt" &
-bin/herald-bench "$@" --name "herald-capped-$cap" --ws ws://127.0.0.1:6351 --http http://127.0.0.1:6351 \
-  --server-pid "$sp" --json "$here/$name.json" --quiet > "$here/$name.log" 2>&1 || true
+# BENCH_GOGC / BENCH_GODEBUG: the load generator's own GOGC and GODEBUG (its stderr, where
+# GODEBUG=gctrace=1 writes, goes to NAME.bench-stderr.txt).
+GOGC="${BENCH_GOGC:-${GOGC:-100}}" GODEBUG="${BENCH_GODEBUG:-${GODEBUG:-}}" \
+  bin/herald-bench "$@" --name "herald-capped-$cap" --ws ws://127.0.0.1:6351 --http http://127.0.0.1:6351 \
+  --server-pid "$sp" --json "$here/$name.json" --quiet > "$here/$name.log" 2> "$here/$name.bench-stderr.txt" || true
+[ -s "$here/$name.bench-stderr.txt" ] || rm -f "$here/$name.bench-stderr.txt"
 curl -s http://127.0.0.1:9651/metrics | grep -E '^herald_(http_backpressure|writer_delay|http_requests_total|messages_sent_total|http_request_duration_seconds_(sum|count))' > "$here/$name.metrics.txt" || true
 grep -E 'nr_periods|nr_throttled|throttled_time' "$cg/cpu.stat" >> "$here/$name.metrics.txt"
 kill "$sp"
