@@ -562,3 +562,21 @@ func TestChannelsPerConnection(t *testing.T) {
 	c.Subscribe("d", "", "")
 	sink.Expect(t, protocol.EventSubscriptionSucceeded)
 }
+
+// A publish's frames count their queueing delay from when the grain took the event, not from the
+// HTTP API's take: a publish sent again after its grain died waited seconds in no queue of
+// herald's, and counting that wait would make the node look behind and refuse triggers.
+func TestDeliveryDelayCountsFromTheGrainsTake(t *testing.T) {
+	n := newTestNode(t)
+	c, sink := n.connect(t)
+	c.Subscribe("news", "", "")
+	sink.Expect(t, protocol.EventSubscriptionSucceeded)
+	ev := actors.Event{Channel: "news", Name: "n", Data: "x", Accepted: n.clock.Now().Add(-3 * time.Second)}
+	if err := n.e.Publish(context.Background(), n.app, ev); err != nil {
+		t.Fatal(err)
+	}
+	sink.Expect(t, "n")
+	if waited := time.Since(sink.Taken(t)); waited >= 3*time.Second {
+		t.Fatalf("the frame says herald took its event %v ago, want the grain's take (the node's clock did not move)", waited)
+	}
+}

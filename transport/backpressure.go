@@ -13,8 +13,8 @@ import (
 // Backpressure on publishers. herald takes an event into its grain at once and writes it out
 // as fast as the sockets take it; a publisher that triggers faster than the node can write would
 // otherwise fill the sockets' queues without bound, and every subscriber would see ever staler
-// events. So the HTTP API watches how long the frames being written waited since herald took
-// their events (the delay: the fan-outs' queues and the sockets' queues together) and, in a
+// events. So the HTTP API watches how long the frames being written waited since their channel's
+// grain took their events (the delay: the fan-outs' queues and the sockets' queues together) and, in a
 // cluster, what every member reports.
 //
 // Above backpressure.max_delay, a trigger waits for the delay to fall, up to

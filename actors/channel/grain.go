@@ -273,6 +273,7 @@ func (g *Grain) publish(ctx actor.Context, m *messages.Publish) {
 		Frame:            frame,
 		ExcludeSocketId:  m.ExcludeSocketId,
 		AcceptedUnixNano: m.AcceptedUnixNano,
+		TakenUnixNano:    g.n.Clock.Now().UnixNano(),
 		Trace:            telemetry.Inject(traced),
 		Kind:             int32(kind),
 		PublishId:        m.PublishId,

@@ -7,6 +7,7 @@
 package fanout
 
 import (
+	"cmp"
 	"maps"
 	"time"
 
@@ -180,10 +181,11 @@ func (f *Fanout) write(d *messages.Deliver) {
 	}
 	n := 0
 	shared := node.NewFrame(d.Frame)
-	if d.AcceptedUnixNano != 0 {
-		// The wait so far on the node's clock (which tests may move), carried over to the
-		// real clock that the socket's queueing delay is measured on.
-		waited := max(0, f.n.Clock.Since(time.Unix(0, d.AcceptedUnixNano)))
+	if taken := cmp.Or(d.TakenUnixNano, d.AcceptedUnixNano); taken != 0 {
+		// The wait since the grain took the event (not since the HTTP API did: a publish sent
+		// again after its grain died waited in no queue), on the node's clock (which tests may
+		// move), carried over to the real clock that the socket's queueing delay is measured on.
+		waited := max(0, f.n.Clock.Since(time.Unix(0, taken)))
 		shared.Taken = time.Now().Add(-waited)
 	}
 	for i := range f.sockets {

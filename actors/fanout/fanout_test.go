@@ -229,4 +229,10 @@ func TestWriteStampsWhenTheEventWasTaken(t *testing.T) {
 	if !a.frames[1].Taken.IsZero() {
 		t.Fatalf("a frame of an event taken at no known time carries %v", a.frames[1].Taken)
 	}
+	// The grain's take, when the grain stamped it, over the HTTP API's (a publish sent again
+	// after its grain died was accepted long before it was taken).
+	f.write(&messages.Deliver{Frame: []byte("y"), AcceptedUnixNano: took.UnixNano(), TakenUnixNano: n.Clock.Now().Add(-time.Second).UnixNano()})
+	if waited := time.Since(a.frames[2].Taken); waited < time.Second || waited >= 3*time.Second {
+		t.Fatalf("the frame says its event was taken %v ago, want the grain's 1 s", waited)
+	}
 }

@@ -502,8 +502,13 @@ type Deliver struct {
 	PublishId string `protobuf:"bytes,8,opt,name=publish_id,json=publishId,proto3" json:"publish_id,omitempty"`
 	// With member_removed: when the grain removed the member (Unix nanos, the grain's clock).
 	RemovedUnixNano int64 `protobuf:"varint,9,opt,name=removed_unix_nano,json=removedUnixNano,proto3" json:"removed_unix_nano,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// When the grain took the event (Unix nanos, the grain's clock): the queueing delay that holds
+	// back publishers counts from here. accepted_unix_nano (the HTTP API's or the connection's
+	// take) can be seconds earlier for a publish sent again after its grain died, a wait in no
+	// queue of herald's.
+	TakenUnixNano int64 `protobuf:"varint,10,opt,name=taken_unix_nano,json=takenUnixNano,proto3" json:"taken_unix_nano,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Deliver) Reset() {
@@ -595,6 +600,13 @@ func (x *Deliver) GetPublishId() string {
 func (x *Deliver) GetRemovedUnixNano() int64 {
 	if x != nil {
 		return x.RemovedUnixNano
+	}
+	return 0
+}
+
+func (x *Deliver) GetTakenUnixNano() int64 {
+	if x != nil {
+		return x.TakenUnixNano
 	}
 	return 0
 }
@@ -1897,7 +1909,8 @@ func (x *NodeLeft) GetAddress() string {
 	return ""
 }
 
-// TopologyChanged tells a node fan-out actor to resend subscriptions still waiting for a grain.
+// TopologyChanged tells a node's fan-outs to resend subscriptions still waiting for a grain, and
+// its grains that the member keeping their replica may have changed.
 type TopologyChanged struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The addresses of the members that joined (a member restarted at the same address joins
@@ -2443,7 +2456,7 @@ const file_messages_proto_rawDesc = "" +
 	"\n" +
 	"PublishAck\x12\x1d\n" +
 	"\n" +
-	"publish_id\x18\x01 \x01(\tR\tpublishId\"\x97\x03\n" +
+	"publish_id\x18\x01 \x01(\tR\tpublishId\"\xbf\x03\n" +
 	"\aDeliver\x12\x14\n" +
 	"\x05frame\x18\x01 \x01(\fR\x05frame\x12*\n" +
 	"\x11exclude_socket_id\x18\x02 \x01(\tR\x0fexcludeSocketId\x12,\n" +
@@ -2454,7 +2467,9 @@ const file_messages_proto_rawDesc = "" +
 	"\x04kind\x18\a \x01(\x05R\x04kind\x12\x1d\n" +
 	"\n" +
 	"publish_id\x18\b \x01(\tR\tpublishId\x12*\n" +
-	"\x11removed_unix_nano\x18\t \x01(\x03R\x0fremovedUnixNano\x1a8\n" +
+	"\x11removed_unix_nano\x18\t \x01(\x03R\x0fremovedUnixNano\x12&\n" +
+	"\x0ftaken_unix_nano\x18\n" +
+	" \x01(\x03R\rtakenUnixNano\x1a8\n" +
 	"\n" +
 	"TraceEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +

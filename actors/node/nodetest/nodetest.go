@@ -91,18 +91,35 @@ func (c *Clock) Advance(d time.Duration) {
 type Sink struct {
 	frames chan []byte
 	closed chan int
+	taken  chan time.Time // each shared frame's Taken, in order
 }
 
 // NewSink is a socket with room for 1,024 frames.
 func NewSink() *Sink {
-	return &Sink{frames: make(chan []byte, 1024), closed: make(chan int, 1)}
+	return &Sink{frames: make(chan []byte, 1024), closed: make(chan int, 1), taken: make(chan time.Time, 1024)}
 }
 
 // Send implements node.Sink.
 func (s *Sink) Send(frame []byte) { s.frames <- frame }
 
 // SendShared implements node.Sink.
-func (s *Sink) SendShared(f *node.Frame) { s.frames <- f.Payload }
+func (s *Sink) SendShared(f *node.Frame) {
+	s.taken <- f.Taken
+	s.frames <- f.Payload
+}
+
+// Taken is the Taken of the next shared frame the sink got (when herald took its event, on the
+// real clock), once that frame came.
+func (s *Sink) Taken(t testing.TB) time.Time {
+	t.Helper()
+	select {
+	case taken := <-s.taken:
+		return taken
+	case <-time.After(5 * time.Second):
+		t.Fatal("no shared frame within 5 s")
+		return time.Time{}
+	}
+}
 
 // Close implements node.Sink.
 func (s *Sink) Close(code int, _ string) { s.closed <- code }
