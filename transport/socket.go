@@ -158,13 +158,30 @@ func (s *socket) flush(w *rawWriter) {
 			return
 		}
 		if s.spare == nil {
-			s.spare = whole[:0] // every frame written: writev cleared them
+			s.spare = keptForNextTurn(whole) // every frame written: writev cleared them
 		}
 		s.stalled = false
 		s.mu.Unlock()
 	}
 	s.afterTurn()
 }
+
+// keptForNextTurn is the array a turn wrote from, emptied for the next turn to queue into, or
+// nil when a burst had grown it far beyond this turn's frames: an array kept at the largest
+// burst a socket ever saw would hold that memory for the socket's life (at 10,000 sockets, tens
+// of MB under an overload that has passed). Under a steady backlog each turn fills a good part of
+// its array, so the array is kept and a turn allocates nothing.
+func keptForNextTurn(written net.Buffers) net.Buffers {
+	if cap(written) > spareAlwaysKept && len(written)*spareShrinkRatio < cap(written) {
+		return nil
+	}
+	return written[:0]
+}
+
+const (
+	spareAlwaysKept  = 16 // frames: an array this small is always kept (384 bytes of slice headers)
+	spareShrinkRatio = 4  // a larger one is dropped when a turn wrote less than a quarter of it
+)
 
 // drainTLS writes a TLS socket's queue until it is empty, each turn's frames as one buffer (one
 // TLS record, one write), on gws's per-connection task queue.
@@ -191,7 +208,7 @@ func (s *socket) drainTLS() {
 		}
 		clear(batch)
 		if s.spare == nil {
-			s.spare = batch[:0]
+			s.spare = keptForNextTurn(batch)
 		}
 		s.mu.Unlock()
 	}

@@ -1,6 +1,8 @@
 package transport
 
 import (
+	"io"
+	"sync"
 	"testing"
 	"time"
 )
@@ -44,5 +46,55 @@ func TestDelayWindowCountsStalledSocketsOnlyWhenMostAre(t *testing.T) {
 	// Both windows pass: nothing is behind any more.
 	if got := d.current(t0.Add(2 * delaySpan)); got != 0 {
 		t.Fatalf("two quiet windows later: delay %v, want 0", got)
+	}
+}
+
+// A socket's queue arrays keep their size under a steady backlog (a turn then allocates
+// nothing), and let go of what a burst grew them to once turns are small again, so memory
+// follows the backlog now, not the largest one the socket ever had.
+func TestQueueArraysShrinkAfterABurst(t *testing.T) {
+	w, r := tcpPair(t)
+	go func() { _, _ = io.Copy(io.Discard, r) }()
+	ws := &writers{}
+	ws.cond = sync.NewCond(&ws.mu) // no writer goroutines: the test runs each turn itself
+	sock := &socket{net: w, raw: rawOf(t, w), server: &Server{writers: ws}, limit: 64 << 20}
+	var raw rawWriter
+	frame := wireText([]byte("x"))
+	turn := func(frames int) {
+		for range frames {
+			sock.enqueue(frame, time.Time{})
+		}
+		sock.flush(&raw)
+	}
+	arrays := func() int {
+		sock.mu.Lock()
+		defer sock.mu.Unlock()
+		return cap(sock.queue) + cap(sock.spare)
+	}
+
+	for range 4 {
+		turn(1000)
+	}
+	if got := arrays(); got < 2000 {
+		t.Fatalf("after turns of 1,000 frames the arrays hold %d slots; want both kept (>= 2,000)", got)
+	}
+	// The same two arrays serve every turn of the backlog: no turn allocates a new one.
+	pair := func() [2]*[]byte {
+		sock.mu.Lock()
+		defer sock.mu.Unlock()
+		return [2]*[]byte{&sock.queue[:1][0], &sock.spare[:1][0]}
+	}
+	before := pair()
+	for range 4 {
+		turn(1000)
+	}
+	if after := pair(); after != before && after != [2]*[]byte{before[1], before[0]} {
+		t.Error("turns of 1,000 frames under a steady backlog replaced the queue arrays")
+	}
+	for range 3 {
+		turn(1)
+	}
+	if got := arrays(); got > 2*spareAlwaysKept {
+		t.Fatalf("after small turns the arrays still hold %d slots; want at most %d", got, 2*spareAlwaysKept)
 	}
 }
