@@ -47,6 +47,7 @@ func (s *Server) awaitCapacity(ctx context.Context, events int) *apiError {
 	}
 	start := s.clock.Now()
 	if s.look(start) <= limit && s.pace.waiting.Load() == 0 && !s.pace.recovering(start) {
+		s.pace.taken.Add(int64(events))
 		return nil // not behind lately, and nobody waits: the common case, without a lock
 	}
 	s.pace.waiting.Add(1)
@@ -55,6 +56,7 @@ func (s *Server) awaitCapacity(ctx context.Context, events int) *apiError {
 		now := s.clock.Now()
 		d := s.look(now)
 		if s.pace.allow(now, events, d, limit) {
+			s.pace.taken.Add(int64(events))
 			if waited {
 				s.tel.Metrics().AddBackpressure(false)
 			}
@@ -88,6 +90,10 @@ type pacer struct {
 	// the node is within max_delay: it was behind until paceHold before, and the publishers it
 	// refused come back together after their Retry-After.
 	caughtUp atomic.Int64
+	// lastBehind: unix nanos (server clock) when the node was last behind; taken: the events
+	// let in so far, the ones that went straight in included (see surge).
+	lastBehind atomic.Int64
+	taken      atomic.Int64
 
 	mu      sync.Mutex
 	lim     *rate.Limiter
@@ -95,6 +101,7 @@ type pacer struct {
 	events  int64
 	fanned  int64
 	written int64
+	taken0  int64   // taken at the last sample
 	pace    float64 // events per second let in while triggers wait
 }
 
@@ -113,10 +120,18 @@ const (
 	// paceHold is how long after the node was last behind the pace still applies: longer than
 	// the Retry-After of a refusal (1 s), so that the publishers refused come back to it.
 	paceHold = 2 * time.Second
+	// surgeMemory is how long after the node was last behind a surge still counts: a node that
+	// was saturated that lately is near its limit. The publishers it refused meanwhile hold a
+	// backlog (their Retry-After, their own queues), and once the node has caught up for
+	// paceHold, the gate is open: the whole backlog would go in at once, faster than the
+	// node delivers, and the delay shows it only once those events are written, seconds later
+	// (bench/RESULTS.md section 19).
+	surgeMemory = 10 * time.Second
 )
 
 // behind notes that the node was behind at now.
 func (p *pacer) behind(now time.Time) {
+	p.lastBehind.Store(now.UnixNano())
 	if until := now.Add(paceHold).UnixNano(); until > p.caughtUp.Load() {
 		p.caughtUp.Store(until)
 	}
@@ -150,7 +165,11 @@ func (p *pacer) sample(now time.Time, load loadSignal) {
 	}
 	p.due.Store(now.Add(paceSample).UnixNano())
 	ev, fanned, written := load.delivered()
+	taken := p.taken.Load()
 	if since := now.Sub(p.sampled); !p.sampled.IsZero() && since > 0 {
+		if surge(now, p.lastBehind.Load(), taken-p.taken0, ev-p.events, since) {
+			p.behind(now) // the triggers go through the pace again, until paceHold after this
+		}
 		share := 1.0 // how much of what was fanned out got written
 		if f := fanned - p.fanned; f > 0 {
 			share = min(2, float64(written-p.written)/float64(f))
@@ -158,7 +177,17 @@ func (p *pacer) sample(now time.Time, load loadSignal) {
 		delivered := float64(ev-p.events) / since.Seconds() * share
 		p.pace = min(max(p.pace, delivered)*paceClimb, delivered*paceCeiling+paceFloor)
 	}
-	p.sampled, p.events, p.fanned, p.written = now, ev, fanned, written
+	p.sampled, p.events, p.fanned, p.written, p.taken0 = now, ev, fanned, written, taken
+}
+
+// surge tells whether the events let in over a sample (in) outran those the node delivered
+// (out) by more than the pace would allow, on a node that was behind within surgeMemory: the
+// backlog of refused publishers going in at once.
+func surge(now time.Time, lastBehind, in, out int64, since time.Duration) bool {
+	if lastBehind == 0 || now.Sub(time.Unix(0, lastBehind)) > surgeMemory {
+		return false
+	}
+	return float64(in) > float64(out)*paceCeiling+paceFloor*since.Seconds()
 }
 
 // allow takes events events now if the node is within limit and the pace has room for them.

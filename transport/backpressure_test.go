@@ -217,3 +217,54 @@ func TestPacerLetsInWhatTheNodeDelivered(t *testing.T) {
 		t.Fatalf("the pace does not hold for exactly paceHold after the node was behind")
 	}
 }
+
+// A node that was behind lately and then lets in far more events than it delivers (the refused
+// publishers' backlog, going in at once when the gate opened) counts as behind again, so that
+// the triggers go through the pace; a node that was never behind, or not for surgeMemory, lets
+// any burst straight in.
+func TestSurgeAfterBehindBringsThePaceBack(t *testing.T) {
+	load := &fakeLoad{}
+	t0 := time.Now().Truncate(time.Second)
+	sampleAfter := func(p *pacer, at time.Time, in, out int64) {
+		p.taken.Add(in)
+		load.events.Add(out)
+		load.fanned.Add(out * 1000)
+		load.written.Add(out * 1000)
+		p.sample(at, load)
+	}
+
+	never := newPacer()
+	never.sample(t0, load)
+	sampleAfter(never, t0.Add(paceSample), 1000, 10) // a burst the node was never behind for
+	if never.recovering(t0.Add(paceSample)) {
+		t.Fatal("a burst on a node that was never behind is paced")
+	}
+
+	p := newPacer()
+	p.sample(t0, load)
+	p.behind(t0)
+	t1 := t0.Add(paceHold + time.Second) // caught up, the hold over
+	if p.recovering(t1) {
+		t.Fatal("still recovering after paceHold")
+	}
+	p.sample(t1.Add(-paceSample), load)
+	sampleAfter(p, t1, 30, 30) // as much in as out: no surge
+	if p.recovering(t1) {
+		t.Fatal("an intake the node kept up with counts as a surge")
+	}
+	t2 := t1.Add(paceSample)
+	sampleAfter(p, t2, 100, 30) // the backlog: 500 events/s in, 150 delivered
+	if !p.recovering(t2) {
+		t.Fatal("a surge of 3x what the node delivered, 3 s after it was behind, is not paced")
+	}
+
+	late := newPacer()
+	late.sample(t0, load)
+	late.behind(t0)
+	t3 := t0.Add(surgeMemory + time.Second)
+	late.sample(t3.Add(-paceSample), load)
+	sampleAfter(late, t3, 100, 30)
+	if late.recovering(t3) {
+		t.Fatal("a surge long after the node was behind is paced")
+	}
+}

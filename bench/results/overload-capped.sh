@@ -24,10 +24,18 @@ sp=$!
 echo "$sp" > "$cg/cgroup.procs"
 for _ in $(seq 1 100); do curl -sf -o /dev/null http://127.0.0.1:9651/ready && break; sleep 0.1; done
 curl -sf -o /dev/null http://127.0.0.1:9651/ready || { cat "/tmp/$name.server.log"; exit 1; }
-# herald's write delay (what backpressure compares with max_delay) and RSS (KB), every half second
+# Every half second: the time, herald's write delay (what backpressure compares with max_delay),
+# its RSS (KB), its CPU time so far (clock ticks, user + system) and the frames its fan-outs
+# have queued so far (herald_messages_sent_total, all kinds), and the triggers it answered with
+# 200 and with 503 so far (herald_http_requests_total).
 ( while kill -0 "$sp" 2>/dev/null; do
-    printf '%s %s %s\n' "$(date +%s.%N | cut -c1-14)" "$(curl -s http://127.0.0.1:9651/metrics | grep -E '^herald_write_delay_seconds' | awk '{print $2}')" \
-      "$(awk '/VmRSS/ {print $2}' "/proc/$sp/status" 2>/dev/null)"
+    m=$(curl -s http://127.0.0.1:9651/metrics)
+    printf '%s %s %s %s %s %s %s\n' "$(date +%s.%N | cut -c1-14)" "$(grep -E '^herald_write_delay_seconds' <<< "$m" | awk '{print $2}')" \
+      "$(awk '/VmRSS/ {print $2}' "/proc/$sp/status" 2>/dev/null)" \
+      "$(awk '{print $14 + $15}' "/proc/$sp/stat" 2>/dev/null)" \
+      "$(grep -E '^herald_messages_sent_total' <<< "$m" | awk '{s += $2} END {printf "%.0f", s}')" \
+      "$(grep -E '^herald_http_requests_total.*status="200"' <<< "$m" | awk '{s += $2} END {printf "%.0f", s}')" \
+      "$(grep -E '^herald_http_requests_total.*status="503"' <<< "$m" | awk '{s += $2} END {printf "%.0f", s}')"
     sleep 0.5
   done ) > "$here/$name.delay.txt" &
 # BENCH_GOGC / BENCH_GODEBUG: the load generator's own GOGC and GODEBUG (its stderr, where
