@@ -5,9 +5,9 @@ package cluster
 
 import (
 	"sync"
+	"sync/atomic"
 
 	"github.com/asynkron/protoactor-go/actor"
-	"github.com/asynkron/protoactor-go/cluster"
 
 	"github.com/herald-io/herald/actors/node"
 )
@@ -50,8 +50,12 @@ func (l *LocalGrains) Release(kind, key string, pid *actor.PID) {
 // emptied on every topology change (grains move when members join or leave; proto.actor's own
 // cache is not) and an entry is dropped when a request to it comes back as a dead letter.
 type clusterGrains struct {
-	c     *cluster.Cluster
-	cache sync.Map // grainKey(kind, identity) -> *actor.PID
+	get   func(identity, kind string) *actor.PID // the cluster's lookup: c.Get (a test's stand-in)
+	cache sync.Map                               // grainKey(kind, identity) -> *actor.PID
+	// topology counts the topology changes: a lookup that raced with one (it asked under the
+	// old membership, and stored after the cache was emptied) must not leave its answer cached,
+	// or the member would send to the grain's old place until the next change.
+	topology atomic.Uint64
 }
 
 func (g *clusterGrains) pid(identity, kind string) *actor.PID {
@@ -60,8 +64,12 @@ func (g *clusterGrains) pid(identity, kind string) *actor.PID {
 		return pid.(*actor.PID)
 	}
 	for attempt := 0; attempt < 3; attempt++ {
-		if pid := g.c.Get(identity, kind); pid != nil {
+		topology := g.topology.Load()
+		if pid := g.get(identity, kind); pid != nil {
 			g.cache.Store(key, pid)
+			if g.topology.Load() != topology {
+				g.cache.CompareAndDelete(key, pid) // the membership changed meanwhile: ask again next time
+			}
 			return pid
 		}
 	}
@@ -82,4 +90,7 @@ func (g *clusterGrains) Release(string, string, *actor.PID) {}
 
 func (g *clusterGrains) Forget(kind, key string) { g.cache.Delete(grainKey(kind, key)) }
 
-func (g *clusterGrains) TopologyChanged() { g.cache.Clear() }
+func (g *clusterGrains) TopologyChanged() {
+	g.topology.Add(1) // before the clear: a lookup storing after it sees the change (pid)
+	g.cache.Clear()
+}

@@ -62,7 +62,7 @@ func NewMember(system *actor.ActorSystem, cfg configs.Cluster, provider cluster.
 	remoteCfg.MaxRetryCount = 1
 	c := cluster.New(system, cluster.Configure(cfg.Name, provider, lookup, remoteCfg,
 		cluster.WithKinds(kinds...)))
-	return &Member{c: c, grains: &clusterGrains{c: c}, lookup: lookup, alone: cfg.RebuildTimeout}, nil
+	return &Member{c: c, grains: &clusterGrains{get: c.Get}, lookup: lookup, alone: cfg.RebuildTimeout}, nil
 }
 
 // Start joins the cluster: from now on, other members may activate grains here.
