@@ -999,6 +999,25 @@ class ClusterNode {
  * topology, kill(signal), restart(), waitMembers(count), waitLog(re), logs()}.
  */
 export async function startCluster(n, opts = {}, t) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startClusterOnce(n, opts, t, attempt < CLUSTER_PORT_ATTEMPTS);
+    } catch (err) {
+      if (!(err instanceof PortTaken)) throw err;
+      process.stderr.write(`# [harness] ${err.message}; starting the cluster again on other ports\n`);
+    }
+  }
+}
+
+/**
+ * A cluster port freePorts found free was taken by someone else before herald bound it (another
+ * test file's process, or any connection's ephemeral port): startCluster tries other ports, up to
+ * CLUSTER_PORT_ATTEMPTS times.
+ */
+class PortTaken extends Error {}
+const CLUSTER_PORT_ATTEMPTS = 3;
+
+async function startClusterOnce(n, opts, t, mayRetry) {
   const { provider = 'automanaged', apps = [app()], spare = 0, config: extra = {}, etcd } = opts;
   const slots = n + spare;
   const ports = await freePorts(slots * 2);
@@ -1045,19 +1064,23 @@ export async function startCluster(n, opts = {}, t) {
       return stopping;
     },
   };
+  try {
+    await Promise.all(nodes.slice(0, n).map((node) => node.start()));
+    await c.waitReady(n);
+  } catch (err) {
+    const logs = c.logs();
+    await c.stop();
+    if (mayRetry && /bind: address already in use/.test(logs)) {
+      throw new PortTaken(`a port of the cluster was taken before herald bound it (${err.message})`);
+    }
+    printLogs('herald cluster (failed to start)', logs);
+    throw err;
+  }
   if (t) {
     t.after(async () => {
       if (!t.passed) printLogs(`herald cluster (started in "${t.name}")`, c.logs());
       await c.stop();
     });
-  }
-  try {
-    await Promise.all(nodes.slice(0, n).map((node) => node.start()));
-    await c.waitReady(n);
-  } catch (err) {
-    if (!t) printLogs('herald cluster (failed to start)', c.logs());
-    await c.stop();
-    throw err;
   }
   return c;
 }
