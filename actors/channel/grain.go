@@ -37,8 +37,11 @@ const (
 	idleTimeout = 5 * time.Second
 	// countInterval spaces subscription_count updates: Pusher sends at most one a second.
 	countInterval = time.Second
-	// publishesKept is how many publish ids the grain remembers to take each publish once.
+	// publishesKept is how many publish ids the grain remembers to take each publish once, for
+	// publishIDsFor: longer than any sender retries (request_timeout, 5 s by default; 10 s for a
+	// client event).
 	publishesKept = 4096
+	publishIDsFor = 30 * time.Second
 )
 
 // Messages the grain schedules to itself on the node's clock.
@@ -92,7 +95,7 @@ func ClusterProps(n *node.Node) *actor.Props {
 }
 
 func newGrain(n *node.Node) *Grain {
-	return &Grain{n: n, subs: newSubscribers(), hooks: newWebhookDebouncer(), counts: newCountCoalescer(), recent: node.NewRecentIDs(publishesKept)}
+	return &Grain{n: n, subs: newSubscribers(), hooks: newWebhookDebouncer(), counts: newCountCoalescer(), recent: node.NewRecentIDs(publishesKept, publishIDsFor)}
 }
 
 func (g *Grain) init(app *node.App, channel string) {
@@ -180,7 +183,7 @@ func (g *Grain) Receive(ctx actor.Context) {
 func (g *Grain) handle(ctx actor.Context, sender *actor.PID, msg any) {
 	switch m := msg.(type) {
 	case *messages.Publish:
-		if !g.recent.Seen(m.PublishId) {
+		if !g.recent.Seen(m.PublishId, g.n.Clock.Now()) {
 			g.publish(ctx, m)
 		}
 		if sender != nil {

@@ -60,8 +60,10 @@ type wakeRetry struct{}
 const (
 	wakeBackoff    = 50 * time.Millisecond
 	maxWakeBackoff = time.Second
-	// writtenKept is how many publish ids a fan-out remembers: a repeat comes within seconds.
+	// writtenKept is how many publish ids a fan-out remembers, for writtenFor: a repeat comes
+	// within the sender's retries.
 	writtenKept = 256
+	writtenFor  = 30 * time.Second
 	// leftKept is how long a grain that moved may not know of a leave: a subscribe in flight to
 	// a grain that is moving is answered once a member activates it (the real clock).
 	leftKept = 10 * time.Second
@@ -79,7 +81,7 @@ func Props(n *node.Node, key string) *actor.Props {
 		appID, channel := node.SplitKey(key)
 		f := &Fanout{
 			n: n, appID: appID, channel: channel, kind: protocol.ClassifyChannel(channel).Kind.String(), key: key,
-			index: map[string]int{}, pending: map[string]*messages.Join{}, written: node.NewRecentIDs(writtenKept),
+			index: map[string]int{}, pending: map[string]*messages.Join{}, written: node.NewRecentIDs(writtenKept, writtenFor),
 		}
 		if app, ok := n.Apps.ByID(appID); ok {
 			f.metrics = app.Metrics
@@ -93,7 +95,7 @@ func Props(n *node.Node, key string) *actor.Props {
 func (f *Fanout) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *messages.Deliver:
-		if f.written.Seen(m.PublishId) {
+		if f.written.Seen(m.PublishId, f.n.Clock.Now()) {
 			return // a grain that died had delivered it before its successor took it again
 		}
 		f.write(m)

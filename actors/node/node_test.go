@@ -3,6 +3,7 @@ package node
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/herald-io/herald/configs"
 )
@@ -63,20 +64,52 @@ func TestAppsUpdateReaddedAppIsTheSame(t *testing.T) {
 
 func TestRecentIDs(t *testing.T) {
 	const kept = 16
-	r := NewRecentIDs(kept)
-	if r.Seen("a") || !r.Seen("a") {
+	const ttl = 30 * time.Second
+	t0 := time.Now()
+	r := NewRecentIDs(kept, ttl)
+	if r.Seen("a", t0) || !r.Seen("a", t0) {
 		t.Fatal("a repeat was not recognised")
 	}
-	if r.Seen("") || r.Seen("") {
+	if r.Seen("", t0) || r.Seen("", t0) {
 		t.Fatal("an empty id is never a repeat")
 	}
 	for i := range kept {
-		r.Seen(fmt.Sprint("id-", i))
+		r.Seen(fmt.Sprint("id-", i), t0)
 	}
-	if r.Seen("a") {
-		t.Fatal("an id older than the window is still held")
+	if r.Seen("a", t0) {
+		t.Fatal("an id beyond the kept count is still held")
 	}
-	if !r.Seen(fmt.Sprint("id-", kept-1)) || len(r.ids) != kept {
-		t.Fatalf("the window holds %d ids, want %d", len(r.ids), kept)
+	if !r.Seen(fmt.Sprint("id-", kept-1), t0) || r.Len() != kept || len(r.ids) != kept {
+		t.Fatalf("holds %d ids (map %d), want %d", r.Len(), len(r.ids), kept)
+	}
+}
+
+// An id is held for ttl, then let go; once none is left, a burst's map and queue go too.
+func TestRecentIDsAge(t *testing.T) {
+	const ttl = 30 * time.Second
+	t0 := time.Now()
+	r := NewRecentIDs(4096, ttl)
+	for i := range 1000 { // a burst
+		r.Seen(fmt.Sprint("burst-", i), t0)
+	}
+	if !r.Seen("burst-999", t0.Add(ttl)) {
+		t.Fatal("an id seen exactly ttl ago is no longer held")
+	}
+	if r.Seen("late", t0.Add(ttl+time.Second)) || r.Seen("burst-0", t0.Add(ttl+time.Second)) {
+		t.Fatal("an id older than ttl is still held")
+	}
+	if r.Len() != 2 || len(r.ids) != 2 {
+		t.Fatalf("after the burst aged: %d ids (map %d), want the 2 seen since", r.Len(), len(r.ids))
+	}
+	r.Seen("x", t0.Add(3*ttl)) // everything before aged out
+	if r.Len() != 1 || cap(r.queue) > recentShrinkAt {
+		t.Fatalf("an emptied window kept %d ids and a queue of %d", r.Len(), cap(r.queue))
+	}
+	// A steady flow reuses its queue: it does not grow with the ids ever seen.
+	for i := range 100_000 {
+		r.Seen(fmt.Sprint("flow-", i), t0.Add(3*ttl+time.Duration(i)*time.Millisecond))
+	}
+	if held := r.Len(); held > 30_001 || cap(r.queue) > 4*4096 {
+		t.Fatalf("a flow of 1,000 ids/s holds %d ids in a queue of %d", held, cap(r.queue))
 	}
 }
