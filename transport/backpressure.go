@@ -86,12 +86,10 @@ func (s *Server) awaitCapacity(ctx context.Context, events int) *apiError {
 type pacer struct {
 	waiting atomic.Int32 // triggers waiting in awaitCapacity
 	due     atomic.Int64 // unix nanos (server clock) of the next sample
-	// caughtUp: unix nanos (server clock) until which triggers go through the pace although
-	// the node is within max_delay: it was behind until paceHold before, and the publishers it
-	// refused come back together after their Retry-After.
-	caughtUp atomic.Int64
-	// lastBehind: unix nanos (server clock) when the node was last behind; taken: the events
-	// let in so far, the ones that went straight in included (see surge).
+	// lastBehind: unix nanos (server clock) when the node was last behind. For paceHold after
+	// it, triggers go through the pace although the node is within max_delay (the publishers it
+	// refused come back together after their Retry-After); for surgeMemory, a surge counts.
+	// taken: the events let in so far, the ones that went straight in included (see surge).
 	lastBehind atomic.Int64
 	taken      atomic.Int64
 
@@ -131,9 +129,8 @@ const (
 
 // behind notes that the node was behind at now.
 func (p *pacer) behind(now time.Time) {
-	p.lastBehind.Store(now.UnixNano())
-	if until := now.Add(paceHold).UnixNano(); until > p.caughtUp.Load() {
-		p.caughtUp.Store(until)
+	if at := now.UnixNano(); at > p.lastBehind.Load() {
+		p.lastBehind.Store(at)
 	}
 }
 
@@ -149,7 +146,10 @@ func (s *Server) look(now time.Time) time.Duration {
 }
 
 // recovering tells whether the node was behind within paceHold of now.
-func (p *pacer) recovering(now time.Time) bool { return now.UnixNano() < p.caughtUp.Load() }
+func (p *pacer) recovering(now time.Time) bool {
+	last := p.lastBehind.Load()
+	return last != 0 && now.Before(time.Unix(0, last).Add(paceHold))
+}
 
 func newPacer() *pacer { return &pacer{lim: rate.NewLimiter(paceFloor, 1), pace: paceFloor} }
 

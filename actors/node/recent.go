@@ -10,8 +10,8 @@ import "time"
 // event), so an id is held for a while (ttl) and at most kept ids at once: a channel taking more
 // publishes than kept in that time could miss a repeat. The ids are held as they come and let
 // go as they age, so a channel costs what its publishes of the last ttl take, not the most it
-// ever held (4,096 ids on each of 1,000 busy channels were about 400 MB; bench/RESULTS.md
-// section 19).
+// ever held (4,096 ids of about 200 bytes on each of 1,000 busy channels were about 800 MB;
+// bench/RESULTS.md section 19).
 type RecentIDs struct {
 	ids   map[string]struct{}
 	queue []recentID // oldest first, from head
