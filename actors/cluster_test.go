@@ -381,6 +381,54 @@ func TestClusterLeaveHandsOver(t *testing.T) {
 	}
 }
 
+// TestClusterStaleActivationHandsOver: a rebuild of a grain on another member (whose view of the
+// owner is ahead of this member's) asks this member for its part while this member's activation
+// of the grain still runs, with a member_removed check pending. The stale activation stops before
+// the check comes due, and the answer carries the check, newer than the replica the member next in
+// line keeps: the rebuild goes on from what the stale one last had (a check it already sent is not
+// in it), so the webhook goes out once, from the activation in charge.
+func TestClusterStaleActivationHandsOver(t *testing.T) {
+	tc := newTestCluster(t, 3)
+	owner := tc.nodes[2]
+	room := tc.channelOn(2, "presence-stale-")
+	c, _ := tc.nodes[0].connect(t)
+	data := `{"user_id":"leaver"}`
+	c.Subscribe(room, protocol.ChannelAuth("key", "secret", c.SocketID(), room, data), data)
+	eventually(t, "the member counted", func() bool { return tc.nodes[1].info(t, room).UserCount == 1 })
+	c.Closed()
+	var kept *messages.ChannelReplica
+	eventually(t, "the pending member_removed on the member next in line", func() bool {
+		kept = tc.replicaOf(tc.backupOf(room), room)
+		return kept != nil && kept.RemovalsDue["leaver"] != 0
+	})
+	key := node.Key("app", room)
+	if _, ok := owner.e.n.LocalGrains.Lookup(node.ChannelKind, key); !ok {
+		t.Fatal("no activation of the grain on its owner")
+	}
+
+	// A rebuild on member 0 asks the owner for its part.
+	res, err := tc.nodes[0].e.system.Root.RequestFuture(node.NodeActor(owner.e.system.Address()),
+		&messages.NodeStateRequest{AppId: "app", Channel: room}, 5*time.Second).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	handed := res.(*messages.NodeState).Replica
+	if handed == nil || handed.RemovalsDue["leaver"] != kept.RemovalsDue["leaver"] || handed.Version <= kept.Version || handed.Holder != owner.e.system.Address() {
+		t.Fatalf("the owner's answer carries %v, want the stale activation's pending check, newer than the kept replica %v", handed, kept)
+	}
+	if _, ok := owner.e.n.LocalGrains.Lookup(node.ChannelKind, key); ok {
+		t.Fatal("the stale activation is still registered after handing over")
+	}
+
+	// The stale activation never sends its check; the activation now in charge (a read wakes it;
+	// its rebuild has the check from the replica) sends it once.
+	tc.nodes[1].info(t, room)
+	hooks := tc.webhooksUntil(t, []int{0, 1, 2}, "member_removed "+room+" leaver")
+	if n := count(hooks, "member_removed "+room+" leaver"); n != 1 {
+		t.Fatalf("member_removed %d times: %v", n, hooks)
+	}
+}
+
 // TestClusterConnectionQuota: max_connections counts every member's sockets, shared by gossip.
 func TestClusterConnectionQuota(t *testing.T) {
 	tc := newTestCluster(t, 3, func(a *configs.App) { a.Limits.MaxConnections = 2 })

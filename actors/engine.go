@@ -103,7 +103,7 @@ func New(cfg *configs.Config, deps Deps) (*Engine, error) {
 		Log:         logger,
 		Tel:         deps.Telemetry,
 		Apps:        node.NewApps(cfg.Apps, deps.Telemetry.Metrics()),
-		LocalGrains: &node.PIDSet{},
+		LocalGrains: &node.Activations{},
 		Webhooks:    deps.Webhooks,
 		Tap:         deps.Tap,
 		Members:     func() []string { return []string{system.Address()} },

@@ -118,6 +118,9 @@ func (g *Grain) Receive(ctx actor.Context) {
 	case *cluster.ClusterInit:
 		g.clusterInit(ctx, m)
 		return
+	case *messages.HandOver:
+		g.handOver(ctx, m)
+		return
 	case *actor.Stopping:
 		// proto.actor stops an activation whose member no longer owns it (the topology moved it),
 		// dropping what it holds: answer the held requests with a dead letter, so that their
@@ -132,11 +135,11 @@ func (g *Grain) Receive(ctx actor.Context) {
 		}
 		return
 	case *actor.Stopped:
-		g.n.LocalGrains.Remove(ctx.Self())
 		if g.idleTimer != nil {
 			g.idleTimer.Stop()
 		}
 		if g.app != nil {
+			g.n.LocalGrains.Remove(node.ChannelKind, g.key(), ctx.Self())
 			g.measureGone()
 		}
 		return
@@ -457,7 +460,7 @@ func (g *Grain) stopIfIdle(ctx actor.Context) {
 		return
 	}
 	g.dropReplica(ctx)
-	g.n.Grains.Release(node.ChannelKind, node.Key(g.app.ID, g.ch.Name), ctx.Self())
+	g.n.Grains.Release(node.ChannelKind, g.key(), ctx.Self())
 	ctx.Stop(ctx.Self())
 }
 
@@ -476,7 +479,7 @@ func (g *Grain) clusterInit(ctx actor.Context, m *cluster.ClusterInit) {
 		return
 	}
 	g.init(app, channel)
-	g.n.LocalGrains.Add(ctx.Self())
+	g.n.LocalGrains.Add(node.ChannelKind, m.Identity.Identity, ctx.Self())
 	g.rebuild = newRebuild()
 	for _, addr := range g.n.Members() {
 		g.askMember(ctx, addr)
@@ -615,6 +618,9 @@ func (g *Grain) finishRebuild(ctx actor.Context) {
 	}
 	g.idleMaybe(ctx)
 }
+
+// key is the grain's identity: node.Key of its app and channel.
+func (g *Grain) key() string { return node.Key(g.app.ID, g.ch.Name) }
 
 // measureGone takes this activation's channel and members out of the gauges as it stops.
 func (g *Grain) measureGone() {

@@ -39,7 +39,7 @@ func (g *Grain) replicate(ctx actor.Context, u *messages.ReplicaUpdate) {
 	if g.rebuild != nil {
 		return // finishRebuild sends the whole state
 	}
-	backup := g.n.Backup(node.ChannelKind, node.Key(g.app.ID, g.ch.Name))
+	backup := g.n.Backup(node.ChannelKind, g.key())
 	if backup != g.rep.backup {
 		old := g.rep.backup
 		g.rep.backup = backup
@@ -53,13 +53,37 @@ func (g *Grain) replicate(ctx actor.Context, u *messages.ReplicaUpdate) {
 	if backup == "" {
 		return
 	}
+	ctx.Send(node.NodeActor(backup), g.stamp(ctx, u))
+}
+
+// stamp completes u with what every update carries: the grain, its activation's member, the next
+// version, and the pending checks.
+func (g *Grain) stamp(ctx actor.Context, u *messages.ReplicaUpdate) *messages.ReplicaUpdate {
 	u.AppId, u.Channel, u.Owner, u.Version = g.app.ID, g.ch.Name, ctx.ActorSystem().Address(), g.rep.nextVersion(g.n.Clock.Now())
 	u.Occupied = g.hooks.occupiedSent
 	if at := g.hooks.vacateDueAt(); !at.IsZero() {
 		u.VacateDueUnixNano = at.UnixNano()
 	}
 	u.RemovalsDue = g.hooks.removalsDue()
-	ctx.Send(node.NodeActor(backup), u)
+	return u
+}
+
+// handOver is another member rebuilding the grain: this activation is stale (its member's view of
+// the owner is behind). It stops acting at once, before any message it has queued (a webhook
+// check coming due), and its node actor answers the rebuild with its state, newer than the
+// replica: the rebuilding one sends each pending check, and none this one sent, so that a
+// webhook never goes out twice from two activations.
+func (g *Grain) handOver(ctx actor.Context, m *messages.HandOver) {
+	done := &messages.HandedOver{HandOver: *m}
+	if g.app != nil && !g.refused {
+		g.n.LocalGrains.Remove(node.ChannelKind, g.key(), ctx.Self()) // a request asked again finds none
+		if g.rebuild == nil {
+			done.State = g.stamp(ctx, g.snapshot())
+		}
+	}
+	g.refused = true
+	ctx.Stop(ctx.Self())
+	ctx.Send(node.NodeActor(ctx.ActorSystem().Address()), done)
 }
 
 // snapshot is the whole replicated state but the checks, which replicate adds to every update.

@@ -88,13 +88,6 @@ func (l *identityLookup) Shutdown() {
 // grainKey names a grain of kind in the placement actor and the locator's cache.
 func grainKey(kind, identity string) string { return kind + "/" + identity }
 
-// supersede tells the placement actor that the activation by of a grain is rebuilding on some
-// member.
-type supersede struct {
-	kind, identity string
-	by             *actor.PID
-}
-
 // placementActor holds the grains activated on this member, as its children.
 type placementActor struct {
 	l     *identityLookup
@@ -127,17 +120,6 @@ func (p *placementActor) Receive(ctx actor.Context) {
 			if key := grainKey(ci.Kind, ci.Identity); p.byKey[key] != nil && p.byKey[key].Equal(m.Who) {
 				delete(p.byKey, key)
 			}
-		}
-	case supersede:
-		// Another activation of the grain is rebuilding (it asked this member for its part): this
-		// member's view of the owner is behind. Its activation stops at once, before any message
-		// it has queued (a webhook check coming due, which the new activation has from the
-		// replica), so that two activations never both act on the grain.
-		key := grainKey(m.kind, m.identity)
-		if pid, ok := p.byKey[key]; ok && !pid.Equal(m.by) {
-			ctx.Stop(pid)
-			delete(p.byKey, key)
-			delete(p.byPID, pid.Id)
 		}
 	case *cluster.ClusterTopology:
 		// Stop the grains the new topology gives to another member; they re-activate there.

@@ -30,18 +30,19 @@ type memberSettled struct{}
 func (a *nodeActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *messages.NodeStateRequest:
-		key := node.Key(m.AppId, m.Channel)
-		if by := ctx.Sender(); by != nil {
-			// Only a rebuilding activation of the grain asks: any other one here is stale.
-			ctx.Send(actor.NewPID(ctx.ActorSystem().Address(), placementName), supersede{kind: node.ChannelKind, identity: key, by: by})
+		by := ctx.Sender()
+		if by == nil {
+			return // nobody to answer
 		}
-		replica := a.replicas.get(key, ctx.ActorSystem().Address())
-		if pid, ok := a.n.Fanouts.Lookup(key); ok {
-			// The fan-out answers the grain, with the replica this node keeps.
-			ctx.RequestWithCustomSender(pid, &messages.NodeStateRequest{AppId: m.AppId, Channel: m.Channel, Replica: replica}, ctx.Sender())
+		if stale, ok := a.n.LocalGrains.Lookup(node.ChannelKind, node.Key(m.AppId, m.Channel)); ok && !stale.Equal(by) {
+			// Only a rebuilding activation of the grain asks: the one here is stale. Its state,
+			// handed over, is the answer's replica.
+			ctx.Send(stale, &messages.HandOver{Request: m, From: by})
 			return
 		}
-		ctx.Respond(&messages.NodeState{Replica: replica, Members: a.n.Members(), Member: ctx.ActorSystem().Address()})
+		a.answerState(ctx, m, by, nil)
+	case *messages.HandedOver:
+		a.answerState(ctx, m.Request, m.From, m.State)
 	case *messages.ReplicaUpdate:
 		a.replicas.apply(m, a.n.Clock.Now())
 	case memberSettled:
@@ -88,4 +89,22 @@ func (a *nodeActor) Receive(ctx actor.Context) {
 			wakeGrains(a.n, orphans)
 		}
 	}
+}
+
+// answerState answers a rebuilding activation (by) with this node's part of its channel: the
+// fan-out's sockets, and the newest of the replica this node keeps and the state a stale
+// activation here handed over.
+func (a *nodeActor) answerState(ctx actor.Context, m *messages.NodeStateRequest, by *actor.PID, handed *messages.ReplicaUpdate) {
+	key, self := node.Key(m.AppId, m.Channel), ctx.ActorSystem().Address()
+	replica := a.replicas.get(key, self)
+	if handed != nil {
+		if h := replicaOf(handed, self); replica == nil || h.Version > replica.Version {
+			replica = h
+		}
+	}
+	if pid, ok := a.n.Fanouts.Lookup(key); ok {
+		ctx.RequestWithCustomSender(pid, &messages.NodeStateRequest{AppId: m.AppId, Channel: m.Channel, Replica: replica}, by)
+		return
+	}
+	ctx.Send(by, &messages.NodeState{Replica: replica, Members: a.n.Members(), Member: self})
 }

@@ -95,6 +95,13 @@ func (s *replicas) get(key, holder string) *messages.ChannelReplica {
 	}
 }
 
+// replicaOf is the replica a member keeping u, a whole update, would hand to a rebuild.
+func replicaOf(u *messages.ReplicaUpdate, holder string) *messages.ChannelReplica {
+	kept := newReplicas()
+	kept.apply(u, time.Time{})
+	return kept.get(node.Key(u.AppId, u.Channel), holder)
+}
+
 // orphaned are the keys whose grain was on a member that left and that have something to
 // announce: members, an occupied channel, or pending checks (a cache channel's event alone waits
 // for the next subscriber to activate the grain); and the keys with pending checks whose grain a

@@ -33,6 +33,8 @@
 //	NodeState           fan-out or node actor -> grain      that member's sockets, roster mirror and view of the
 //	                                                        members (a grain whose own view is behind asks the
 //	                                                        ones it lacks), and the replica it keeps
+//	HandOver            node actor -> a stale local grain   another member rebuilds the grain: stop acting now
+//	HandedOver          stale grain -> its node actor       its state and pending checks, for the NodeState answer
 //	ListChannelsRequest engine -> every node actor          GET /channels: the node's occupied channels
 //	ListChannelsResponse node actor -> engine               the answer
 //	ReplicaUpdate       channel grain -> node actor         what no survivor could rebuild (cache, pending

@@ -55,3 +55,20 @@ type SubscribeRefused struct {
 	Message string
 	Status  int
 }
+
+// HandOver tells a stale activation of a channel grain that another member is rebuilding the
+// grain (Request is that activation's NodeStateRequest, From the activation): this member's view
+// of the owner is behind. The stale one stops acting at once and answers the node actor with
+// HandedOver.
+type HandOver struct {
+	Request *NodeStateRequest
+	From    *actor.PID
+}
+
+// HandedOver is a stale activation's last word to its node actor, which answers the rebuilding
+// activation with it: State is the whole replicated state with the checks still pending, newer
+// than any replica a member keeps (nil when the stale one had not finished its own rebuild).
+type HandedOver struct {
+	HandOver
+	State *ReplicaUpdate
+}

@@ -34,8 +34,8 @@ type Node struct {
 	Grains Locator
 	// Fanouts are this node's fan-out actors, one per channel with local subscribers.
 	Fanouts *Registry
-	// LocalGrains are the cluster grains active on this node, told when a member leaves.
-	LocalGrains *PIDSet
+	// LocalGrains are the cluster grains active on this node.
+	LocalGrains *Activations
 	// Webhooks takes the webhook events the grains produce.
 	Webhooks WebhookSink
 	// Tap records what happens to the apps a debug console watches (nil: nothing is watched).

@@ -134,31 +134,43 @@ func (r *Registry) All() []*actor.PID {
 	return slices.Collect(maps.Values(r.pids))
 }
 
-// PIDSet is a set of actors, safe from any goroutine.
-type PIDSet struct {
+// Activations are the cluster grains active on this node, by kind and identity, safe from any
+// goroutine: the node actor tells them when a member leaves, and finds the one a rebuild on
+// another member supersedes.
+type Activations struct {
 	mu   sync.Mutex
-	pids map[string]*actor.PID
+	pids map[string]*actor.PID // kind/identity -> activation
 }
 
-// Add puts pid in the set.
-func (s *PIDSet) Add(pid *actor.PID) {
+// Add records pid as the activation of the grain.
+func (s *Activations) Add(kind, identity string, pid *actor.PID) {
 	s.mu.Lock()
 	if s.pids == nil {
 		s.pids = map[string]*actor.PID{}
 	}
-	s.pids[pid.Id] = pid
+	s.pids[kind+"/"+identity] = pid
 	s.mu.Unlock()
 }
 
-// Remove takes pid out of the set.
-func (s *PIDSet) Remove(pid *actor.PID) {
+// Remove forgets pid, if it is still the grain's activation here.
+func (s *Activations) Remove(kind, identity string, pid *actor.PID) {
 	s.mu.Lock()
-	delete(s.pids, pid.Id)
-	s.mu.Unlock()
+	defer s.mu.Unlock()
+	if key := kind + "/" + identity; s.pids[key] != nil && s.pids[key].Equal(pid) {
+		delete(s.pids, key)
+	}
 }
 
-// All lists the set.
-func (s *PIDSet) All() []*actor.PID {
+// Lookup is the grain's activation on this node, if any.
+func (s *Activations) Lookup(kind, identity string) (*actor.PID, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	pid, ok := s.pids[kind+"/"+identity]
+	return pid, ok
+}
+
+// All lists the activations.
+func (s *Activations) All() []*actor.PID {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return slices.Collect(maps.Values(s.pids))

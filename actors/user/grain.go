@@ -64,9 +64,9 @@ func (u *Grain) Receive(ctx actor.Context) {
 			return
 		}
 		u.appID, u.userID = node.SplitKey(m.Identity.Identity)
-		u.n.LocalGrains.Add(ctx.Self())
+		u.n.LocalGrains.Add(node.UserKind, m.Identity.Identity, ctx.Self())
 	case *actor.Stopped:
-		u.n.LocalGrains.Remove(ctx.Self())
+		u.n.LocalGrains.Remove(node.UserKind, node.Key(u.appID, u.userID), ctx.Self())
 		if u.idle != nil {
 			u.idle.Stop()
 		}
