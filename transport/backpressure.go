@@ -24,7 +24,9 @@ import (
 // only as frames are written, so a gate that opened for every waiting trigger at once would let
 // in, each time, more than the node writes in seconds. The pace is what the node delivered while
 // the triggers waited (the node was behind, so that is what it can do), a little more so that
-// it climbs when there is room. While triggers wait, a new one waits behind them.
+// it climbs when there is room. While triggers wait, a new one waits behind them. For a while
+// after the node was behind, the open gate too lets in no faster than that pace (after a burst of
+// max_delay's worth): the refused publishers come back with their backlog at once.
 
 // loadSignal is how far behind the node's sockets (and, in a cluster, any member's) are, and
 // what the node delivered so far.
@@ -46,9 +48,9 @@ func (s *Server) awaitCapacity(ctx context.Context, events int) *apiError {
 		return nil // off
 	}
 	start := s.clock.Now()
-	if s.look(start) <= limit && s.pace.waiting.Load() == 0 && !s.pace.recovering(start) {
+	if s.look(start) <= limit && s.pace.waiting.Load() == 0 && !s.pace.recovering(start) && s.pace.open(start, events, limit) {
 		s.pace.taken.Add(int64(events))
-		return nil // not behind lately, and nobody waits: the common case, without a lock
+		return nil // not behind lately, and nobody waits: the common case, without a lock when not near the limit
 	}
 	s.pace.waiting.Add(1)
 	defer s.pace.waiting.Add(-1)
@@ -94,8 +96,10 @@ type pacer struct {
 	taken      atomic.Int64
 
 	mu      sync.Mutex
-	lim     *rate.Limiter
-	sampled time.Time // when the counts below were read
+	lim     *rate.Limiter // the waiting triggers'
+	openLim *rate.Limiter // the open gate's, within surgeMemory (see open)
+	openFor int64         // the lastBehind openLim was filled for
+	sampled time.Time     // when the counts below were read
 	events  int64
 	fanned  int64
 	written int64
@@ -151,7 +155,31 @@ func (p *pacer) recovering(now time.Time) bool {
 	return last != 0 && now.Before(time.Unix(0, last).Add(paceHold))
 }
 
-func newPacer() *pacer { return &pacer{lim: rate.NewLimiter(paceFloor, 1), pace: paceFloor} }
+func newPacer() *pacer {
+	return &pacer{lim: rate.NewLimiter(paceFloor, 1), pace: paceFloor}
+}
+
+// open tells whether events may go straight in through the open gate (nobody waits, the node is
+// within limit, the hold is over). A node behind within surgeMemory lets in at most the pace,
+// after a burst of limit's worth of it (what it delivers within max_delay): the refused
+// publishers' backlog, going in at once, would otherwise take seconds to write before the delay,
+// and the next sample, could show it. A trigger beyond that waits, as when the node is behind.
+// Otherwise, it is always open, without a lock.
+func (p *pacer) open(now time.Time, events int, limit time.Duration) bool {
+	last := p.lastBehind.Load()
+	if !nearLimit(now, last) {
+		return true
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	burst := max(events, int(p.pace*limit.Seconds())+1)
+	if p.openFor != last { // the gate opens again after the node was behind: the burst is there
+		p.openLim, p.openFor = rate.NewLimiter(rate.Limit(p.pace), burst), last
+	}
+	p.openLim.SetLimitAt(now, rate.Limit(p.pace))
+	p.openLim.SetBurstAt(now, burst)
+	return p.openLim.AllowN(now, events)
+}
 
 // sample reads what the node delivered, when a sample is due, and sets the pace from it.
 func (p *pacer) sample(now time.Time, load loadSignal) {
@@ -180,14 +208,16 @@ func (p *pacer) sample(now time.Time, load loadSignal) {
 	p.sampled, p.events, p.fanned, p.written, p.taken0 = now, ev, fanned, written, taken
 }
 
+// nearLimit tells whether the node was behind (at lastBehind, unix nanos) within surgeMemory of now.
+func nearLimit(now time.Time, lastBehind int64) bool {
+	return lastBehind != 0 && now.Sub(time.Unix(0, lastBehind)) <= surgeMemory
+}
+
 // surge tells whether the events let in over a sample (in) outran those the node delivered
 // (out) by more than the pace would allow, on a node that was behind within surgeMemory: the
 // backlog of refused publishers going in at once.
 func surge(now time.Time, lastBehind, in, out int64, since time.Duration) bool {
-	if lastBehind == 0 || now.Sub(time.Unix(0, lastBehind)) > surgeMemory {
-		return false
-	}
-	return float64(in) > float64(out)*paceCeiling+paceFloor*since.Seconds()
+	return nearLimit(now, lastBehind) && float64(in) > float64(out)*paceCeiling+paceFloor*since.Seconds()
 }
 
 // allow takes events events now if the node is within limit and the pace has room for them.

@@ -218,6 +218,46 @@ func TestPacerLetsInWhatTheNodeDelivered(t *testing.T) {
 	}
 }
 
+// The open gate lets anything in on a node that was never behind, or not for surgeMemory; within
+// surgeMemory, it lets in a burst of max_delay's worth of the pace, then the pace.
+func TestOpenGateNearTheLimitLetsInThePace(t *testing.T) {
+	load := &fakeLoad{}
+	t0 := time.Now().Truncate(time.Second)
+	limit := 500 * time.Millisecond
+	paced := func() *pacer {
+		p := newPacer()
+		p.sample(t0, load)
+		load.events.Add(100) // 500 events/s over the sample, all written
+		load.fanned.Add(100_000)
+		load.written.Add(100_000)
+		p.sample(t0.Add(paceSample), load)
+		return p
+	}
+	never := paced()
+	for range 10 {
+		if !never.open(t0.Add(paceSample), 1000, limit) {
+			t.Fatal("the open gate of a node never behind refused a burst")
+		}
+	}
+
+	p := paced()
+	p.behind(t0)
+	t1 := t0.Add(paceHold + time.Second)
+	in := 0
+	for now := t1; now.Before(t1.Add(time.Second)); now = now.Add(time.Millisecond) {
+		for p.open(now, 1, limit) {
+			in++
+		}
+	}
+	want := p.pace*limit.Seconds() + p.pace // the burst, then a second at the pace
+	if lo, hi := int(want*0.95), int(want*1.05)+1; in < lo || in > hi {
+		t.Fatalf("the open gate let in %d events in the second after the hold (pace %v), want %d-%d", in, p.pace, lo, hi)
+	}
+	if !p.open(t0.Add(surgeMemory+time.Millisecond), 1000, limit) {
+		t.Fatal("the open gate still paces after surgeMemory")
+	}
+}
+
 // A node that was behind lately and then lets in far more events than it delivers (the refused
 // publishers' backlog, going in at once when the gate opened) counts as behind again, so that
 // the triggers go through the pace; a node that was never behind, or not for surgeMemory, lets
