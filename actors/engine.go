@@ -109,7 +109,7 @@ func New(cfg *configs.Config, deps Deps) (*Engine, error) {
 		Members:     func() []string { return []string{system.Address()} },
 		Owns:        func(string, string) bool { return true },
 		Backup:      func(string, string) string { return "" },
-		Timing:      node.Timing{WebhookDelay: cfg.Webhooks.Delay, RebuildTimeout: cfg.Cluster.RebuildTimeout},
+		Timing:      node.Timing{WebhookDelay: cfg.Webhooks.Delay, RebuildTimeout: cfg.Cluster.RebuildTimeout, RequestTimeout: cfg.RequestTimeout},
 		// proto.actor's default throughput. Parked workers: a few per core, about as many mailbox
 		// turns as end together; a burst beyond them starts goroutines, as proto.actor would,
 		// and an idle node keeps no more than these.

@@ -37,11 +37,9 @@ const (
 	idleTimeout = 5 * time.Second
 	// countInterval spaces subscription_count updates: Pusher sends at most one a second.
 	countInterval = time.Second
-	// publishesKept is how many publish ids the grain remembers to take each publish once, for
-	// publishIDsFor: longer than any sender retries (request_timeout, 5 s by default; 10 s for a
-	// client event).
+	// publishesKept is how many publish ids the grain remembers at most, to take each publish
+	// once (for node.Timing.PublishIDsFor).
 	publishesKept = 4096
-	publishIDsFor = 30 * time.Second
 )
 
 // Messages the grain schedules to itself on the node's clock.
@@ -95,7 +93,7 @@ func ClusterProps(n *node.Node) *actor.Props {
 }
 
 func newGrain(n *node.Node) *Grain {
-	return &Grain{n: n, subs: newSubscribers(), hooks: newWebhookDebouncer(), counts: newCountCoalescer(), recent: node.NewRecentIDs(publishesKept, publishIDsFor)}
+	return &Grain{n: n, subs: newSubscribers(), hooks: newWebhookDebouncer(), counts: newCountCoalescer(), recent: node.NewRecentIDs(publishesKept, n.Timing.PublishIDsFor())}
 }
 
 func (g *Grain) init(app *node.App, channel string) {

@@ -60,10 +60,9 @@ type wakeRetry struct{}
 const (
 	wakeBackoff    = 50 * time.Millisecond
 	maxWakeBackoff = time.Second
-	// writtenKept is how many publish ids a fan-out remembers, for writtenFor: a repeat comes
-	// within the sender's retries.
+	// writtenKept is how many publish ids a fan-out remembers at most (for
+	// node.Timing.PublishIDsFor): a repeat comes within the sender's retries.
 	writtenKept = 256
-	writtenFor  = 30 * time.Second
 	// leftKept is how long a grain that moved may not know of a leave: a subscribe in flight to
 	// a grain that is moving is answered once a member activates it (the real clock).
 	leftKept = 10 * time.Second
@@ -81,7 +80,7 @@ func Props(n *node.Node, key string) *actor.Props {
 		appID, channel := node.SplitKey(key)
 		f := &Fanout{
 			n: n, appID: appID, channel: channel, kind: protocol.ClassifyChannel(channel).Kind.String(), key: key,
-			index: map[string]int{}, pending: map[string]*messages.Join{}, written: node.NewRecentIDs(writtenKept, writtenFor),
+			index: map[string]int{}, pending: map[string]*messages.Join{}, written: node.NewRecentIDs(writtenKept, n.Timing.PublishIDsFor()),
 		}
 		if app, ok := n.Apps.ByID(appID); ok {
 			f.metrics = app.Metrics

@@ -72,7 +72,14 @@ type Timing struct {
 	WebhookDelay time.Duration
 	// RebuildTimeout bounds how long a re-activated grain waits for members' state.
 	RebuildTimeout time.Duration
+	// RequestTimeout is how long the HTTP API sends a publish again (request_timeout).
+	RequestTimeout time.Duration
 }
+
+// PublishIDsFor is how long a grain or a fan-out remembers a publish id, to take a publish sent
+// again once: twice the longest its sender sends it again (request_timeout; a client event,
+// 10 s), and at least 30 s.
+func (t Timing) PublishIDsFor() time.Duration { return max(30*time.Second, 2*t.RequestTimeout) }
 
 // After sends msg to pid once d has passed on the node's clock. The timer can be stopped.
 func (n *Node) After(d time.Duration, pid *actor.PID, msg any) clockwork.Timer {

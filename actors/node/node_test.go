@@ -113,3 +113,12 @@ func TestRecentIDsAge(t *testing.T) {
 		t.Fatalf("a flow of 1,000 ids/s holds %d ids in a queue of %d", held, cap(r.queue))
 	}
 }
+
+// Publish ids outlive every resend: 30 s, or twice a longer request_timeout.
+func TestPublishIDsOutliveResends(t *testing.T) {
+	for _, c := range []struct{ request, want time.Duration }{{0, 30 * time.Second}, {5 * time.Second, 30 * time.Second}, {40 * time.Second, 80 * time.Second}} {
+		if got := (Timing{RequestTimeout: c.request}).PublishIDsFor(); got != c.want {
+			t.Errorf("request_timeout %v: ids held %v, want %v", c.request, got, c.want)
+		}
+	}
+}
