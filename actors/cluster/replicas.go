@@ -1,12 +1,14 @@
 package cluster
 
 import (
+	"context"
 	"errors"
 	"maps"
 	"slices"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/cenkalti/backoff/v5"
 
 	"github.com/herald-io/herald/actors/messages"
 	"github.com/herald-io/herald/actors/node"
@@ -151,18 +153,23 @@ func wakeGrains(n *node.Node, keys []string) {
 	}()
 }
 
+// errAsleep: the grain's member did not answer a wake-up yet (a dead letter or a timeout).
+var errAsleep = errors.New("the grain did not answer its wake-up")
+
 func wakeGrain(n *node.Node, key string) {
 	appID, channel := node.SplitKey(key)
 	req := &messages.ChannelInfoRequest{AppId: appID, Channel: channel}
-	for range wakeAttempts {
+	ask := func() (struct{}, error) {
 		res, err := n.Root.RequestFuture(n.Grains.ChannelPID(appID, channel), req, wakeAttempt).Result()
 		if _, dead := res.(*actor.DeadLetterResponse); err == nil && !dead {
-			return
+			return struct{}{}, nil
 		}
 		if err != nil && !errors.Is(err, actor.ErrDeadLetter) && !errors.Is(err, actor.ErrTimeout) {
-			return
+			return struct{}{}, backoff.Permanent(err) // asking again would not help
 		}
-		n.Grains.Forget(node.ChannelKind, key)
-		time.Sleep(wakePause)
+		n.Grains.Forget(node.ChannelKind, key) // found anew on the next attempt
+		return struct{}{}, errAsleep
 	}
+	_, _ = backoff.Retry(context.Background(), ask,
+		backoff.WithBackOff(backoff.NewConstantBackOff(wakePause)), backoff.WithMaxTries(wakeAttempts))
 }
