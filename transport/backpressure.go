@@ -116,7 +116,8 @@ const (
 	// multiples of what the node delivered over the sample. While the node is within
 	// max_delay, what it delivered is what it was let in, so the pace climbs with the load;
 	// once it falls behind, what it delivered is what it can do, and the pace lets in at most
-	// paceCeiling times that.
+	// paceCeiling times that with no delay, and no more than that with the delay at max_delay
+	// (sample scales the margin by the headroom).
 	paceClimb   = 1.25
 	paceCeiling = 1.5
 	// paceHold is how long after the node was last behind the pace still applies: longer than
@@ -142,7 +143,7 @@ func (p *pacer) behind(now time.Time) {
 // when the node is behind.
 func (s *Server) look(now time.Time) time.Duration {
 	d := s.load.delay(now)
-	s.pace.sample(now, s.load)
+	s.pace.sample(now, s.load, headroom(d, s.cfg.Backpressure.MaxDelay))
 	if d > s.cfg.Backpressure.MaxDelay {
 		s.pace.behind(now)
 	}
@@ -181,8 +182,17 @@ func (p *pacer) open(now time.Time, events int, limit time.Duration) bool {
 	return p.openLim.AllowN(now, events)
 }
 
-// sample reads what the node delivered, when a sample is due, and sets the pace from it.
-func (p *pacer) sample(now time.Time, load loadSignal) {
+// headroom is how much of limit the delay d leaves, from 1 (none used) to 0 (all of it).
+func headroom(d, limit time.Duration) float64 {
+	return min(max(1-float64(d)/float64(limit), 0), 1)
+}
+
+// sample reads what the node delivered, when a sample is due, and sets the pace from it: at most
+// what it delivered, times 1 plus paceCeiling's margin scaled by the headroom the delay leaves
+// (room, 0-1). A node near max_delay is let in what it delivers and no more: what it delivers
+// over 200 ms swings with how many frames each write carries, and a margin taken at a good
+// moment would fill the rest of the delay at once.
+func (p *pacer) sample(now time.Time, load loadSignal, room float64) {
 	if now.UnixNano() < p.due.Load() {
 		return
 	}
@@ -203,7 +213,8 @@ func (p *pacer) sample(now time.Time, load loadSignal) {
 			share = min(2, float64(written-p.written)/float64(f))
 		}
 		delivered := float64(ev-p.events) / since.Seconds() * share
-		p.pace = min(max(p.pace, delivered)*paceClimb, delivered*paceCeiling+paceFloor)
+		ceiling := 1 + (paceCeiling-1)*room
+		p.pace = min(max(p.pace, delivered)*paceClimb, delivered*ceiling+paceFloor)
 	}
 	p.sampled, p.events, p.fanned, p.written, p.taken0 = now, ev, fanned, written, taken
 }

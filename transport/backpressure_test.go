@@ -178,12 +178,12 @@ func TestPacerLetsInWhatTheNodeDelivered(t *testing.T) {
 	load := &fakeLoad{}
 	p := newPacer()
 	t0 := time.Now().Truncate(time.Second)
-	p.sample(t0, load)
+	p.sample(t0, load, 1)
 	load.events.Store(100) // 500 events/s over the sample, all written
 	load.fanned.Store(100_000)
 	load.written.Store(100_000)
 	t1 := t0.Add(paceSample)
-	p.sample(t1, load)
+	p.sample(t1, load, 1)
 	want := 500 * paceClimb
 	if p.pace != want {
 		t.Fatalf("pace %v after 500 events/s delivered, want %v", p.pace, want)
@@ -207,9 +207,21 @@ func TestPacerLetsInWhatTheNodeDelivered(t *testing.T) {
 	load.events.Store(200)
 	load.fanned.Store(200_000)
 	load.written.Store(150_000)
-	p.sample(t1.Add(paceSample), load)
+	p.sample(t1.Add(paceSample), load, 1)
 	if ceiling := 250*paceCeiling + paceFloor; p.pace != ceiling {
 		t.Fatalf("pace %v when the writers got out half, want the ceiling %v", p.pace, ceiling)
+	}
+
+	// The same with the delay at max_delay: no margin, what the node delivered.
+	load.events.Store(300)
+	load.fanned.Store(300_000)
+	load.written.Store(200_000)
+	p.sample(t1.Add(2*paceSample), load, headroom(limit, limit))
+	if edge := 250.0 + paceFloor; p.pace != edge {
+		t.Fatalf("pace %v with the delay at max_delay, want what the node delivered %v", p.pace, edge)
+	}
+	if headroom(0, limit) != 1 || headroom(limit/4, limit) != 0.75 || headroom(2*limit, limit) != 0 {
+		t.Fatal("headroom is not the share of max_delay the delay leaves, within 0-1")
 	}
 
 	p.behind(t1)
@@ -226,11 +238,11 @@ func TestOpenGateNearTheLimitLetsInThePace(t *testing.T) {
 	limit := 500 * time.Millisecond
 	paced := func() *pacer {
 		p := newPacer()
-		p.sample(t0, load)
+		p.sample(t0, load, 1)
 		load.events.Add(100) // 500 events/s over the sample, all written
 		load.fanned.Add(100_000)
 		load.written.Add(100_000)
-		p.sample(t0.Add(paceSample), load)
+		p.sample(t0.Add(paceSample), load, 1)
 		return p
 	}
 	never := paced()
@@ -270,24 +282,24 @@ func TestSurgeAfterBehindBringsThePaceBack(t *testing.T) {
 		load.events.Add(out)
 		load.fanned.Add(out * 1000)
 		load.written.Add(out * 1000)
-		p.sample(at, load)
+		p.sample(at, load, 1)
 	}
 
 	never := newPacer()
-	never.sample(t0, load)
+	never.sample(t0, load, 1)
 	sampleAfter(never, t0.Add(paceSample), 1000, 10) // a burst the node was never behind for
 	if never.recovering(t0.Add(paceSample)) {
 		t.Fatal("a burst on a node that was never behind is paced")
 	}
 
 	p := newPacer()
-	p.sample(t0, load)
+	p.sample(t0, load, 1)
 	p.behind(t0)
 	t1 := t0.Add(paceHold + time.Second) // caught up, the hold over
 	if p.recovering(t1) {
 		t.Fatal("still recovering after paceHold")
 	}
-	p.sample(t1.Add(-paceSample), load)
+	p.sample(t1.Add(-paceSample), load, 1)
 	sampleAfter(p, t1, 30, 30) // as much in as out: no surge
 	if p.recovering(t1) {
 		t.Fatal("an intake the node kept up with counts as a surge")
@@ -299,10 +311,10 @@ func TestSurgeAfterBehindBringsThePaceBack(t *testing.T) {
 	}
 
 	late := newPacer()
-	late.sample(t0, load)
+	late.sample(t0, load, 1)
 	late.behind(t0)
 	t3 := t0.Add(surgeMemory + time.Second)
-	late.sample(t3.Add(-paceSample), load)
+	late.sample(t3.Add(-paceSample), load, 1)
 	sampleAfter(late, t3, 100, 30)
 	if late.recovering(t3) {
 		t.Fatal("a surge long after the node was behind is paced")
