@@ -173,13 +173,20 @@ func (p *pacer) open(now time.Time, events int, limit time.Duration) bool {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	burst := max(events, int(p.pace*limit.Seconds())+1)
 	if p.openFor != last { // the gate opens again after the node was behind: the burst is there
-		p.openLim, p.openFor = rate.NewLimiter(rate.Limit(p.pace), burst), last
+		p.openLim, p.openFor = rate.NewLimiter(rate.Limit(p.pace), p.burst(events, limit)), last
 	}
-	p.openLim.SetLimitAt(now, rate.Limit(p.pace))
-	p.openLim.SetBurstAt(now, burst)
-	return p.openLim.AllowN(now, events)
+	return p.take(p.openLim, now, events, limit)
+}
+
+// burst is room for one batch of events and for what the pace lets through over d.
+func (p *pacer) burst(events int, d time.Duration) int { return max(events, int(p.pace*d.Seconds())+1) }
+
+// take takes events from lim now, set to the pace with burst over d. The caller holds p.mu.
+func (p *pacer) take(lim *rate.Limiter, now time.Time, events int, d time.Duration) bool {
+	lim.SetLimitAt(now, rate.Limit(p.pace))
+	lim.SetBurstAt(now, p.burst(events, d))
+	return lim.AllowN(now, events)
 }
 
 // headroom is how much of limit the delay d leaves, from 1 (none used) to 0 (all of it).
@@ -238,10 +245,7 @@ func (p *pacer) allow(now time.Time, events int, delay, limit time.Duration) boo
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.lim.SetLimitAt(now, rate.Limit(p.pace))
-	// Room for one batch, and for what a poll's wait lets through at this pace.
-	p.lim.SetBurstAt(now, max(events, int(p.pace*backpressurePoll.Seconds())+1))
-	return p.lim.AllowN(now, events)
+	return p.take(p.lim, now, events, backpressurePoll) // a burst of what a poll's wait lets through
 }
 
 // nodeLoad is the delay of this node's writers, and of the other members when the engine knows it.

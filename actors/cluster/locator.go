@@ -51,7 +51,7 @@ func (l *LocalGrains) Release(kind, key string, pid *actor.PID) {
 // cache is not) and an entry is dropped when a request to it comes back as a dead letter.
 type clusterGrains struct {
 	get   func(identity, kind string) *actor.PID // the cluster's lookup: c.Get (a test's stand-in)
-	cache sync.Map                               // grainKey(kind, identity) -> *actor.PID
+	cache sync.Map                               // node.GrainKey(kind, identity) -> *actor.PID
 	// topology counts the topology changes: a lookup that raced with one (it asked under the
 	// old membership, and stored after the cache was emptied) must not leave its answer cached,
 	// or the member would send to the grain's old place until the next change.
@@ -59,7 +59,7 @@ type clusterGrains struct {
 }
 
 func (g *clusterGrains) pid(identity, kind string) *actor.PID {
-	key := grainKey(kind, identity)
+	key := node.GrainKey(kind, identity)
 	if pid, ok := g.cache.Load(key); ok {
 		return pid.(*actor.PID)
 	}
@@ -88,7 +88,7 @@ func (g *clusterGrains) UserPID(appID, userID string) *actor.PID {
 // Release: proto.actor's cluster middleware tells the owner's placement actor when a grain stops.
 func (g *clusterGrains) Release(string, string, *actor.PID) {}
 
-func (g *clusterGrains) Forget(kind, key string) { g.cache.Delete(grainKey(kind, key)) }
+func (g *clusterGrains) Forget(kind, key string) { g.cache.Delete(node.GrainKey(kind, key)) }
 
 func (g *clusterGrains) TopologyChanged() {
 	g.topology.Add(1) // before the clear: a lookup storing after it sees the change (pid)

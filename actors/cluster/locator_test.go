@@ -28,7 +28,7 @@ func TestLookupRacingATopologyChangeIsNotCached(t *testing.T) {
 	if got := g.ChannelPID("app", "ch"); got != moved {
 		t.Fatalf("the new place is not cached: %v", got)
 	}
-	if _, ok := g.cache.Load(grainKey(node.ChannelKind, node.Key("app", "ch"))); !ok {
+	if _, ok := g.cache.Load(node.GrainKey(node.ChannelKind, node.Key("app", "ch"))); !ok {
 		t.Fatal("the answer under a stable membership was not cached")
 	}
 }

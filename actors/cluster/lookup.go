@@ -8,6 +8,8 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/asynkron/protoactor-go/cluster"
 	"github.com/asynkron/protoactor-go/eventstream"
+
+	"github.com/herald-io/herald/actors/node"
 )
 
 // placementName is the actor on every member that activates the grains the ring gives it.
@@ -85,9 +87,6 @@ func (l *identityLookup) Shutdown() {
 	})
 }
 
-// grainKey names a grain of kind in the placement actor and the locator's cache.
-func grainKey(kind, identity string) string { return kind + "/" + identity }
-
 // placementActor holds the grains activated on this member, as its children.
 type placementActor struct {
 	l     *identityLookup
@@ -99,7 +98,7 @@ func (p *placementActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *cluster.ActivationRequest:
 		ci := m.ClusterIdentity
-		key := grainKey(ci.Kind, ci.Identity)
+		key := node.GrainKey(ci.Kind, ci.Identity)
 		if pid, ok := p.byKey[key]; ok {
 			ctx.Respond(&cluster.ActivationResponse{Pid: pid})
 			return
@@ -117,7 +116,7 @@ func (p *placementActor) Receive(ctx actor.Context) {
 		// A grain stopped (idle, refused, or moved): the next request activates a new one.
 		if ci, ok := p.byPID[m.Who.Id]; ok {
 			delete(p.byPID, m.Who.Id)
-			if key := grainKey(ci.Kind, ci.Identity); p.byKey[key] != nil && p.byKey[key].Equal(m.Who) {
+			if key := node.GrainKey(ci.Kind, ci.Identity); p.byKey[key] != nil && p.byKey[key].Equal(m.Who) {
 				delete(p.byKey, key)
 			}
 		}

@@ -24,6 +24,10 @@ type Locator interface {
 // NUL, so the first NUL ends it whatever the name holds.
 func Key(appID, name string) string { return appID + "\x00" + name }
 
+// GrainKey names a grain of kind (ChannelKind, UserKind) with identity (a Key) among this
+// node's activations and in a cluster's placement and lookup cache.
+func GrainKey(kind, identity string) string { return kind + "/" + identity }
+
 // SplitKey undoes Key.
 func SplitKey(key string) (appID, name string) {
 	for i := 0; i < len(key); i++ {

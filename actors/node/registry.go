@@ -139,7 +139,7 @@ func (r *Registry) All() []*actor.PID {
 // another member supersedes.
 type Activations struct {
 	mu   sync.Mutex
-	pids map[string]*actor.PID // kind/identity -> activation
+	pids map[string]*actor.PID // GrainKey -> activation
 }
 
 // Add records pid as the activation of the grain.
@@ -148,7 +148,7 @@ func (s *Activations) Add(kind, identity string, pid *actor.PID) {
 	if s.pids == nil {
 		s.pids = map[string]*actor.PID{}
 	}
-	s.pids[kind+"/"+identity] = pid
+	s.pids[GrainKey(kind, identity)] = pid
 	s.mu.Unlock()
 }
 
@@ -156,7 +156,7 @@ func (s *Activations) Add(kind, identity string, pid *actor.PID) {
 func (s *Activations) Remove(kind, identity string, pid *actor.PID) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if key := kind + "/" + identity; s.pids[key] != nil && s.pids[key].Equal(pid) {
+	if key := GrainKey(kind, identity); s.pids[key] != nil && s.pids[key].Equal(pid) {
 		delete(s.pids, key)
 	}
 }
@@ -165,7 +165,7 @@ func (s *Activations) Remove(kind, identity string, pid *actor.PID) {
 func (s *Activations) Lookup(kind, identity string) (*actor.PID, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	pid, ok := s.pids[kind+"/"+identity]
+	pid, ok := s.pids[GrainKey(kind, identity)]
 	return pid, ok
 }
 
