@@ -28,6 +28,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/asynkron/protoactor-go/actor"
+
 	"github.com/herald-io/herald/actors/cluster/clustertest"
 	"github.com/herald-io/herald/actors/messages"
 	"github.com/herald-io/herald/actors/node"
@@ -203,6 +205,87 @@ func TestClusterPublishOncePerSocket(t *testing.T) {
 	}
 	if info := tc.nodes[2].info(t, "news"); info.SubscriptionCount != 6 {
 		t.Fatalf("info %+v", info)
+	}
+}
+
+// heldFanout stands in for a fan-out on a third node: it reports each publish the grain delivers
+// to it and confirms one (messages.Written) only while confirm is set.
+type heldFanout struct {
+	confirm  atomic.Bool
+	delivers chan string // the publish ids delivered, as a request
+}
+
+func (h *heldFanout) Receive(ctx actor.Context) {
+	if d, ok := ctx.Message().(*messages.Deliver); ok && d.PublishId != "" && ctx.Sender() != nil {
+		h.delivers <- d.PublishId
+		if h.confirm.Load() {
+			ctx.Send(ctx.Sender(), &messages.Written{PublishId: d.PublishId, Fanout: ctx.Self()})
+		}
+	}
+}
+
+// TestClusterPublishWaitsForThirdNodes: the answer to a publish (the HTTP API's 200) waits until
+// a fan-out on a node that is neither the grain's nor the publisher's confirmed it has the
+// frame, so that a grain's member killed after the answer left cannot have kept the frame from
+// that node. A confirmation that does not come is asked again with the publish's resend; a
+// fan-out whose sockets left is waited for no longer.
+func TestClusterPublishWaitsForThirdNodes(t *testing.T) {
+	tc := newTestCluster(t, 3)
+	ch := tc.channelOn(0, "third-")
+	publisher, third := tc.nodes[1], tc.nodes[2]
+	held := &heldFanout{delivers: make(chan string, 16)}
+	fanout := third.e.system.Root.Spawn(actor.PropsFromFunc(held.Receive))
+	res, err := third.e.askChannelGrain(context.Background(), "app", ch, &messages.Subscribe{AppId: "app", Channel: ch, SocketId: "held.1", Node: fanout})
+	if r, ok := res.(*messages.SubscribeResult); err != nil || !ok || !r.Ok {
+		t.Fatalf("subscribe: %v %+v", err, res)
+	}
+	publish := func() <-chan error {
+		done := make(chan error, 1)
+		go func() {
+			done <- publisher.e.Publish(context.Background(), publisher.app, Event{Channel: ch, Name: "e", Data: "x"})
+		}()
+		return done
+	}
+	next := func(what string) string {
+		select {
+		case id := <-held.delivers:
+			return id
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no Deliver %s", what)
+			return ""
+		}
+	}
+
+	// Not confirmed: no answer. The publisher's next attempt (after its 1 s) brings the Deliver
+	// again, which is confirmed.
+	done := publish()
+	first := next("to the third node")
+	select {
+	case err := <-done:
+		t.Fatalf("publish answered (%v) before the third node confirmed", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	held.confirm.Store(true)
+	if again := next("again, with the publish's resend"); again != first {
+		t.Fatalf("delivered %s again, want %s", again, first)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("publish: %v", err)
+	}
+
+	// Confirmed at once: answered.
+	if err := <-publish(); err != nil {
+		t.Fatalf("publish: %v", err)
+	}
+	next("confirmed")
+
+	// Its socket left: nothing is awaited from it any more.
+	held.confirm.Store(false)
+	done = publish()
+	next("before the socket leaves")
+	third.e.system.Root.Send(third.e.n.Grains.ChannelPID("app", ch), &messages.Unsubscribe{AppId: "app", Channel: ch, SocketId: "held.1", Node: fanout})
+	if err := <-done; err != nil {
+		t.Fatalf("publish after the socket left: %v", err)
 	}
 }
 

@@ -12,6 +12,7 @@
 //	debounce.go     Pusher's delay on channel_vacated / member_removed
 //	counter.go      subscription_count, coalesced to one update a second
 //	rebuild.go      a re-activated grain rebuilding itself from every member's sockets
+//	confirm.go      publishes answered once third nodes confirmed they have them
 //
 // In a cluster a grain can be re-activated on another member (its member died, or the topology
 // moved it). Grain state is soft: a new activation asks every member for its local subscribers
@@ -67,6 +68,7 @@ type Grain struct {
 	counts  *countCoalescer
 	rebuild *rebuild        // non-nil while rebuilding after a re-activation
 	recent  *node.RecentIDs // publish ids taken
+	unconf  *unconfirmed    // publishes taken, not answered until third nodes confirm them
 	rep     replication
 
 	idleGen   int
@@ -93,7 +95,7 @@ func ClusterProps(n *node.Node) *actor.Props {
 }
 
 func newGrain(n *node.Node) *Grain {
-	return &Grain{n: n, subs: newSubscribers(), hooks: newWebhookDebouncer(), counts: newCountCoalescer(), recent: node.NewRecentIDs(publishesKept, n.Timing.PublishIDsFor())}
+	return &Grain{n: n, subs: newSubscribers(), hooks: newWebhookDebouncer(), counts: newCountCoalescer(), recent: node.NewRecentIDs(publishesKept, n.Timing.PublishIDsFor()), unconf: newUnconfirmed(n.Timing.PublishIDsFor())}
 }
 
 func (g *Grain) init(app *node.App, channel string) {
@@ -131,6 +133,9 @@ func (g *Grain) Receive(ctx actor.Context) {
 			}
 			g.rebuild.held = nil
 		}
+		for _, p := range g.unconf.abandon() {
+			ctx.Send(p.sender, &actor.DeadLetterResponse{Target: ctx.Self()})
+		}
 		return
 	case *actor.Stopped:
 		if g.idleTimer != nil {
@@ -151,6 +156,8 @@ func (g *Grain) Receive(ctx actor.Context) {
 	case *actor.DeadLetterResponse:
 		if g.rebuild != nil && m.Target != nil && m.Target.Id == node.NodeActorName {
 			g.merge(ctx, &messages.NodeState{Member: m.Target.Address}) // a member without a node actor has no sockets
+		} else if m.Target != nil {
+			g.answer(ctx, g.unconf.fanoutGone(node.PIDKey(m.Target))...) // its member cannot be reached
 		}
 		return
 	case rebuildDeadline:
@@ -184,16 +191,18 @@ func (g *Grain) Receive(ctx actor.Context) {
 func (g *Grain) handle(ctx actor.Context, sender *actor.PID, msg any) {
 	switch m := msg.(type) {
 	case *messages.Publish:
-		if !g.recent.Seen(m.PublishId, g.n.Clock.Now()) {
-			g.publish(ctx, m)
-		}
-		if sender != nil {
-			ctx.Send(sender, &messages.PublishAck{PublishId: m.PublishId})
+		g.takePublish(ctx, sender, m)
+	case *messages.Written:
+		if p := g.unconf.confirmed(m.PublishId, m.Fanout); p != nil {
+			g.answer(ctx, p)
 		}
 	case *messages.Subscribe:
 		g.subscribe(ctx, sender, m)
 	case *messages.Unsubscribe:
 		if sub, ok := g.subs.remove(m.SocketId); ok {
+			if !g.subs.hasNode(sub.node) {
+				g.answer(ctx, g.unconf.fanoutGone(sub.node)...) // nothing left there to write to
+			}
 			if g.roster != nil && g.roster.remove(sub.userID, sub.node) {
 				g.memberRemoved(ctx, sub.userID)
 			}
@@ -202,6 +211,7 @@ func (g *Grain) handle(ctx actor.Context, sender *actor.PID, msg any) {
 	case *messages.ChannelInfoRequest:
 		ctx.Send(sender, g.info(m.WithUsers))
 	case *messages.NodeLeft:
+		g.answer(ctx, g.unconf.memberGone(m.Address)...)
 		for _, key := range g.subs.removeAddress(m.Address) {
 			if g.roster != nil {
 				for _, user := range g.roster.removeNode(key) {
@@ -246,12 +256,42 @@ func (g *Grain) check(ctx actor.Context, msg any) {
 	}
 }
 
-func (g *Grain) publish(ctx actor.Context, m *messages.Publish) {
+// takePublish publishes m once per publish id, and answers sender once every node that must
+// confirm the delivery did (unconfirmed).
+func (g *Grain) takePublish(ctx actor.Context, sender *actor.PID, m *messages.Publish) {
+	if !g.recent.Seen(m.PublishId, g.n.Clock.Now()) {
+		if g.publish(ctx, sender, m) {
+			return // answered when confirmed
+		}
+	} else if p := g.unconf.get(m.PublishId); p != nil && sender != nil {
+		// Sent again while a node has not confirmed: its Deliver or its confirmation may be lost.
+		p.sender = sender
+		for _, fanout := range p.waiting {
+			ctx.Request(fanout, p.deliver)
+		}
+		return
+	}
+	if sender != nil {
+		ctx.Send(sender, &messages.PublishAck{PublishId: m.PublishId})
+	}
+}
+
+// answer tells the sender of each publish that it is taken, and every node with subscribers
+// has it.
+func (g *Grain) answer(ctx actor.Context, published ...*pendingPublish) {
+	for _, p := range published {
+		ctx.Send(p.sender, &messages.PublishAck{PublishId: p.id})
+	}
+}
+
+// publish encodes m once and delivers it to every node with subscribers. It reports whether the
+// answer to sender waits for nodes to confirm (unconfirmed).
+func (g *Grain) publish(ctx actor.Context, sender *actor.PID, m *messages.Publish) (waits bool) {
 	if g.n.Tap.Watched(g.app.ID) {
 		g.recordPublish(m)
 	}
 	if g.subs.count() == 0 && !g.ch.Cache {
-		return
+		return false
 	}
 	traced, span := g.n.Tel.StartPublishSpan(telemetry.Extract(m.Trace), g.app.ID, g.ch.Name, m.Event)
 	defer span.End()
@@ -273,7 +313,7 @@ func (g *Grain) publish(ctx actor.Context, m *messages.Publish) {
 		g.last.set(frame, g.n.Clock.Now(), settings.CacheTTL)
 		g.replicate(ctx, &messages.ReplicaUpdate{CachedFrame: frame, CacheExpiresUnixNano: g.last.expires.UnixNano()})
 	}
-	g.deliver(ctx, &messages.Deliver{
+	d := &messages.Deliver{
 		Frame:            frame,
 		ExcludeSocketId:  m.ExcludeSocketId,
 		AcceptedUnixNano: m.AcceptedUnixNano,
@@ -281,7 +321,21 @@ func (g *Grain) publish(ctx actor.Context, m *messages.Publish) {
 		Trace:            telemetry.Inject(traced),
 		Kind:             int32(kind),
 		PublishId:        m.PublishId,
+	}
+	var waiting []*actor.PID
+	g.subs.fanouts(func(fanout *actor.PID) {
+		if d.PublishId != "" && awaitsConfirmation(fanout, ctx.Self(), sender) {
+			ctx.Request(fanout, d) // answered by Written
+			waiting = append(waiting, fanout)
+		} else {
+			ctx.Send(fanout, d)
+		}
 	})
+	if waiting == nil {
+		return false
+	}
+	g.unconf.wait(d, waiting, sender, g.n.Clock.Now())
+	return true
 }
 
 // deliver sends one message to every node with subscribers; the message is shared, not copied.

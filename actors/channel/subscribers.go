@@ -28,6 +28,9 @@ func (s *subscribers) count() int { return len(s.sockets) }
 
 func (s *subscribers) has(socketID string) bool { _, ok := s.sockets[socketID]; return ok }
 
+// hasNode reports whether the node whose key is nodeKey has a socket on the channel.
+func (s *subscribers) hasNode(nodeKey string) bool { _, ok := s.nodes[nodeKey]; return ok }
+
 // add counts socketID on the node of fanout (nodeKey names it) and reports whether it is new.
 func (s *subscribers) add(socketID, nodeKey string, fanout *actor.PID, userID string) bool {
 	if s.has(socketID) {

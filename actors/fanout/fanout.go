@@ -94,6 +94,11 @@ func Props(n *node.Node, key string) *actor.Props {
 func (f *Fanout) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *messages.Deliver:
+		if sender := ctx.Sender(); sender != nil && m.PublishId != "" {
+			// A publish the grain answers once this node has it: it is in the sockets' queues
+			// (below) before this confirmation can leave.
+			defer ctx.Send(sender, &messages.Written{PublishId: m.PublishId, Fanout: ctx.Self()})
+		}
 		if f.written.Seen(m.PublishId, f.n.Clock.Now()) {
 			return // a grain that died had delivered it before its successor took it again
 		}

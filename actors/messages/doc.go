@@ -22,9 +22,13 @@
 //	Publish             engine (HTTP API) -> channel grain  an event to publish (request: answered by PublishAck)
 //	                    connection -> channel grain         a client event (data_is_json; a request too,
 //	                                                        sent again until acknowledged)
-//	PublishAck          channel grain -> engine             the grain took the event; the API answers 200
+//	PublishAck          channel grain -> engine             the grain took the event and every node with
+//	                                                        subscribers has it; the API answers 200
 //	                    channel grain -> connection         the grain took the client event publish_id
 //	Deliver             channel grain -> fan-out            one frame for every local subscriber but one
+//	                                                        (a publish: a request to a fan-out on a third node)
+//	Written             fan-out -> channel grain            that fan-out took the publish: the grain answers
+//	                                                        PublishAck once every third node did
 //	ChannelInfoRequest  engine -> channel grain             counts and members for the HTTP API
 //	                    fan-out -> channel grain            a wake-up after a topology change (grain rebuilds)
 //	ChannelInfo         channel grain -> requester          the answer

@@ -611,6 +611,61 @@ func (x *Deliver) GetTakenUnixNano() int64 {
 	return 0
 }
 
+// Written confirms to a channel grain that a fan-out on another node took a Deliver sent to it
+// as a request (a publish): the frame is in that node's socket queues, so the grain may answer
+// the publisher. fanout names who confirms. Sent for a publish id written before too.
+type Written struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PublishId     string                 `protobuf:"bytes,1,opt,name=publish_id,json=publishId,proto3" json:"publish_id,omitempty"`
+	Fanout        *actor.PID             `protobuf:"bytes,2,opt,name=fanout,proto3" json:"fanout,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Written) Reset() {
+	*x = Written{}
+	mi := &file_messages_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Written) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Written) ProtoMessage() {}
+
+func (x *Written) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Written.ProtoReflect.Descriptor instead.
+func (*Written) Descriptor() ([]byte, []int) {
+	return file_messages_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *Written) GetPublishId() string {
+	if x != nil {
+		return x.PublishId
+	}
+	return ""
+}
+
+func (x *Written) GetFanout() *actor.PID {
+	if x != nil {
+		return x.Fanout
+	}
+	return nil
+}
+
 // ChannelInfoRequest asks a channel grain for its counts and, optionally, its members.
 type ChannelInfoRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -623,7 +678,7 @@ type ChannelInfoRequest struct {
 
 func (x *ChannelInfoRequest) Reset() {
 	*x = ChannelInfoRequest{}
-	mi := &file_messages_proto_msgTypes[6]
+	mi := &file_messages_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -635,7 +690,7 @@ func (x *ChannelInfoRequest) String() string {
 func (*ChannelInfoRequest) ProtoMessage() {}
 
 func (x *ChannelInfoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_proto_msgTypes[6]
+	mi := &file_messages_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -648,7 +703,7 @@ func (x *ChannelInfoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelInfoRequest.ProtoReflect.Descriptor instead.
 func (*ChannelInfoRequest) Descriptor() ([]byte, []int) {
-	return file_messages_proto_rawDescGZIP(), []int{6}
+	return file_messages_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ChannelInfoRequest) GetAppId() string {
@@ -685,7 +740,7 @@ type ChannelInfo struct {
 
 func (x *ChannelInfo) Reset() {
 	*x = ChannelInfo{}
-	mi := &file_messages_proto_msgTypes[7]
+	mi := &file_messages_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -697,7 +752,7 @@ func (x *ChannelInfo) String() string {
 func (*ChannelInfo) ProtoMessage() {}
 
 func (x *ChannelInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_proto_msgTypes[7]
+	mi := &file_messages_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -710,7 +765,7 @@ func (x *ChannelInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelInfo.ProtoReflect.Descriptor instead.
 func (*ChannelInfo) Descriptor() ([]byte, []int) {
-	return file_messages_proto_rawDescGZIP(), []int{7}
+	return file_messages_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ChannelInfo) GetOccupied() bool {
@@ -755,7 +810,7 @@ type UserSocketJoined struct {
 
 func (x *UserSocketJoined) Reset() {
 	*x = UserSocketJoined{}
-	mi := &file_messages_proto_msgTypes[8]
+	mi := &file_messages_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -767,7 +822,7 @@ func (x *UserSocketJoined) String() string {
 func (*UserSocketJoined) ProtoMessage() {}
 
 func (x *UserSocketJoined) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_proto_msgTypes[8]
+	mi := &file_messages_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -780,7 +835,7 @@ func (x *UserSocketJoined) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UserSocketJoined.ProtoReflect.Descriptor instead.
 func (*UserSocketJoined) Descriptor() ([]byte, []int) {
-	return file_messages_proto_rawDescGZIP(), []int{8}
+	return file_messages_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *UserSocketJoined) GetAppId() string {
@@ -823,7 +878,7 @@ type UserSocketLeft struct {
 
 func (x *UserSocketLeft) Reset() {
 	*x = UserSocketLeft{}
-	mi := &file_messages_proto_msgTypes[9]
+	mi := &file_messages_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -835,7 +890,7 @@ func (x *UserSocketLeft) String() string {
 func (*UserSocketLeft) ProtoMessage() {}
 
 func (x *UserSocketLeft) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_proto_msgTypes[9]
+	mi := &file_messages_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -848,7 +903,7 @@ func (x *UserSocketLeft) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UserSocketLeft.ProtoReflect.Descriptor instead.
 func (*UserSocketLeft) Descriptor() ([]byte, []int) {
-	return file_messages_proto_rawDescGZIP(), []int{9}
+	return file_messages_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *UserSocketLeft) GetAppId() string {
@@ -885,7 +940,7 @@ type Watch struct {
 
 func (x *Watch) Reset() {
 	*x = Watch{}
-	mi := &file_messages_proto_msgTypes[10]
+	mi := &file_messages_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -897,7 +952,7 @@ func (x *Watch) String() string {
 func (*Watch) ProtoMessage() {}
 
 func (x *Watch) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_proto_msgTypes[10]
+	mi := &file_messages_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -910,7 +965,7 @@ func (x *Watch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Watch.ProtoReflect.Descriptor instead.
 func (*Watch) Descriptor() ([]byte, []int) {
-	return file_messages_proto_rawDescGZIP(), []int{10}
+	return file_messages_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Watch) GetAppId() string {
@@ -945,7 +1000,7 @@ type Unwatch struct {
 
 func (x *Unwatch) Reset() {
 	*x = Unwatch{}
-	mi := &file_messages_proto_msgTypes[11]
+	mi := &file_messages_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -957,7 +1012,7 @@ func (x *Unwatch) String() string {
 func (*Unwatch) ProtoMessage() {}
 
 func (x *Unwatch) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_proto_msgTypes[11]
+	mi := &file_messages_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -970,7 +1025,7 @@ func (x *Unwatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Unwatch.ProtoReflect.Descriptor instead.
 func (*Unwatch) Descriptor() ([]byte, []int) {
-	return file_messages_proto_rawDescGZIP(), []int{11}
+	return file_messages_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Unwatch) GetAppId() string {
@@ -1005,7 +1060,7 @@ type WatchlistEvent struct {
 
 func (x *WatchlistEvent) Reset() {
 	*x = WatchlistEvent{}
-	mi := &file_messages_proto_msgTypes[12]
+	mi := &file_messages_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1017,7 +1072,7 @@ func (x *WatchlistEvent) String() string {
 func (*WatchlistEvent) ProtoMessage() {}
 
 func (x *WatchlistEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_proto_msgTypes[12]
+	mi := &file_messages_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1030,7 +1085,7 @@ func (x *WatchlistEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchlistEvent.ProtoReflect.Descriptor instead.
 func (*WatchlistEvent) Descriptor() ([]byte, []int) {
-	return file_messages_proto_rawDescGZIP(), []int{12}
+	return file_messages_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *WatchlistEvent) GetUserId() string {
@@ -1062,7 +1117,7 @@ type UserPublish struct {
 
 func (x *UserPublish) Reset() {
 	*x = UserPublish{}
-	mi := &file_messages_proto_msgTypes[13]
+	mi := &file_messages_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1074,7 +1129,7 @@ func (x *UserPublish) String() string {
 func (*UserPublish) ProtoMessage() {}
 
 func (x *UserPublish) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_proto_msgTypes[13]
+	mi := &file_messages_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1087,7 +1142,7 @@ func (x *UserPublish) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UserPublish.ProtoReflect.Descriptor instead.
 func (*UserPublish) Descriptor() ([]byte, []int) {
-	return file_messages_proto_rawDescGZIP(), []int{13}
+	return file_messages_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *UserPublish) GetAppId() string {
@@ -1143,7 +1198,7 @@ type TerminateUser struct {
 
 func (x *TerminateUser) Reset() {
 	*x = TerminateUser{}
-	mi := &file_messages_proto_msgTypes[14]
+	mi := &file_messages_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1155,7 +1210,7 @@ func (x *TerminateUser) String() string {
 func (*TerminateUser) ProtoMessage() {}
 
 func (x *TerminateUser) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_proto_msgTypes[14]
+	mi := &file_messages_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1168,7 +1223,7 @@ func (x *TerminateUser) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TerminateUser.ProtoReflect.Descriptor instead.
 func (*TerminateUser) Descriptor() ([]byte, []int) {
-	return file_messages_proto_rawDescGZIP(), []int{14}
+	return file_messages_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *TerminateUser) GetAppId() string {
@@ -1197,7 +1252,7 @@ type SocketDeliver struct {
 
 func (x *SocketDeliver) Reset() {
 	*x = SocketDeliver{}
-	mi := &file_messages_proto_msgTypes[15]
+	mi := &file_messages_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1209,7 +1264,7 @@ func (x *SocketDeliver) String() string {
 func (*SocketDeliver) ProtoMessage() {}
 
 func (x *SocketDeliver) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_proto_msgTypes[15]
+	mi := &file_messages_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1222,7 +1277,7 @@ func (x *SocketDeliver) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SocketDeliver.ProtoReflect.Descriptor instead.
 func (*SocketDeliver) Descriptor() ([]byte, []int) {
-	return file_messages_proto_rawDescGZIP(), []int{15}
+	return file_messages_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *SocketDeliver) GetFrame() []byte {
@@ -1257,7 +1312,7 @@ type SocketTerminate struct {
 
 func (x *SocketTerminate) Reset() {
 	*x = SocketTerminate{}
-	mi := &file_messages_proto_msgTypes[16]
+	mi := &file_messages_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1269,7 +1324,7 @@ func (x *SocketTerminate) String() string {
 func (*SocketTerminate) ProtoMessage() {}
 
 func (x *SocketTerminate) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_proto_msgTypes[16]
+	mi := &file_messages_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1282,7 +1337,7 @@ func (x *SocketTerminate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SocketTerminate.ProtoReflect.Descriptor instead.
 func (*SocketTerminate) Descriptor() ([]byte, []int) {
-	return file_messages_proto_rawDescGZIP(), []int{16}
+	return file_messages_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *SocketTerminate) GetCode() int32 {
@@ -1314,7 +1369,7 @@ type NodeStateRequest struct {
 
 func (x *NodeStateRequest) Reset() {
 	*x = NodeStateRequest{}
-	mi := &file_messages_proto_msgTypes[17]
+	mi := &file_messages_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1326,7 +1381,7 @@ func (x *NodeStateRequest) String() string {
 func (*NodeStateRequest) ProtoMessage() {}
 
 func (x *NodeStateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_proto_msgTypes[17]
+	mi := &file_messages_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1339,7 +1394,7 @@ func (x *NodeStateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeStateRequest.ProtoReflect.Descriptor instead.
 func (*NodeStateRequest) Descriptor() ([]byte, []int) {
-	return file_messages_proto_rawDescGZIP(), []int{17}
+	return file_messages_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *NodeStateRequest) GetAppId() string {
@@ -1384,7 +1439,7 @@ type NodeState struct {
 
 func (x *NodeState) Reset() {
 	*x = NodeState{}
-	mi := &file_messages_proto_msgTypes[18]
+	mi := &file_messages_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1396,7 +1451,7 @@ func (x *NodeState) String() string {
 func (*NodeState) ProtoMessage() {}
 
 func (x *NodeState) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_proto_msgTypes[18]
+	mi := &file_messages_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1409,7 +1464,7 @@ func (x *NodeState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeState.ProtoReflect.Descriptor instead.
 func (*NodeState) Descriptor() ([]byte, []int) {
-	return file_messages_proto_rawDescGZIP(), []int{18}
+	return file_messages_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *NodeState) GetFanout() *actor.PID {
@@ -1472,7 +1527,7 @@ type SocketState struct {
 
 func (x *SocketState) Reset() {
 	*x = SocketState{}
-	mi := &file_messages_proto_msgTypes[19]
+	mi := &file_messages_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1484,7 +1539,7 @@ func (x *SocketState) String() string {
 func (*SocketState) ProtoMessage() {}
 
 func (x *SocketState) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_proto_msgTypes[19]
+	mi := &file_messages_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1497,7 +1552,7 @@ func (x *SocketState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SocketState.ProtoReflect.Descriptor instead.
 func (*SocketState) Descriptor() ([]byte, []int) {
-	return file_messages_proto_rawDescGZIP(), []int{19}
+	return file_messages_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *SocketState) GetSocketId() string {
@@ -1532,7 +1587,7 @@ type ListChannelsRequest struct {
 
 func (x *ListChannelsRequest) Reset() {
 	*x = ListChannelsRequest{}
-	mi := &file_messages_proto_msgTypes[20]
+	mi := &file_messages_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1544,7 +1599,7 @@ func (x *ListChannelsRequest) String() string {
 func (*ListChannelsRequest) ProtoMessage() {}
 
 func (x *ListChannelsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_proto_msgTypes[20]
+	mi := &file_messages_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1557,7 +1612,7 @@ func (x *ListChannelsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListChannelsRequest.ProtoReflect.Descriptor instead.
 func (*ListChannelsRequest) Descriptor() ([]byte, []int) {
-	return file_messages_proto_rawDescGZIP(), []int{20}
+	return file_messages_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ListChannelsRequest) GetAppId() string {
@@ -1583,7 +1638,7 @@ type ListChannelsResponse struct {
 
 func (x *ListChannelsResponse) Reset() {
 	*x = ListChannelsResponse{}
-	mi := &file_messages_proto_msgTypes[21]
+	mi := &file_messages_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1595,7 +1650,7 @@ func (x *ListChannelsResponse) String() string {
 func (*ListChannelsResponse) ProtoMessage() {}
 
 func (x *ListChannelsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_proto_msgTypes[21]
+	mi := &file_messages_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1608,7 +1663,7 @@ func (x *ListChannelsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListChannelsResponse.ProtoReflect.Descriptor instead.
 func (*ListChannelsResponse) Descriptor() ([]byte, []int) {
-	return file_messages_proto_rawDescGZIP(), []int{21}
+	return file_messages_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ListChannelsResponse) GetChannels() []string {
@@ -1644,7 +1699,7 @@ type ReplicaUpdate struct {
 
 func (x *ReplicaUpdate) Reset() {
 	*x = ReplicaUpdate{}
-	mi := &file_messages_proto_msgTypes[22]
+	mi := &file_messages_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1656,7 +1711,7 @@ func (x *ReplicaUpdate) String() string {
 func (*ReplicaUpdate) ProtoMessage() {}
 
 func (x *ReplicaUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_proto_msgTypes[22]
+	mi := &file_messages_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1669,7 +1724,7 @@ func (x *ReplicaUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaUpdate.ProtoReflect.Descriptor instead.
 func (*ReplicaUpdate) Descriptor() ([]byte, []int) {
-	return file_messages_proto_rawDescGZIP(), []int{22}
+	return file_messages_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ReplicaUpdate) GetAppId() string {
@@ -1780,7 +1835,7 @@ type ChannelReplica struct {
 
 func (x *ChannelReplica) Reset() {
 	*x = ChannelReplica{}
-	mi := &file_messages_proto_msgTypes[23]
+	mi := &file_messages_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1792,7 +1847,7 @@ func (x *ChannelReplica) String() string {
 func (*ChannelReplica) ProtoMessage() {}
 
 func (x *ChannelReplica) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_proto_msgTypes[23]
+	mi := &file_messages_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1805,7 +1860,7 @@ func (x *ChannelReplica) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelReplica.ProtoReflect.Descriptor instead.
 func (*ChannelReplica) Descriptor() ([]byte, []int) {
-	return file_messages_proto_rawDescGZIP(), []int{23}
+	return file_messages_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ChannelReplica) GetHolder() string {
@@ -1874,7 +1929,7 @@ type NodeLeft struct {
 
 func (x *NodeLeft) Reset() {
 	*x = NodeLeft{}
-	mi := &file_messages_proto_msgTypes[24]
+	mi := &file_messages_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1886,7 +1941,7 @@ func (x *NodeLeft) String() string {
 func (*NodeLeft) ProtoMessage() {}
 
 func (x *NodeLeft) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_proto_msgTypes[24]
+	mi := &file_messages_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1899,7 +1954,7 @@ func (x *NodeLeft) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeLeft.ProtoReflect.Descriptor instead.
 func (*NodeLeft) Descriptor() ([]byte, []int) {
-	return file_messages_proto_rawDescGZIP(), []int{24}
+	return file_messages_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *NodeLeft) GetAddress() string {
@@ -1922,7 +1977,7 @@ type TopologyChanged struct {
 
 func (x *TopologyChanged) Reset() {
 	*x = TopologyChanged{}
-	mi := &file_messages_proto_msgTypes[25]
+	mi := &file_messages_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1934,7 +1989,7 @@ func (x *TopologyChanged) String() string {
 func (*TopologyChanged) ProtoMessage() {}
 
 func (x *TopologyChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_proto_msgTypes[25]
+	mi := &file_messages_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1947,7 +2002,7 @@ func (x *TopologyChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TopologyChanged.ProtoReflect.Descriptor instead.
 func (*TopologyChanged) Descriptor() ([]byte, []int) {
-	return file_messages_proto_rawDescGZIP(), []int{25}
+	return file_messages_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *TopologyChanged) GetJoined() []string {
@@ -1970,7 +2025,7 @@ type NodeConnections struct {
 
 func (x *NodeConnections) Reset() {
 	*x = NodeConnections{}
-	mi := &file_messages_proto_msgTypes[26]
+	mi := &file_messages_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1982,7 +2037,7 @@ func (x *NodeConnections) String() string {
 func (*NodeConnections) ProtoMessage() {}
 
 func (x *NodeConnections) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_proto_msgTypes[26]
+	mi := &file_messages_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1995,7 +2050,7 @@ func (x *NodeConnections) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeConnections.ProtoReflect.Descriptor instead.
 func (*NodeConnections) Descriptor() ([]byte, []int) {
-	return file_messages_proto_rawDescGZIP(), []int{26}
+	return file_messages_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *NodeConnections) GetByApp() map[string]int64 {
@@ -2026,7 +2081,7 @@ type ConsoleWatch struct {
 
 func (x *ConsoleWatch) Reset() {
 	*x = ConsoleWatch{}
-	mi := &file_messages_proto_msgTypes[27]
+	mi := &file_messages_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2038,7 +2093,7 @@ func (x *ConsoleWatch) String() string {
 func (*ConsoleWatch) ProtoMessage() {}
 
 func (x *ConsoleWatch) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_proto_msgTypes[27]
+	mi := &file_messages_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2051,7 +2106,7 @@ func (x *ConsoleWatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConsoleWatch.ProtoReflect.Descriptor instead.
 func (*ConsoleWatch) Descriptor() ([]byte, []int) {
-	return file_messages_proto_rawDescGZIP(), []int{27}
+	return file_messages_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ConsoleWatch) GetAppId() string {
@@ -2079,7 +2134,7 @@ type ConsoleUnwatch struct {
 
 func (x *ConsoleUnwatch) Reset() {
 	*x = ConsoleUnwatch{}
-	mi := &file_messages_proto_msgTypes[28]
+	mi := &file_messages_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2091,7 +2146,7 @@ func (x *ConsoleUnwatch) String() string {
 func (*ConsoleUnwatch) ProtoMessage() {}
 
 func (x *ConsoleUnwatch) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_proto_msgTypes[28]
+	mi := &file_messages_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2104,7 +2159,7 @@ func (x *ConsoleUnwatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConsoleUnwatch.ProtoReflect.Descriptor instead.
 func (*ConsoleUnwatch) Descriptor() ([]byte, []int) {
-	return file_messages_proto_rawDescGZIP(), []int{28}
+	return file_messages_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ConsoleUnwatch) GetAppId() string {
@@ -2136,7 +2191,7 @@ type ConsoleRecords struct {
 
 func (x *ConsoleRecords) Reset() {
 	*x = ConsoleRecords{}
-	mi := &file_messages_proto_msgTypes[29]
+	mi := &file_messages_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2148,7 +2203,7 @@ func (x *ConsoleRecords) String() string {
 func (*ConsoleRecords) ProtoMessage() {}
 
 func (x *ConsoleRecords) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_proto_msgTypes[29]
+	mi := &file_messages_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2161,7 +2216,7 @@ func (x *ConsoleRecords) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConsoleRecords.ProtoReflect.Descriptor instead.
 func (*ConsoleRecords) Descriptor() ([]byte, []int) {
-	return file_messages_proto_rawDescGZIP(), []int{29}
+	return file_messages_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ConsoleRecords) GetAppId() string {
@@ -2201,7 +2256,7 @@ type ConsoleAck struct {
 
 func (x *ConsoleAck) Reset() {
 	*x = ConsoleAck{}
-	mi := &file_messages_proto_msgTypes[30]
+	mi := &file_messages_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2213,7 +2268,7 @@ func (x *ConsoleAck) String() string {
 func (*ConsoleAck) ProtoMessage() {}
 
 func (x *ConsoleAck) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_proto_msgTypes[30]
+	mi := &file_messages_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2226,7 +2281,7 @@ func (x *ConsoleAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConsoleAck.ProtoReflect.Descriptor instead.
 func (*ConsoleAck) Descriptor() ([]byte, []int) {
-	return file_messages_proto_rawDescGZIP(), []int{30}
+	return file_messages_proto_rawDescGZIP(), []int{31}
 }
 
 // ConsoleEvent is one line of the debug console (node.Event).
@@ -2254,7 +2309,7 @@ type ConsoleEvent struct {
 
 func (x *ConsoleEvent) Reset() {
 	*x = ConsoleEvent{}
-	mi := &file_messages_proto_msgTypes[31]
+	mi := &file_messages_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2266,7 +2321,7 @@ func (x *ConsoleEvent) String() string {
 func (*ConsoleEvent) ProtoMessage() {}
 
 func (x *ConsoleEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_proto_msgTypes[31]
+	mi := &file_messages_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2279,7 +2334,7 @@ func (x *ConsoleEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConsoleEvent.ProtoReflect.Descriptor instead.
 func (*ConsoleEvent) Descriptor() ([]byte, []int) {
-	return file_messages_proto_rawDescGZIP(), []int{31}
+	return file_messages_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ConsoleEvent) GetKind() string {
@@ -2473,7 +2528,12 @@ const file_messages_proto_rawDesc = "" +
 	"\n" +
 	"TraceEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"d\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"L\n" +
+	"\aWritten\x12\x1d\n" +
+	"\n" +
+	"publish_id\x18\x01 \x01(\tR\tpublishId\x12\"\n" +
+	"\x06fanout\x18\x02 \x01(\v2\n" +
+	".actor.PIDR\x06fanout\"d\n" +
 	"\x12ChannelInfoRequest\x12\x15\n" +
 	"\x06app_id\x18\x01 \x01(\tR\x05appId\x12\x18\n" +
 	"\achannel\x18\x02 \x01(\tR\achannel\x12\x1d\n" +
@@ -2647,7 +2707,7 @@ func file_messages_proto_rawDescGZIP() []byte {
 	return file_messages_proto_rawDescData
 }
 
-var file_messages_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
+var file_messages_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
 var file_messages_proto_goTypes = []any{
 	(*Subscribe)(nil),            // 0: herald.messages.Subscribe
 	(*SubscribeResult)(nil),      // 1: herald.messages.SubscribeResult
@@ -2655,71 +2715,73 @@ var file_messages_proto_goTypes = []any{
 	(*Publish)(nil),              // 3: herald.messages.Publish
 	(*PublishAck)(nil),           // 4: herald.messages.PublishAck
 	(*Deliver)(nil),              // 5: herald.messages.Deliver
-	(*ChannelInfoRequest)(nil),   // 6: herald.messages.ChannelInfoRequest
-	(*ChannelInfo)(nil),          // 7: herald.messages.ChannelInfo
-	(*UserSocketJoined)(nil),     // 8: herald.messages.UserSocketJoined
-	(*UserSocketLeft)(nil),       // 9: herald.messages.UserSocketLeft
-	(*Watch)(nil),                // 10: herald.messages.Watch
-	(*Unwatch)(nil),              // 11: herald.messages.Unwatch
-	(*WatchlistEvent)(nil),       // 12: herald.messages.WatchlistEvent
-	(*UserPublish)(nil),          // 13: herald.messages.UserPublish
-	(*TerminateUser)(nil),        // 14: herald.messages.TerminateUser
-	(*SocketDeliver)(nil),        // 15: herald.messages.SocketDeliver
-	(*SocketTerminate)(nil),      // 16: herald.messages.SocketTerminate
-	(*NodeStateRequest)(nil),     // 17: herald.messages.NodeStateRequest
-	(*NodeState)(nil),            // 18: herald.messages.NodeState
-	(*SocketState)(nil),          // 19: herald.messages.SocketState
-	(*ListChannelsRequest)(nil),  // 20: herald.messages.ListChannelsRequest
-	(*ListChannelsResponse)(nil), // 21: herald.messages.ListChannelsResponse
-	(*ReplicaUpdate)(nil),        // 22: herald.messages.ReplicaUpdate
-	(*ChannelReplica)(nil),       // 23: herald.messages.ChannelReplica
-	(*NodeLeft)(nil),             // 24: herald.messages.NodeLeft
-	(*TopologyChanged)(nil),      // 25: herald.messages.TopologyChanged
-	(*NodeConnections)(nil),      // 26: herald.messages.NodeConnections
-	(*ConsoleWatch)(nil),         // 27: herald.messages.ConsoleWatch
-	(*ConsoleUnwatch)(nil),       // 28: herald.messages.ConsoleUnwatch
-	(*ConsoleRecords)(nil),       // 29: herald.messages.ConsoleRecords
-	(*ConsoleAck)(nil),           // 30: herald.messages.ConsoleAck
-	(*ConsoleEvent)(nil),         // 31: herald.messages.ConsoleEvent
-	nil,                          // 32: herald.messages.Subscribe.TraceEntry
-	nil,                          // 33: herald.messages.Publish.TraceEntry
-	nil,                          // 34: herald.messages.Deliver.TraceEntry
-	nil,                          // 35: herald.messages.UserPublish.TraceEntry
-	nil,                          // 36: herald.messages.SocketDeliver.TraceEntry
-	nil,                          // 37: herald.messages.NodeState.RecentlyRemovedEntry
-	nil,                          // 38: herald.messages.ReplicaUpdate.RemovalsDueEntry
-	nil,                          // 39: herald.messages.ChannelReplica.RemovalsDueEntry
-	nil,                          // 40: herald.messages.NodeConnections.ByAppEntry
-	(*actor.PID)(nil),            // 41: actor.PID
+	(*Written)(nil),              // 6: herald.messages.Written
+	(*ChannelInfoRequest)(nil),   // 7: herald.messages.ChannelInfoRequest
+	(*ChannelInfo)(nil),          // 8: herald.messages.ChannelInfo
+	(*UserSocketJoined)(nil),     // 9: herald.messages.UserSocketJoined
+	(*UserSocketLeft)(nil),       // 10: herald.messages.UserSocketLeft
+	(*Watch)(nil),                // 11: herald.messages.Watch
+	(*Unwatch)(nil),              // 12: herald.messages.Unwatch
+	(*WatchlistEvent)(nil),       // 13: herald.messages.WatchlistEvent
+	(*UserPublish)(nil),          // 14: herald.messages.UserPublish
+	(*TerminateUser)(nil),        // 15: herald.messages.TerminateUser
+	(*SocketDeliver)(nil),        // 16: herald.messages.SocketDeliver
+	(*SocketTerminate)(nil),      // 17: herald.messages.SocketTerminate
+	(*NodeStateRequest)(nil),     // 18: herald.messages.NodeStateRequest
+	(*NodeState)(nil),            // 19: herald.messages.NodeState
+	(*SocketState)(nil),          // 20: herald.messages.SocketState
+	(*ListChannelsRequest)(nil),  // 21: herald.messages.ListChannelsRequest
+	(*ListChannelsResponse)(nil), // 22: herald.messages.ListChannelsResponse
+	(*ReplicaUpdate)(nil),        // 23: herald.messages.ReplicaUpdate
+	(*ChannelReplica)(nil),       // 24: herald.messages.ChannelReplica
+	(*NodeLeft)(nil),             // 25: herald.messages.NodeLeft
+	(*TopologyChanged)(nil),      // 26: herald.messages.TopologyChanged
+	(*NodeConnections)(nil),      // 27: herald.messages.NodeConnections
+	(*ConsoleWatch)(nil),         // 28: herald.messages.ConsoleWatch
+	(*ConsoleUnwatch)(nil),       // 29: herald.messages.ConsoleUnwatch
+	(*ConsoleRecords)(nil),       // 30: herald.messages.ConsoleRecords
+	(*ConsoleAck)(nil),           // 31: herald.messages.ConsoleAck
+	(*ConsoleEvent)(nil),         // 32: herald.messages.ConsoleEvent
+	nil,                          // 33: herald.messages.Subscribe.TraceEntry
+	nil,                          // 34: herald.messages.Publish.TraceEntry
+	nil,                          // 35: herald.messages.Deliver.TraceEntry
+	nil,                          // 36: herald.messages.UserPublish.TraceEntry
+	nil,                          // 37: herald.messages.SocketDeliver.TraceEntry
+	nil,                          // 38: herald.messages.NodeState.RecentlyRemovedEntry
+	nil,                          // 39: herald.messages.ReplicaUpdate.RemovalsDueEntry
+	nil,                          // 40: herald.messages.ChannelReplica.RemovalsDueEntry
+	nil,                          // 41: herald.messages.NodeConnections.ByAppEntry
+	(*actor.PID)(nil),            // 42: actor.PID
 }
 var file_messages_proto_depIdxs = []int32{
-	41, // 0: herald.messages.Subscribe.node:type_name -> actor.PID
-	32, // 1: herald.messages.Subscribe.trace:type_name -> herald.messages.Subscribe.TraceEntry
-	41, // 2: herald.messages.SubscribeResult.grain:type_name -> actor.PID
-	41, // 3: herald.messages.Unsubscribe.node:type_name -> actor.PID
-	33, // 4: herald.messages.Publish.trace:type_name -> herald.messages.Publish.TraceEntry
-	34, // 5: herald.messages.Deliver.trace:type_name -> herald.messages.Deliver.TraceEntry
-	41, // 6: herald.messages.UserSocketJoined.connection:type_name -> actor.PID
-	41, // 7: herald.messages.Watch.watcher:type_name -> actor.PID
-	41, // 8: herald.messages.Unwatch.watcher:type_name -> actor.PID
-	35, // 9: herald.messages.UserPublish.trace:type_name -> herald.messages.UserPublish.TraceEntry
-	36, // 10: herald.messages.SocketDeliver.trace:type_name -> herald.messages.SocketDeliver.TraceEntry
-	23, // 11: herald.messages.NodeStateRequest.replica:type_name -> herald.messages.ChannelReplica
-	41, // 12: herald.messages.NodeState.fanout:type_name -> actor.PID
-	19, // 13: herald.messages.NodeState.sockets:type_name -> herald.messages.SocketState
-	23, // 14: herald.messages.NodeState.replica:type_name -> herald.messages.ChannelReplica
-	37, // 15: herald.messages.NodeState.recently_removed:type_name -> herald.messages.NodeState.RecentlyRemovedEntry
-	38, // 16: herald.messages.ReplicaUpdate.removals_due:type_name -> herald.messages.ReplicaUpdate.RemovalsDueEntry
-	39, // 17: herald.messages.ChannelReplica.removals_due:type_name -> herald.messages.ChannelReplica.RemovalsDueEntry
-	40, // 18: herald.messages.NodeConnections.by_app:type_name -> herald.messages.NodeConnections.ByAppEntry
-	41, // 19: herald.messages.ConsoleWatch.watcher:type_name -> actor.PID
-	41, // 20: herald.messages.ConsoleUnwatch.watcher:type_name -> actor.PID
-	31, // 21: herald.messages.ConsoleRecords.events:type_name -> herald.messages.ConsoleEvent
-	22, // [22:22] is the sub-list for method output_type
-	22, // [22:22] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	42, // 0: herald.messages.Subscribe.node:type_name -> actor.PID
+	33, // 1: herald.messages.Subscribe.trace:type_name -> herald.messages.Subscribe.TraceEntry
+	42, // 2: herald.messages.SubscribeResult.grain:type_name -> actor.PID
+	42, // 3: herald.messages.Unsubscribe.node:type_name -> actor.PID
+	34, // 4: herald.messages.Publish.trace:type_name -> herald.messages.Publish.TraceEntry
+	35, // 5: herald.messages.Deliver.trace:type_name -> herald.messages.Deliver.TraceEntry
+	42, // 6: herald.messages.Written.fanout:type_name -> actor.PID
+	42, // 7: herald.messages.UserSocketJoined.connection:type_name -> actor.PID
+	42, // 8: herald.messages.Watch.watcher:type_name -> actor.PID
+	42, // 9: herald.messages.Unwatch.watcher:type_name -> actor.PID
+	36, // 10: herald.messages.UserPublish.trace:type_name -> herald.messages.UserPublish.TraceEntry
+	37, // 11: herald.messages.SocketDeliver.trace:type_name -> herald.messages.SocketDeliver.TraceEntry
+	24, // 12: herald.messages.NodeStateRequest.replica:type_name -> herald.messages.ChannelReplica
+	42, // 13: herald.messages.NodeState.fanout:type_name -> actor.PID
+	20, // 14: herald.messages.NodeState.sockets:type_name -> herald.messages.SocketState
+	24, // 15: herald.messages.NodeState.replica:type_name -> herald.messages.ChannelReplica
+	38, // 16: herald.messages.NodeState.recently_removed:type_name -> herald.messages.NodeState.RecentlyRemovedEntry
+	39, // 17: herald.messages.ReplicaUpdate.removals_due:type_name -> herald.messages.ReplicaUpdate.RemovalsDueEntry
+	40, // 18: herald.messages.ChannelReplica.removals_due:type_name -> herald.messages.ChannelReplica.RemovalsDueEntry
+	41, // 19: herald.messages.NodeConnections.by_app:type_name -> herald.messages.NodeConnections.ByAppEntry
+	42, // 20: herald.messages.ConsoleWatch.watcher:type_name -> actor.PID
+	42, // 21: herald.messages.ConsoleUnwatch.watcher:type_name -> actor.PID
+	32, // 22: herald.messages.ConsoleRecords.events:type_name -> herald.messages.ConsoleEvent
+	23, // [23:23] is the sub-list for method output_type
+	23, // [23:23] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_messages_proto_init() }
@@ -2733,7 +2795,7 @@ func file_messages_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_messages_proto_rawDesc), len(file_messages_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   41,
+			NumMessages:   42,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
