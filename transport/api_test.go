@@ -621,3 +621,33 @@ func TestReplayOutsideTimestampWindow(t *testing.T) {
 	status, resp := apiDo(t, api, http.MethodPost, path, q, body)
 	assertAPIError(t, status, resp, http.StatusUnauthorized)
 }
+
+// TestAPIBatchInOrderPerChannel: a batch's events reach a subscriber in the batch's order on each
+// channel, though the channels are published at once.
+func TestAPIBatchInOrderPerChannel(t *testing.T) {
+	app := newApp("1")
+	ws, httpBase, _, _ := startServer(t, app)
+	api := apiFor(httpBase, app)
+	c := dial(t, ws, app)
+	subscribePublic(t, c, "a")
+	subscribePublic(t, c, "b")
+	var batch []map[string]any
+	for i, ch := range []string{"a", "b", "a", "b", "a", "a", "b", "a", "b", "a"} {
+		batch = append(batch, map[string]any{"name": "e", "channel": ch, "data": strconv.Itoa(i)})
+	}
+	if status, resp := apiDo(t, api, http.MethodPost, api.AppPath("/batch_events"), nil, mustJSON(t, map[string]any{"batch": batch})); status != http.StatusOK {
+		t.Fatalf("batch: %d %s", status, resp)
+	}
+	got := map[string][]string{}
+	for range batch {
+		m := next(t, c)
+		var data string
+		if err := json.Unmarshal(m.Data, &data); err != nil {
+			t.Fatalf("data of %s: %v", m.Raw, err)
+		}
+		got[m.Channel] = append(got[m.Channel], data)
+	}
+	if strings.Join(got["a"], " ") != "0 2 4 5 7 9" || strings.Join(got["b"], " ") != "1 3 6 8" {
+		t.Fatalf("per channel: %v", got)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/herald-io/herald/actors"
 	"github.com/herald-io/herald/protocol"
@@ -113,6 +114,50 @@ func (s *Server) publish(ctx context.Context, app *actors.App, t trigger) *apiEr
 	return nil
 }
 
+// publishBatch publishes a batch's events in the batch's order on each channel, and the
+// channels at once: a batch takes about as long as its longest channel's events, not as all of
+// them one after the other (each publish waits for its grain, in a cluster on another member).
+// The first refusal is the answer; the events of other channels may have been taken.
+func (s *Server) publishBatch(ctx context.Context, app *actors.App, triggers []trigger) *apiError {
+	var order []string
+	byTarget := map[string][]trigger{}
+	for _, t := range triggers {
+		target := t.target()
+		if _, seen := byTarget[target]; !seen {
+			order = append(order, target)
+		}
+		byTarget[target] = append(byTarget[target], t)
+	}
+	errs := make(chan *apiError, len(order))
+	for _, target := range order {
+		go func(ts []trigger) {
+			for _, t := range ts {
+				if apiErr := s.publish(ctx, app, t); apiErr != nil {
+					errs <- apiErr
+					return
+				}
+			}
+			errs <- nil
+		}(byTarget[target])
+	}
+	var failed *apiError
+	for range order {
+		if apiErr := <-errs; apiErr != nil && failed == nil {
+			failed = apiErr
+		}
+	}
+	return failed
+}
+
+// target names where a batch event goes (its one channel, or its users), so that the events of
+// one target are published in order.
+func (t trigger) target() string {
+	if len(t.channels) > 0 {
+		return t.channels[0].Name
+	}
+	return "#users:" + strings.Join(t.users, ",")
+}
+
 func withChannel(ev actors.Event, channel string) actors.Event {
 	ev.Channel = channel
 	return ev
@@ -193,10 +238,8 @@ func (s *Server) triggerBatch(ctx context.Context, r *apiRequest) (any, *apiErro
 	if apiErr := s.awaitCapacity(ctx, total); apiErr != nil {
 		return nil, apiErr
 	}
-	for _, t := range triggers {
-		if apiErr := s.publish(ctx, r.app, t); apiErr != nil {
-			return nil, apiErr
-		}
+	if apiErr := s.publishBatch(ctx, r.app, triggers); apiErr != nil {
+		return nil, apiErr
 	}
 	if !anyInfo {
 		return struct{}{}, nil
