@@ -641,8 +641,8 @@ func TestAPIBatchInOrderPerChannel(t *testing.T) {
 	got := map[string][]string{}
 	for range batch {
 		m := next(t, c)
-		var data string
-		if err := json.Unmarshal(m.Data, &data); err != nil {
+		data, err := m.DataString()
+		if err != nil {
 			t.Fatalf("data of %s: %v", m.Raw, err)
 		}
 		got[m.Channel] = append(got[m.Channel], data)

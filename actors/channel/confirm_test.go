@@ -10,11 +10,17 @@ import (
 	"github.com/herald-io/herald/actors/node"
 )
 
+// fixture: a publish's sender on host1 and two fan-outs on third nodes.
+var (
+	epoch        = time.Unix(1000, 0)
+	fanoutA      = actor.NewPID("host2:1", "fanout-a")
+	fanoutB      = actor.NewPID("host3:1", "fanout-b")
+	publisherPID = actor.NewPID("host1:1", "future")
+)
+
 func TestUnconfirmedAnswersOnceEveryFanoutConfirmed(t *testing.T) {
 	u := newUnconfirmed(30 * time.Second)
-	now := time.Unix(1000, 0)
-	a, b := actor.NewPID("host2:1", "fanout-a"), actor.NewPID("host3:1", "fanout-b")
-	sender := actor.NewPID("host1:1", "future")
+	now, a, b, sender := epoch, fanoutA, fanoutB, publisherPID
 	u.wait(&messages.Deliver{PublishId: "p1"}, []*actor.PID{a, b}, sender, now)
 	if u.get("p1") == nil {
 		t.Fatal("p1 does not wait")
@@ -36,9 +42,7 @@ func TestUnconfirmedAnswersOnceEveryFanoutConfirmed(t *testing.T) {
 
 func TestUnconfirmedStopsWaitingForWhatIsGone(t *testing.T) {
 	u := newUnconfirmed(30 * time.Second)
-	now := time.Unix(1000, 0)
-	a, b := actor.NewPID("host2:1", "fanout-a"), actor.NewPID("host3:1", "fanout-b")
-	sender := actor.NewPID("host1:1", "future")
+	now, a, b, sender := epoch, fanoutA, fanoutB, publisherPID
 	u.wait(&messages.Deliver{PublishId: "p1"}, []*actor.PID{a, b}, sender, now)
 	u.wait(&messages.Deliver{PublishId: "p2"}, []*actor.PID{a}, sender, now)
 	u.wait(&messages.Deliver{PublishId: "p3"}, []*actor.PID{b}, sender, now)
@@ -59,9 +63,7 @@ func TestUnconfirmedStopsWaitingForWhatIsGone(t *testing.T) {
 
 func TestUnconfirmedLetsGoAfterKeep(t *testing.T) {
 	u := newUnconfirmed(30 * time.Second)
-	now := time.Unix(1000, 0)
-	a := actor.NewPID("host2:1", "fanout-a")
-	sender := actor.NewPID("host1:1", "future")
+	now, a, sender := epoch, fanoutA, publisherPID
 	u.wait(&messages.Deliver{PublishId: "old"}, []*actor.PID{a}, sender, now)
 	u.wait(&messages.Deliver{PublishId: "answered"}, []*actor.PID{a}, sender, now.Add(time.Second))
 	u.confirmed("answered", a)
