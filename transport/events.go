@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 
 	"github.com/herald-io/herald/actors"
 	"github.com/herald-io/herald/protocol"
@@ -149,13 +148,13 @@ func (s *Server) publishBatch(ctx context.Context, app *actors.App, triggers []t
 	return failed
 }
 
-// target names where a batch event goes (its one channel, or its users), so that the events of
-// one target are published in order.
+// target is the one channel a batch event goes to (a #server-to-user- one included), so that the
+// events of one channel are published in order.
 func (t trigger) target() string {
 	if len(t.channels) > 0 {
 		return t.channels[0].Name
 	}
-	return "#users:" + strings.Join(t.users, ",")
+	return protocol.ServerToUserPrefix + t.users[0]
 }
 
 func withChannel(ev actors.Event, channel string) actors.Event {

@@ -25,10 +25,9 @@ import (
 // for no longer once its node has no socket on the channel left (it has nothing to write), its
 // member left, or its member cannot be reached (proto.actor's dead letter naming it).
 type unconfirmed struct {
-	byID  map[string]*pendingPublish
-	queue []*pendingPublish // oldest first, from head: the ones older than keep are let go
-	head  int
-	keep  time.Duration
+	byID    map[string]*pendingPublish
+	keep    time.Duration
+	sweepAt time.Time // when the publishes older than keep are let go next
 }
 
 type pendingPublish struct {
@@ -37,11 +36,10 @@ type pendingPublish struct {
 	waiting []*actor.PID // fan-outs that have not confirmed
 	sender  *actor.PID   // who to answer: the latest request for the publish
 	since   time.Time
-	done    bool
 }
 
-// newUnconfirmed lets a publish go unanswered after keep: its publisher stopped asking long
-// before (node.Timing.PublishIDsFor).
+// newUnconfirmed lets a publish go unanswered after keep, and at most twice that: its publisher
+// stopped asking long before (node.Timing.PublishIDsFor).
 func newUnconfirmed(keep time.Duration) *unconfirmed {
 	return &unconfirmed{byID: map[string]*pendingPublish{}, keep: keep}
 }
@@ -49,10 +47,17 @@ func newUnconfirmed(keep time.Duration) *unconfirmed {
 // wait records publish d, delivered at now as a request to the fan-outs in waiting, to be
 // answered to sender once they all confirmed.
 func (u *unconfirmed) wait(d *messages.Deliver, waiting []*actor.PID, sender *actor.PID, now time.Time) {
-	u.expire(now)
-	p := &pendingPublish{id: d.PublishId, deliver: d, waiting: waiting, sender: sender, since: now}
-	u.byID[p.id] = p
-	u.queue = append(u.queue, p)
+	if !now.Before(u.sweepAt) {
+		// Once per keep: a publish outlives it only when a confirmation was lost and its
+		// publisher gave up, so the map is small, and a sweep costs little.
+		for id, p := range u.byID {
+			if now.Sub(p.since) >= u.keep {
+				delete(u.byID, id)
+			}
+		}
+		u.sweepAt = now.Add(u.keep)
+	}
+	u.byID[d.PublishId] = &pendingPublish{id: d.PublishId, deliver: d, waiting: waiting, sender: sender, since: now}
 }
 
 // get is the publish id if it still waits.
@@ -94,7 +99,6 @@ func (u *unconfirmed) abandon() []*pendingPublish {
 		all = append(all, p)
 	}
 	clear(u.byID)
-	u.queue, u.head = nil, 0
 	return all
 }
 
@@ -113,28 +117,8 @@ func (u *unconfirmed) finish(p *pendingPublish) *pendingPublish {
 	if len(p.waiting) > 0 {
 		return nil
 	}
-	p.done, p.deliver = true, nil
 	delete(u.byID, p.id)
 	return p
-}
-
-// expire lets go of the publishes older than keep, and of the answered ones at the head of the
-// queue: O(1) per publish, amortised.
-func (u *unconfirmed) expire(now time.Time) {
-	for ; u.head < len(u.queue); u.head++ {
-		p := u.queue[u.head]
-		if !p.done && now.Sub(p.since) < u.keep {
-			break
-		}
-		if !p.done {
-			delete(u.byID, p.id)
-		}
-		u.queue[u.head] = nil
-	}
-	if u.head > 0 && u.head >= len(u.queue)/2 {
-		u.queue = append(u.queue[:0], u.queue[u.head:]...)
-		u.head = 0
-	}
 }
 
 // drop removes the awaited fan-outs gone says are gone and reports whether any was.

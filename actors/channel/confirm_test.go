@@ -71,8 +71,8 @@ func TestUnconfirmedLetsGoAfterKeep(t *testing.T) {
 	if u.get("old") != nil {
 		t.Fatal("a publish unanswered for longer than keep is still held")
 	}
-	if u.get("new") == nil || len(u.queue)-u.head != 1 {
-		t.Fatalf("held %d, want only the new one", len(u.queue)-u.head)
+	if u.get("new") == nil || len(u.byID) != 1 {
+		t.Fatalf("held %d, want only the new one", len(u.byID))
 	}
 }
 

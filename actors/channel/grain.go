@@ -68,8 +68,9 @@ type Grain struct {
 	counts  *countCoalescer
 	rebuild *rebuild        // non-nil while rebuilding after a re-activation
 	recent  *node.RecentIDs // publish ids taken
-	unconf  *unconfirmed    // publishes taken, not answered until third nodes confirm them
-	rep     replication
+	// unconfirmed: publishes taken, not answered until the third nodes confirm them.
+	unconfirmed *unconfirmed
+	rep         replication
 
 	idleGen   int
 	idleTimer clockwork.Timer // pending idle check, nil when none
@@ -95,7 +96,7 @@ func ClusterProps(n *node.Node) *actor.Props {
 }
 
 func newGrain(n *node.Node) *Grain {
-	return &Grain{n: n, subs: newSubscribers(), hooks: newWebhookDebouncer(), counts: newCountCoalescer(), recent: node.NewRecentIDs(publishesKept, n.Timing.PublishIDsFor()), unconf: newUnconfirmed(n.Timing.PublishIDsFor())}
+	return &Grain{n: n, subs: newSubscribers(), hooks: newWebhookDebouncer(), counts: newCountCoalescer(), recent: node.NewRecentIDs(publishesKept, n.Timing.PublishIDsFor()), unconfirmed: newUnconfirmed(n.Timing.PublishIDsFor())}
 }
 
 func (g *Grain) init(app *node.App, channel string) {
@@ -133,7 +134,7 @@ func (g *Grain) Receive(ctx actor.Context) {
 			}
 			g.rebuild.held = nil
 		}
-		for _, p := range g.unconf.abandon() {
+		for _, p := range g.unconfirmed.abandon() {
 			ctx.Send(p.sender, &actor.DeadLetterResponse{Target: ctx.Self()})
 		}
 		return
@@ -157,7 +158,7 @@ func (g *Grain) Receive(ctx actor.Context) {
 		if g.rebuild != nil && m.Target != nil && m.Target.Id == node.NodeActorName {
 			g.merge(ctx, &messages.NodeState{Member: m.Target.Address}) // a member without a node actor has no sockets
 		} else if m.Target != nil {
-			g.answer(ctx, g.unconf.fanoutGone(node.PIDKey(m.Target))...) // its member cannot be reached
+			g.answer(ctx, g.unconfirmed.fanoutGone(node.PIDKey(m.Target))...) // its member cannot be reached
 		}
 		return
 	case rebuildDeadline:
@@ -193,7 +194,7 @@ func (g *Grain) handle(ctx actor.Context, sender *actor.PID, msg any) {
 	case *messages.Publish:
 		g.takePublish(ctx, sender, m)
 	case *messages.Written:
-		if p := g.unconf.confirmed(m.PublishId, m.Fanout); p != nil {
+		if p := g.unconfirmed.confirmed(m.PublishId, m.Fanout); p != nil {
 			g.answer(ctx, p)
 		}
 	case *messages.Subscribe:
@@ -201,7 +202,7 @@ func (g *Grain) handle(ctx actor.Context, sender *actor.PID, msg any) {
 	case *messages.Unsubscribe:
 		if sub, ok := g.subs.remove(m.SocketId); ok {
 			if !g.subs.hasNode(sub.node) {
-				g.answer(ctx, g.unconf.fanoutGone(sub.node)...) // nothing left there to write to
+				g.answer(ctx, g.unconfirmed.fanoutGone(sub.node)...) // nothing left there to write to
 			}
 			if g.roster != nil && g.roster.remove(sub.userID, sub.node) {
 				g.memberRemoved(ctx, sub.userID)
@@ -211,7 +212,7 @@ func (g *Grain) handle(ctx actor.Context, sender *actor.PID, msg any) {
 	case *messages.ChannelInfoRequest:
 		ctx.Send(sender, g.info(m.WithUsers))
 	case *messages.NodeLeft:
-		g.answer(ctx, g.unconf.memberGone(m.Address)...)
+		g.answer(ctx, g.unconfirmed.memberGone(m.Address)...)
 		for _, key := range g.subs.removeAddress(m.Address) {
 			if g.roster != nil {
 				for _, user := range g.roster.removeNode(key) {
@@ -263,7 +264,7 @@ func (g *Grain) takePublish(ctx actor.Context, sender *actor.PID, m *messages.Pu
 		if g.publish(ctx, sender, m) {
 			return // answered when confirmed
 		}
-	} else if p := g.unconf.get(m.PublishId); p != nil && sender != nil {
+	} else if p := g.unconfirmed.get(m.PublishId); p != nil && sender != nil {
 		// Sent again while a node has not confirmed: its Deliver or its confirmation may be lost.
 		p.sender = sender
 		for _, fanout := range p.waiting {
@@ -322,25 +323,27 @@ func (g *Grain) publish(ctx actor.Context, sender *actor.PID, m *messages.Publis
 		Kind:             int32(kind),
 		PublishId:        m.PublishId,
 	}
-	var waiting []*actor.PID
-	g.subs.fanouts(func(fanout *actor.PID) {
-		if d.PublishId != "" && awaitsConfirmation(fanout, ctx.Self(), sender) {
-			ctx.Request(fanout, d) // answered by Written
-			waiting = append(waiting, fanout)
-		} else {
-			ctx.Send(fanout, d)
-		}
-	})
+	waiting := g.deliver(ctx, d, sender)
 	if waiting == nil {
 		return false
 	}
-	g.unconf.wait(d, waiting, sender, g.n.Clock.Now())
+	g.unconfirmed.wait(d, waiting, sender, g.n.Clock.Now())
 	return true
 }
 
 // deliver sends one message to every node with subscribers; the message is shared, not copied.
-func (g *Grain) deliver(ctx actor.Context, d *messages.Deliver) {
-	g.subs.fanouts(func(fanout *actor.PID) { ctx.Send(fanout, d) })
+// A publish (publisher is its sender) goes to a fan-out on a third node as a request, answered
+// by Written: deliver returns those fan-outs (see unconfirmed).
+func (g *Grain) deliver(ctx actor.Context, d *messages.Deliver, publisher *actor.PID) (awaited []*actor.PID) {
+	g.subs.fanouts(func(fanout *actor.PID) {
+		if d.PublishId != "" && awaitsConfirmation(fanout, ctx.Self(), publisher) {
+			ctx.Request(fanout, d)
+			awaited = append(awaited, fanout)
+		} else {
+			ctx.Send(fanout, d)
+		}
+	})
+	return awaited
 }
 
 func (g *Grain) subscribe(ctx actor.Context, sender *actor.PID, m *messages.Subscribe) {
@@ -379,7 +382,7 @@ func (g *Grain) subscribe(ctx actor.Context, sender *actor.PID, m *messages.Subs
 		g.deliver(ctx, &messages.Deliver{
 			Frame:           protocol.MemberAddedFrame(g.ch.Name, m.UserId, m.UserInfo),
 			ExcludeSocketId: m.SocketId, Trace: m.Trace, MemberAdded: m.UserId, Kind: int32(telemetry.KindInternal),
-		})
+		}, nil)
 		if g.hooks.memberAdded(m.UserId) {
 			g.emit(&protocol.WebhookEvent{Name: protocol.WebhookMemberAdded, Channel: g.ch.Name, UserID: m.UserId})
 		}
@@ -415,7 +418,7 @@ func (g *Grain) memberRemoved(ctx actor.Context, userID string) {
 	g.deliver(ctx, &messages.Deliver{
 		Frame: protocol.MemberRemovedFrame(g.ch.Name, userID), MemberRemoved: userID, RemovedUnixNano: now.UnixNano(),
 		Kind: int32(telemetry.KindInternal),
-	})
+	}, nil)
 	if g.app.Settings().WantsWebhook(protocol.WebhookMemberRemoved) {
 		at := now.Add(g.n.Timing.WebhookDelay)
 		g.n.After(g.n.Timing.WebhookDelay, ctx.Self(), removalCheck{userID: userID, gen: g.hooks.memberRemoved(userID, at)})
@@ -459,7 +462,7 @@ func (g *Grain) sendCount(ctx actor.Context) {
 	if !g.counts.due(n) {
 		return
 	}
-	g.deliver(ctx, &messages.Deliver{Frame: protocol.SubscriptionCountFrame(g.ch.Name, n), Kind: int32(telemetry.KindInternal)})
+	g.deliver(ctx, &messages.Deliver{Frame: protocol.SubscriptionCountFrame(g.ch.Name, n), Kind: int32(telemetry.KindInternal)}, nil)
 	g.emit(&protocol.WebhookEvent{Name: protocol.WebhookSubscriptionCount, Channel: g.ch.Name, SubscriptionCount: &n})
 }
 
@@ -617,7 +620,7 @@ func (g *Grain) lateState(ctx actor.Context, s *messages.NodeState) {
 			g.app.Metrics.AddPresenceMembers(1)
 			g.deliver(ctx, &messages.Deliver{
 				Frame: protocol.MemberAddedFrame(g.ch.Name, sock.UserId, sock.UserInfo), MemberAdded: sock.UserId, Kind: int32(telemetry.KindInternal),
-			})
+			}, nil)
 			if g.hooks.memberAdded(sock.UserId) {
 				g.emit(&protocol.WebhookEvent{Name: protocol.WebhookMemberAdded, Channel: g.ch.Name, UserID: sock.UserId})
 			}
