@@ -110,10 +110,11 @@ func New(cfg *configs.Config, deps Deps) (*Engine, error) {
 		Owns:        func(string, string) bool { return true },
 		Backup:      func(string, string) string { return "" },
 		Timing:      node.Timing{WebhookDelay: cfg.Webhooks.Delay, RebuildTimeout: cfg.Cluster.RebuildTimeout, RequestTimeout: cfg.RequestTimeout},
-		// proto.actor's default throughput. Parked workers: a few per core, about as many mailbox
-		// turns as end together; a burst beyond them starts goroutines, as proto.actor would,
-		// and an idle node keeps no more than these.
-		Mailboxes: node.NewMailboxes(300, 4*runtime.GOMAXPROCS(0)),
+		// proto.actor's default throughput. Parked workers: 64 per core. With 4 per core, a burst
+		// of joins started goroutines that grew their stacks anew and then exited (newstack and
+		// copystack were 13-15 % of a node's CPU in the rooms join phase; 3 % with 64). A parked
+		// worker keeps its grown stack (8-16 KB), so an idle node holds at most about 1-2 MB.
+		Mailboxes: node.NewMailboxes(300, 64*runtime.GOMAXPROCS(0)),
 	}
 	e := &Engine{
 		system: system, n: n, ask: cfg.RequestTimeout, stopGossip: func() {}, logLevels: logLevels,

@@ -372,6 +372,16 @@ func (g *Grain) subscribe(ctx actor.Context, sender *actor.PID, m *messages.Subs
 	}
 	newMember := g.roster != nil && g.roster.add(m.UserId, m.UserInfo, nodeKey)
 	res := g.subscribeResult(ctx, m)
+	var added *messages.Deliver
+	if newMember {
+		added = &messages.Deliver{
+			Frame:           protocol.MemberAddedFrame(g.ch.Name, m.UserId, m.UserInfo),
+			ExcludeSocketId: m.SocketId, Trace: m.Trace, MemberAdded: m.UserId, Kind: int32(telemetry.KindInternal),
+		}
+		if sender != nil && sender.Equal(m.Node) {
+			res.MemberAdded = added // the asking fan-out writes it after the answer
+		}
+	}
 	ctx.Send(sender, res)
 	if res.CacheMiss {
 		g.emit(&protocol.WebhookEvent{Name: protocol.WebhookCacheMiss, Channel: g.ch.Name})
@@ -379,10 +389,11 @@ func (g *Grain) subscribe(ctx actor.Context, sender *actor.PID, m *messages.Subs
 	if newMember {
 		g.app.Metrics.AddPresenceMembers(1)
 		g.record(node.EventMemberAdded, m.UserId)
-		g.deliver(ctx, &messages.Deliver{
-			Frame:           protocol.MemberAddedFrame(g.ch.Name, m.UserId, m.UserInfo),
-			ExcludeSocketId: m.SocketId, Trace: m.Trace, MemberAdded: m.UserId, Kind: int32(telemetry.KindInternal),
-		}, nil)
+		g.subs.fanouts(func(fanout *actor.PID) {
+			if res.MemberAdded == nil || !fanout.Equal(m.Node) {
+				ctx.Send(fanout, added)
+			}
+		})
 		if g.hooks.memberAdded(m.UserId) {
 			g.emit(&protocol.WebhookEvent{Name: protocol.WebhookMemberAdded, Channel: g.ch.Name, UserID: m.UserId})
 		}

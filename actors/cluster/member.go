@@ -15,6 +15,7 @@ import (
 	"github.com/asynkron/protoactor-go/cluster/clusterproviders/k8s"
 	"github.com/asynkron/protoactor-go/remote"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc"
 	"google.golang.org/protobuf/types/known/emptypb"
 
 	"github.com/herald-io/herald/actors/node"
@@ -24,6 +25,9 @@ import (
 // leaveHandOver is how long a leaving member keeps its grains after announcing that it leaves:
 // a gossip round (300 ms) and a provider refresh (1 s) for the others to re-route.
 const leaveHandOver = 1500 * time.Millisecond
+
+// remoteWindow is the fixed gRPC flow-control window of a member's remoting server (NewMember).
+const remoteWindow = 1 << 20
 
 // Member is this node as a member of a proto.actor cluster.
 type Member struct {
@@ -60,6 +64,20 @@ func NewMember(system *actor.ActorSystem, cfg configs.Cluster, provider cluster.
 	// address would be unreachable from here for up to 10 s. One try: messages to a dead member
 	// are dropped after 2 s (their senders retry), and the next message connects anew.
 	remoteCfg.MaxRetryCount = 1
+	// A member's remoting server sends, for each data frame it reads while no ping of its own is
+	// out, a window update and a ping to estimate the link's bandwidth-delay product (gRPC's
+	// dynamic flow control), and the sender answers it. Between members traffic comes in small
+	// batches, so that was two more system calls and two more goroutine wakes on each side of
+	// almost every batch. Fixed windows turn the estimate off; 1 MB a stream and a connection
+	// (1 MB of buffer at most per member that sends here) never hold a batch back: a window
+	// update goes back after each quarter of it.
+	// proto.actor makes each endpoint writer's queue (one per member this one sends to) a ring of
+	// EndpointWriterQueueSize slots, 1,000,000 by default: 16 MB that the ring's head touches
+	// page by page as traffic passes, and that every garbage collection scans. It grows by
+	// doubling when full, so a small start costs nothing but a copy in a burst.
+	remoteCfg.EndpointWriterQueueSize = 1024
+	remoteCfg.ServerOptions = append(remoteCfg.ServerOptions,
+		grpc.StaticStreamWindowSize(remoteWindow), grpc.StaticConnWindowSize(remoteWindow))
 	c := cluster.New(system, cluster.Configure(cfg.Name, provider, lookup, remoteCfg,
 		cluster.WithKinds(kinds...)))
 	return &Member{c: c, grains: &clusterGrains{get: c.Get}, lookup: lookup, alone: cfg.RebuildTimeout}, nil

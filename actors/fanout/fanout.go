@@ -99,20 +99,7 @@ func (f *Fanout) Receive(ctx actor.Context) {
 			// (below) before this confirmation can leave.
 			defer ctx.Send(sender, &messages.Written{PublishId: m.PublishId, Fanout: ctx.Self()})
 		}
-		if f.written.Seen(m.PublishId, f.n.Clock.Now()) {
-			return // a grain that died had delivered it before its successor took it again
-		}
-		f.write(m)
-		if f.members != nil {
-			if m.MemberAdded != "" {
-				f.members[m.MemberAdded] = true
-				f.removed.forget(m.MemberAdded)
-			}
-			if m.MemberRemoved != "" {
-				delete(f.members, m.MemberRemoved)
-				f.removed.add(m.MemberRemoved, m.RemovedUnixNano, 2*f.n.Timing.WebhookDelay)
-			}
-		}
+		f.deliver(m)
 	case *messages.NodeStateRequest:
 		st := f.state(ctx)
 		st.Replica = m.Replica // the node actor's copy of the grain's replica, if it keeps one
@@ -180,6 +167,24 @@ func (f *Fanout) wake(ctx actor.Context) {
 	ctx.Request(f.n.Grains.ChannelPID(f.appID, f.channel), &messages.ChannelInfoRequest{AppId: f.appID, Channel: f.channel})
 }
 
+// deliver writes d to the local sockets (but the one it excludes) and keeps the roster's mirror.
+func (f *Fanout) deliver(d *messages.Deliver) {
+	if f.written.Seen(d.PublishId, f.n.Clock.Now()) {
+		return // a grain that died had delivered it before its successor took it again
+	}
+	f.write(d)
+	if f.members != nil {
+		if d.MemberAdded != "" {
+			f.members[d.MemberAdded] = true
+			f.removed.forget(d.MemberAdded)
+		}
+		if d.MemberRemoved != "" {
+			delete(f.members, d.MemberRemoved)
+			f.removed.add(d.MemberRemoved, d.RemovedUnixNano, 2*f.n.Timing.WebhookDelay)
+		}
+	}
+}
+
 func (f *Fanout) write(d *messages.Deliver) {
 	var span trace.Span
 	if d.Trace != nil {
@@ -242,6 +247,11 @@ func (f *Fanout) state(ctx actor.Context) *messages.NodeState {
 // subscribed takes the grain's answer to a join. The connection is told first: its Subscribed
 // is then in its mailbox before the client can see subscription_succeeded and answer it.
 func (f *Fanout) subscribed(ctx actor.Context, r *messages.SubscribeResult) {
+	if r.MemberAdded != nil {
+		// The join made a new member: its member_added to this node's other sockets came with the
+		// answer, and goes out after it, whatever became of the joining socket meanwhile.
+		defer f.deliver(r.MemberAdded)
+	}
 	j, ok := f.pending[r.SocketId]
 	if !ok {
 		if f.left[r.SocketId] && r.Ok && r.Grain != nil {

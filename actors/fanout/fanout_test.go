@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -234,5 +235,57 @@ func TestWriteStampsWhenTheEventWasTaken(t *testing.T) {
 	f.write(&messages.Deliver{Frame: []byte("y"), AcceptedUnixNano: took.UnixNano(), TakenUnixNano: n.Clock.Now().Add(-time.Second).UnixNano()})
 	if waited := time.Since(a.frames[2].Taken); waited < time.Second || waited >= 3*time.Second {
 		t.Fatalf("the frame says its event was taken %v ago, want the grain's 1 s", waited)
+	}
+}
+
+// A join that made a new member: the grain's answer carries its member_added, which the fan-out
+// writes to its other sockets (not the joining one) and keeps in its mirror of the roster, also
+// when the joining socket left before the answer came.
+func TestMemberAddedComesWithTheAnswer(t *testing.T) {
+	system, n, grains := newNode(t)
+	got := make(chan any, 16)
+	grain := recorder(system, got)
+	grains.set(grain)
+	key := node.Key("app", "presence-room")
+	conn := recorder(system, make(chan any, 16))
+	first, joining, leaving := nodetest.NewSink(), nodetest.NewSink(), nodetest.NewSink()
+	fan := n.Fanouts.Request(system.Root, key, &messages.Join{SocketID: "1.1", Sink: first, UserID: "u1", Conn: conn})
+	next[*messages.Subscribe](t, got, "subscribe of 1.1")
+	system.Root.Send(fan, &messages.SubscribeResult{SocketId: "1.1", Ok: true, Grain: grain, Frame: []byte(`{"event":"pusher_internal:subscription_succeeded"}`), MemberIds: []string{"u1"}})
+	first.Expect(t, "pusher_internal:subscription_succeeded")
+
+	added := func(user, socket string) *messages.Deliver {
+		return &messages.Deliver{Frame: []byte(`{"event":"pusher_internal:member_added","data":"` + user + `"}`), ExcludeSocketId: socket, MemberAdded: user}
+	}
+	n.Fanouts.Request(system.Root, key, &messages.Join{SocketID: "1.2", Sink: joining, UserID: "u2", Conn: conn})
+	next[*messages.Subscribe](t, got, "subscribe of 1.2")
+	system.Root.Send(fan, &messages.SubscribeResult{SocketId: "1.2", Ok: true, Grain: grain, Frame: []byte(`{"event":"pusher_internal:subscription_succeeded"}`), MemberAdded: added("u2", "1.2")})
+	joining.Expect(t, "pusher_internal:subscription_succeeded")
+	if f := first.Expect(t, "pusher_internal:member_added"); f.DataString(t) != "u2" {
+		t.Fatalf("member_added of %q, want u2", f.DataString(t))
+	}
+
+	n.Fanouts.Request(system.Root, key, &messages.Join{SocketID: "1.3", Sink: leaving, UserID: "u3", Conn: conn})
+	next[*messages.Subscribe](t, got, "subscribe of 1.3")
+	system.Root.Send(fan, &messages.Leave{SocketID: "1.3"})
+	system.Root.Send(fan, &messages.SubscribeResult{SocketId: "1.3", Ok: true, Grain: grain, MemberAdded: added("u3", "1.3")})
+	next[*messages.Unsubscribe](t, got, "unsubscribe of 1.3, answered after it left")
+	if f := first.Expect(t, "pusher_internal:member_added"); f.DataString(t) != "u3" {
+		t.Fatalf("member_added of %q, want u3", f.DataString(t))
+	}
+	if f := joining.Expect(t, "pusher_internal:member_added"); f.DataString(t) != "u3" {
+		t.Fatalf("member_added of %q, want u3", f.DataString(t))
+	}
+	joining.Empty(t) // its own member_added excluded it
+	leaving.Empty(t)
+
+	res, err := system.Root.RequestFuture(fan, &messages.NodeStateRequest{AppId: "app", Channel: "presence-room"}, 5*time.Second).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	known := res.(*messages.NodeState).KnownMembers
+	slices.Sort(known)
+	if !slices.Equal(known, []string{"u1", "u2", "u3"}) {
+		t.Fatalf("the mirror knows %v, want u1, u2 and u3", known)
 	}
 }

@@ -145,7 +145,11 @@ type SubscribeResult struct {
 	MemberIds   []string               `protobuf:"bytes,9,rep,name=member_ids,json=memberIds,proto3" json:"member_ids,omitempty"`       // presence, when asked: the roster's user ids
 	// The grain that counted the socket: a fan-out whose socket left before this answer came
 	// tells that grain, wherever it moved to meanwhile.
-	Grain         *actor.PID `protobuf:"bytes,10,opt,name=grain,proto3" json:"grain,omitempty"`
+	Grain *actor.PID `protobuf:"bytes,10,opt,name=grain,proto3" json:"grain,omitempty"`
+	// Presence: the member_added of a new member, for the asking fan-out's other sockets. The
+	// grain sends it with the answer instead of as a Deliver of its own: one message less per
+	// join, and one remote message less when the grain is on another member.
+	MemberAdded   *Deliver `protobuf:"bytes,11,opt,name=member_added,json=memberAdded,proto3" json:"member_added,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -246,6 +250,13 @@ func (x *SubscribeResult) GetMemberIds() []string {
 func (x *SubscribeResult) GetGrain() *actor.PID {
 	if x != nil {
 		return x.Grain
+	}
+	return nil
+}
+
+func (x *SubscribeResult) GetMemberAdded() *Deliver {
+	if x != nil {
+		return x.MemberAdded
 	}
 	return nil
 }
@@ -2467,7 +2478,7 @@ const file_messages_proto_rawDesc = "" +
 	"\n" +
 	"TraceEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xa4\x02\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xe1\x02\n" +
 	"\x0fSubscribeResult\x12\x1b\n" +
 	"\tsocket_id\x18\x01 \x01(\tR\bsocketId\x12\x0e\n" +
 	"\x02ok\x18\x02 \x01(\bR\x02ok\x12\x1d\n" +
@@ -2483,7 +2494,8 @@ const file_messages_proto_rawDesc = "" +
 	"member_ids\x18\t \x03(\tR\tmemberIds\x12 \n" +
 	"\x05grain\x18\n" +
 	" \x01(\v2\n" +
-	".actor.PIDR\x05grain\"\x81\x01\n" +
+	".actor.PIDR\x05grain\x12;\n" +
+	"\fmember_added\x18\v \x01(\v2\x18.herald.messages.DeliverR\vmemberAdded\"\x81\x01\n" +
 	"\vUnsubscribe\x12\x15\n" +
 	"\x06app_id\x18\x01 \x01(\tR\x05appId\x12\x18\n" +
 	"\achannel\x18\x02 \x01(\tR\achannel\x12\x1b\n" +
@@ -2757,31 +2769,32 @@ var file_messages_proto_depIdxs = []int32{
 	42, // 0: herald.messages.Subscribe.node:type_name -> actor.PID
 	33, // 1: herald.messages.Subscribe.trace:type_name -> herald.messages.Subscribe.TraceEntry
 	42, // 2: herald.messages.SubscribeResult.grain:type_name -> actor.PID
-	42, // 3: herald.messages.Unsubscribe.node:type_name -> actor.PID
-	34, // 4: herald.messages.Publish.trace:type_name -> herald.messages.Publish.TraceEntry
-	35, // 5: herald.messages.Deliver.trace:type_name -> herald.messages.Deliver.TraceEntry
-	42, // 6: herald.messages.Written.fanout:type_name -> actor.PID
-	42, // 7: herald.messages.UserSocketJoined.connection:type_name -> actor.PID
-	42, // 8: herald.messages.Watch.watcher:type_name -> actor.PID
-	42, // 9: herald.messages.Unwatch.watcher:type_name -> actor.PID
-	36, // 10: herald.messages.UserPublish.trace:type_name -> herald.messages.UserPublish.TraceEntry
-	37, // 11: herald.messages.SocketDeliver.trace:type_name -> herald.messages.SocketDeliver.TraceEntry
-	24, // 12: herald.messages.NodeStateRequest.replica:type_name -> herald.messages.ChannelReplica
-	42, // 13: herald.messages.NodeState.fanout:type_name -> actor.PID
-	20, // 14: herald.messages.NodeState.sockets:type_name -> herald.messages.SocketState
-	24, // 15: herald.messages.NodeState.replica:type_name -> herald.messages.ChannelReplica
-	38, // 16: herald.messages.NodeState.recently_removed:type_name -> herald.messages.NodeState.RecentlyRemovedEntry
-	39, // 17: herald.messages.ReplicaUpdate.removals_due:type_name -> herald.messages.ReplicaUpdate.RemovalsDueEntry
-	40, // 18: herald.messages.ChannelReplica.removals_due:type_name -> herald.messages.ChannelReplica.RemovalsDueEntry
-	41, // 19: herald.messages.NodeConnections.by_app:type_name -> herald.messages.NodeConnections.ByAppEntry
-	42, // 20: herald.messages.ConsoleWatch.watcher:type_name -> actor.PID
-	42, // 21: herald.messages.ConsoleUnwatch.watcher:type_name -> actor.PID
-	32, // 22: herald.messages.ConsoleRecords.events:type_name -> herald.messages.ConsoleEvent
-	23, // [23:23] is the sub-list for method output_type
-	23, // [23:23] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	5,  // 3: herald.messages.SubscribeResult.member_added:type_name -> herald.messages.Deliver
+	42, // 4: herald.messages.Unsubscribe.node:type_name -> actor.PID
+	34, // 5: herald.messages.Publish.trace:type_name -> herald.messages.Publish.TraceEntry
+	35, // 6: herald.messages.Deliver.trace:type_name -> herald.messages.Deliver.TraceEntry
+	42, // 7: herald.messages.Written.fanout:type_name -> actor.PID
+	42, // 8: herald.messages.UserSocketJoined.connection:type_name -> actor.PID
+	42, // 9: herald.messages.Watch.watcher:type_name -> actor.PID
+	42, // 10: herald.messages.Unwatch.watcher:type_name -> actor.PID
+	36, // 11: herald.messages.UserPublish.trace:type_name -> herald.messages.UserPublish.TraceEntry
+	37, // 12: herald.messages.SocketDeliver.trace:type_name -> herald.messages.SocketDeliver.TraceEntry
+	24, // 13: herald.messages.NodeStateRequest.replica:type_name -> herald.messages.ChannelReplica
+	42, // 14: herald.messages.NodeState.fanout:type_name -> actor.PID
+	20, // 15: herald.messages.NodeState.sockets:type_name -> herald.messages.SocketState
+	24, // 16: herald.messages.NodeState.replica:type_name -> herald.messages.ChannelReplica
+	38, // 17: herald.messages.NodeState.recently_removed:type_name -> herald.messages.NodeState.RecentlyRemovedEntry
+	39, // 18: herald.messages.ReplicaUpdate.removals_due:type_name -> herald.messages.ReplicaUpdate.RemovalsDueEntry
+	40, // 19: herald.messages.ChannelReplica.removals_due:type_name -> herald.messages.ChannelReplica.RemovalsDueEntry
+	41, // 20: herald.messages.NodeConnections.by_app:type_name -> herald.messages.NodeConnections.ByAppEntry
+	42, // 21: herald.messages.ConsoleWatch.watcher:type_name -> actor.PID
+	42, // 22: herald.messages.ConsoleUnwatch.watcher:type_name -> actor.PID
+	32, // 23: herald.messages.ConsoleRecords.events:type_name -> herald.messages.ConsoleEvent
+	24, // [24:24] is the sub-list for method output_type
+	24, // [24:24] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_messages_proto_init() }
