@@ -323,7 +323,7 @@ func (g *Grain) publish(ctx actor.Context, sender *actor.PID, m *messages.Publis
 		Kind:             int32(kind),
 		PublishId:        m.PublishId,
 	}
-	waiting := g.deliver(ctx, d, sender)
+	waiting := g.deliver(ctx, d, sender, nil)
 	if waiting == nil {
 		return false
 	}
@@ -331,11 +331,15 @@ func (g *Grain) publish(ctx actor.Context, sender *actor.PID, m *messages.Publis
 	return true
 }
 
-// deliver sends one message to every node with subscribers; the message is shared, not copied.
-// A publish (publisher is its sender) goes to a fan-out on a third node as a request, answered
-// by Written: deliver returns those fan-outs (see unconfirmed).
-func (g *Grain) deliver(ctx actor.Context, d *messages.Deliver, publisher *actor.PID) (awaited []*actor.PID) {
+// deliver sends one message to every node with subscribers but except (a fan-out that has it in
+// an answer already; nil: none); the message is shared, not copied. A publish (publisher is its
+// sender) goes to a fan-out on a third node as a request, answered by Written: deliver returns
+// those fan-outs (see unconfirmed).
+func (g *Grain) deliver(ctx actor.Context, d *messages.Deliver, publisher, except *actor.PID) (awaited []*actor.PID) {
 	g.subs.fanouts(func(fanout *actor.PID) {
+		if except != nil && fanout.Equal(except) {
+			return
+		}
 		if d.PublishId != "" && awaitsConfirmation(fanout, ctx.Self(), publisher) {
 			ctx.Request(fanout, d)
 			awaited = append(awaited, fanout)
@@ -373,13 +377,11 @@ func (g *Grain) subscribe(ctx actor.Context, sender *actor.PID, m *messages.Subs
 	newMember := g.roster != nil && g.roster.add(m.UserId, m.UserInfo, nodeKey)
 	res := g.subscribeResult(ctx, m)
 	var added *messages.Deliver
+	var answered *actor.PID // the fan-out that gets added with its answer, not on its own
 	if newMember {
-		added = &messages.Deliver{
-			Frame:           protocol.MemberAddedFrame(g.ch.Name, m.UserId, m.UserInfo),
-			ExcludeSocketId: m.SocketId, Trace: m.Trace, MemberAdded: m.UserId, Kind: int32(telemetry.KindInternal),
-		}
+		added = g.memberAdded(m)
 		if sender != nil && sender.Equal(m.Node) {
-			res.MemberAdded = added // the asking fan-out writes it after the answer
+			res.MemberAdded, answered = added, m.Node
 		}
 	}
 	ctx.Send(sender, res)
@@ -389,11 +391,7 @@ func (g *Grain) subscribe(ctx actor.Context, sender *actor.PID, m *messages.Subs
 	if newMember {
 		g.app.Metrics.AddPresenceMembers(1)
 		g.record(node.EventMemberAdded, m.UserId)
-		g.subs.fanouts(func(fanout *actor.PID) {
-			if res.MemberAdded == nil || !fanout.Equal(m.Node) {
-				ctx.Send(fanout, added)
-			}
-		})
+		g.deliver(ctx, added, nil, answered)
 		if g.hooks.memberAdded(m.UserId) {
 			g.emit(&protocol.WebhookEvent{Name: protocol.WebhookMemberAdded, Channel: g.ch.Name, UserID: m.UserId})
 		}
@@ -402,6 +400,14 @@ func (g *Grain) subscribe(ctx actor.Context, sender *actor.PID, m *messages.Subs
 		g.replicate(ctx, &messages.ReplicaUpdate{})
 	}
 	g.countChanged(ctx)
+}
+
+// memberAdded is the member_added of the join m, for every socket but the joining one.
+func (g *Grain) memberAdded(m *messages.Subscribe) *messages.Deliver {
+	return &messages.Deliver{
+		Frame:           protocol.MemberAddedFrame(g.ch.Name, m.UserId, m.UserInfo),
+		ExcludeSocketId: m.SocketId, Trace: m.Trace, MemberAdded: m.UserId, Kind: int32(telemetry.KindInternal),
+	}
 }
 
 func (g *Grain) subscribeResult(ctx actor.Context, m *messages.Subscribe) *messages.SubscribeResult {
@@ -429,7 +435,7 @@ func (g *Grain) memberRemoved(ctx actor.Context, userID string) {
 	g.deliver(ctx, &messages.Deliver{
 		Frame: protocol.MemberRemovedFrame(g.ch.Name, userID), MemberRemoved: userID, RemovedUnixNano: now.UnixNano(),
 		Kind: int32(telemetry.KindInternal),
-	}, nil)
+	}, nil, nil)
 	if g.app.Settings().WantsWebhook(protocol.WebhookMemberRemoved) {
 		at := now.Add(g.n.Timing.WebhookDelay)
 		g.n.After(g.n.Timing.WebhookDelay, ctx.Self(), removalCheck{userID: userID, gen: g.hooks.memberRemoved(userID, at)})
@@ -473,7 +479,7 @@ func (g *Grain) sendCount(ctx actor.Context) {
 	if !g.counts.due(n) {
 		return
 	}
-	g.deliver(ctx, &messages.Deliver{Frame: protocol.SubscriptionCountFrame(g.ch.Name, n), Kind: int32(telemetry.KindInternal)}, nil)
+	g.deliver(ctx, &messages.Deliver{Frame: protocol.SubscriptionCountFrame(g.ch.Name, n), Kind: int32(telemetry.KindInternal)}, nil, nil)
 	g.emit(&protocol.WebhookEvent{Name: protocol.WebhookSubscriptionCount, Channel: g.ch.Name, SubscriptionCount: &n})
 }
 
@@ -631,7 +637,7 @@ func (g *Grain) lateState(ctx actor.Context, s *messages.NodeState) {
 			g.app.Metrics.AddPresenceMembers(1)
 			g.deliver(ctx, &messages.Deliver{
 				Frame: protocol.MemberAddedFrame(g.ch.Name, sock.UserId, sock.UserInfo), MemberAdded: sock.UserId, Kind: int32(telemetry.KindInternal),
-			}, nil)
+			}, nil, nil)
 			if g.hooks.memberAdded(sock.UserId) {
 				g.emit(&protocol.WebhookEvent{Name: protocol.WebhookMemberAdded, Channel: g.ch.Name, UserID: sock.UserId})
 			}

@@ -71,13 +71,13 @@ func NewMember(system *actor.ActorSystem, cfg configs.Cluster, provider cluster.
 	// almost every batch. Fixed windows turn the estimate off; 1 MB a stream and a connection
 	// (1 MB of buffer at most per member that sends here) never hold a batch back: a window
 	// update goes back after each quarter of it.
+	remoteCfg.ServerOptions = append(remoteCfg.ServerOptions,
+		grpc.StaticStreamWindowSize(remoteWindow), grpc.StaticConnWindowSize(remoteWindow))
 	// proto.actor makes each endpoint writer's queue (one per member this one sends to) a ring of
 	// EndpointWriterQueueSize slots, 1,000,000 by default: 16 MB that the ring's head touches
 	// page by page as traffic passes, and that every garbage collection scans. It grows by
 	// doubling when full, so a small start costs nothing but a copy in a burst.
 	remoteCfg.EndpointWriterQueueSize = 1024
-	remoteCfg.ServerOptions = append(remoteCfg.ServerOptions,
-		grpc.StaticStreamWindowSize(remoteWindow), grpc.StaticConnWindowSize(remoteWindow))
 	c := cluster.New(system, cluster.Configure(cfg.Name, provider, lookup, remoteCfg,
 		cluster.WithKinds(kinds...)))
 	return &Member{c: c, grains: &clusterGrains{get: c.Get}, lookup: lookup, alone: cfg.RebuildTimeout}, nil
